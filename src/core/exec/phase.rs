@@ -1,0 +1,164 @@
+//! Runs the workers of one phase and closes an interval every `tick`: each worker's recorder is
+//! taken, the snapshots merged into one [`IntervalRow`] handed to the observer, and the phase
+//! totals are the sum of those rows (so totals equal the sum of intervals by construction).
+//! Workers run on their own OS threads when every backend is blocking (local file systems, no
+//! thread hop per request), else as tasks of the ambient tokio runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::cpu::CpuSampler;
+use super::outcome::{CpuSample, IntervalRow, PhaseResult, Stage};
+use super::run::RunObserver;
+use crate::core::metrics::{Snapshot, WorkerRecorder};
+
+/// The per-worker body of a phase.
+pub trait PhaseJob: Send + Sync + 'static {
+    /// Run worker `w` to completion, recording into `rec`.
+    fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// Called after each interval with the interval's snapshot; returning `Some(reason)` stops
+    /// the phase (error thresholds).
+    fn check(&self, _interval: &Snapshot) -> Option<String> {
+        None
+    }
+}
+
+/// How a phase runs.
+pub struct PhaseSpec {
+    pub stage: Stage,
+    pub workers: usize,
+    /// Run each worker on its own OS thread.
+    pub threads: bool,
+    pub tick: Duration,
+    /// Stops the workers; cancelled by the caller (abort) or by `check`.
+    pub cancel: CancellationToken,
+}
+
+/// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
+pub struct PhaseOutput {
+    pub result: PhaseResult,
+    pub intervals: Vec<IntervalRow>,
+    pub stopped: Option<String>,
+    pub cpu: CpuSample,
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Run `job` with `spec.workers` workers until they all return.
+pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn RunObserver) -> PhaseOutput {
+    let recorders: Vec<WorkerRecorder> = (0..spec.workers).map(|_| WorkerRecorder::new()).collect();
+    let remaining = Arc::new(AtomicUsize::new(spec.workers));
+    let done = Arc::new(Notify::new());
+    let start = Instant::now();
+    let start_wall = SystemTime::now();
+    let mut cpu = CpuSampler::new();
+    let mut cpu_total = CpuSampler::new();
+    spawn_workers(&job, &spec, &recorders, &remaining, &done);
+
+    let mut intervals = Vec::new();
+    let mut totals = Snapshot::default();
+    let mut stopped = None;
+    let mut index = 0u64;
+    let mut last = start;
+    loop {
+        let next_tick = start + spec.tick * (index as u32 + 1);
+        let finished = remaining.load(Ordering::Acquire) == 0;
+        if !finished {
+            let notified = done.notified();
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_tick.into()) => {}
+                _ = notified => {}
+            }
+        }
+        let all_done = remaining.load(Ordering::Acquire) == 0;
+        let now = Instant::now();
+        if !all_done && now < next_tick {
+            continue; // a spurious wake-up
+        }
+        let mut snap = Snapshot::default();
+        for r in &recorders {
+            snap.merge(&r.take());
+        }
+        let row = IntervalRow {
+            index,
+            stage: spec.stage,
+            timestamp_epoch_ms: epoch_ms(start_wall + (now - start)),
+            elapsed_s: (now - start).as_secs_f64(),
+            duration_s: (now - last).as_secs_f64(),
+            snap,
+            cpu: cpu.sample(),
+            missing_agents: Vec::new(),
+        };
+        if stopped.is_none() {
+            if let Some(reason) = job.check(&row.snap) {
+                stopped = Some(reason);
+                spec.cancel.cancel();
+            }
+        }
+        totals.merge(&row.snap);
+        observer.on_interval(&row);
+        intervals.push(row);
+        last = now;
+        index += 1;
+        if all_done {
+            break;
+        }
+    }
+    let wall = last - start;
+    PhaseOutput {
+        result: PhaseResult { stage: spec.stage, wall, totals },
+        intervals,
+        stopped,
+        cpu: cpu_total.sample(),
+    }
+}
+
+fn spawn_workers(
+    job: &Arc<dyn PhaseJob>,
+    spec: &PhaseSpec,
+    recorders: &[WorkerRecorder],
+    remaining: &Arc<AtomicUsize>,
+    done: &Arc<Notify>,
+) {
+    for (w, rec) in recorders.iter().enumerate() {
+        let job = job.clone();
+        let rec = rec.clone();
+        let (remaining_outer, done_outer) = (remaining.clone(), done.clone());
+        let remaining = remaining.clone();
+        let done = done.clone();
+        let finish = move || {
+            if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                done.notify_one();
+            }
+        };
+        if spec.threads {
+            let spawned = std::thread::Builder::new().name(format!("sai3-w{w}")).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(job.worker(w, rec)),
+                    Err(e) => eprintln!("sai3: worker {w} could not start its runtime: {e}"),
+                }
+                finish();
+            });
+            if let Err(e) = spawned {
+                eprintln!("sai3: could not start worker thread {w}: {e}");
+                // The closure (and its `finish`) was dropped: count the worker as finished here.
+                if remaining_outer.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    done_outer.notify_one();
+                }
+            }
+        } else {
+            tokio::spawn(async move {
+                job.worker(w, rec).await;
+                finish();
+            });
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Prepare (make sure the configured objects exist) and cleanup (delete what this run created).
+//! Prepared names and sizes are deterministic, so re-runs and every agent agree on them.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio_util::sync::CancellationToken;
+
+use super::phase::PhaseJob;
+use super::run::{RunError, RunRole};
+use super::stores::Stores;
+use crate::core::config::{Fill, Plan, SizeSpec};
+use crate::core::metrics::WorkerRecorder;
+use crate::core::store::{Cursor, Store, StoreError};
+use crate::core::workload::{prepared_name, sample_size, tree_dirs, tree_file_path, worker_seed, Payload};
+use crate::core::OpKind;
+
+/// One group of prepared objects: an `ensure_objects` entry or the tree.
+pub struct Group {
+    store: Arc<Store>,
+    prefix: String,
+    size: SizeSpec,
+    fill: Fill,
+    /// `Some((width, depth, files_per_dir))` for the tree.
+    tree: Option<(u32, u32, u32)>,
+    seed: u64,
+}
+
+impl Group {
+    fn key(&self, j: u64) -> String {
+        match self.tree {
+            Some((w, d, f)) => format!("{}{}", self.prefix, tree_file_path(w, d, f, j)),
+            None => format!("{}{}", self.prefix, prepared_name(j)),
+        }
+    }
+
+    fn size(&self, j: u64) -> u64 {
+        let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, 0, j as usize, 7));
+        sample_size(&self.size, &mut rng)
+    }
+}
+
+/// Objects prepare must create: (group, object number).
+pub struct Work {
+    pub groups: Vec<Group>,
+    pub tasks: Vec<(usize, u64)>,
+    /// Objects of this role's share already present.
+    pub existing: u64,
+}
+
+fn storage(uri: &str, e: StoreError) -> RunError {
+    RunError::Storage { uri: uri.to_string(), source: e }
+}
+
+/// Work out what to create: list what exists, keep this role's share of what is missing.
+pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<Work, RunError> {
+    let mut groups = Vec::new();
+    let mut counts = Vec::new();
+    // Entries sharing a base number their objects on from the previous entry's last.
+    let mut next_index: Vec<(String, u64)> = Vec::new();
+    for (i, e) in plan.prepare.ensure_objects.iter().enumerate() {
+        let (store, prefix) = stores.resolve(&e.base_uri, e.use_multi_endpoint).map_err(RunError::Config)?;
+        let slot = match next_index.iter_mut().find(|(b, _)| *b == e.base_uri) {
+            Some(s) => s,
+            None => {
+                next_index.push((e.base_uri.clone(), 0));
+                next_index.last_mut().expect("just pushed")
+            }
+        };
+        let first = slot.1;
+        slot.1 += e.count;
+        let seed = worker_seed(plan.seed, 1000 + i, 0, 11);
+        groups.push(Group { store, prefix, size: e.size.clone(), fill: e.fill, tree: None, seed });
+        counts.push(first..first + e.count);
+    }
+    if let Some(t) = &plan.prepare.tree {
+        let (store, prefix) = stores.resolve(&t.base_uri, true).map_err(RunError::Config)?;
+        if role.make_tree_dirs {
+            let primary = store.primary();
+            for d in tree_dirs(t.width, t.depth) {
+                primary.backend.mkdir(&format!("{prefix}{d}")).await.map_err(|e| storage(&primary.uri, e))?;
+            }
+        }
+        let files = u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir);
+        let seed = worker_seed(plan.seed, 2000, 0, 11);
+        let tree = Some((t.width, t.depth, t.files_per_dir));
+        groups.push(Group { store, prefix, size: t.size.clone(), fill: t.fill, tree, seed });
+        counts.push(0..files);
+    }
+    let mut tasks = Vec::new();
+    let mut existing = 0u64;
+    let mut listed: Vec<(String, HashSet<String>)> = Vec::new();
+    for (g, range) in groups.iter().zip(counts) {
+        let primary = g.store.primary();
+        let list_key = format!("{}|{}", primary.uri, g.prefix);
+        if !listed.iter().any(|(k, _)| *k == list_key) {
+            let objs = primary.backend.list(&g.prefix).await.map_err(|e| storage(&primary.uri, e))?;
+            listed.push((list_key.clone(), objs.into_iter().map(|o| o.key).collect()));
+        }
+        let present = &listed.iter().find(|(k, _)| *k == list_key).expect("listed above").1;
+        let gi = groups.iter().position(|x| std::ptr::eq(x, g)).expect("group of this list");
+        for j in range {
+            if let Some((i, n)) = role.prepare_split {
+                if j % n as u64 != i as u64 {
+                    continue;
+                }
+            }
+            if present.contains(&g.key(j)) {
+                existing += 1;
+            } else if role.make_files {
+                tasks.push((gi, j));
+            }
+        }
+    }
+    Ok(Work { groups, tasks, existing })
+}
+
+/// What this run created, for cleanup.
+#[derive(Default)]
+pub struct Created {
+    /// Prepared objects: (store, key).
+    pub prepared: Vec<(Arc<Store>, String)>,
+    /// Objects created by workload PUTs.
+    pub put: Vec<(Arc<Store>, String)>,
+}
+
+impl Created {
+    pub fn len(&self) -> usize {
+        self.prepared.len() + self.put.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Creates the missing prepared objects; workers take tasks from a shared counter.
+pub struct PrepareJob {
+    work: Work,
+    next: AtomicUsize,
+    payload: Payload,
+    endpoints: bool,
+    cancel: CancellationToken,
+    created: Mutex<Vec<usize>>,
+}
+
+impl PrepareJob {
+    pub fn new(work: Work, payload: Payload, endpoints: bool, cancel: CancellationToken) -> Self {
+        PrepareJob { work, next: AtomicUsize::new(0), payload, endpoints, cancel, created: Mutex::new(Vec::new()) }
+    }
+
+    /// Keys this job created successfully.
+    pub fn into_created(self: Arc<Self>) -> Vec<(Arc<Store>, String)> {
+        let done = self.created.lock().clone();
+        done.into_iter()
+            .map(|t| {
+                let (g, j) = self.work.tasks[t];
+                let group = &self.work.groups[g];
+                (group.store.clone(), group.key(j))
+            })
+            .collect()
+    }
+
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
+        let mut rng = SmallRng::seed_from_u64(worker_seed(0x9e37, 0, w, 3));
+        let mut cursor = Cursor(w);
+        let mut mine = Vec::new();
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let t = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(g, j)) = self.work.tasks.get(t) else { break };
+            let group = &self.work.groups[g];
+            let key = group.key(j);
+            let size = group.size(j);
+            let data = self.payload.make(size, group.fill, &mut rng);
+            let (ep, _guard) = group.store.pick(&mut cursor);
+            let idx = self.endpoints.then_some(ep.idx);
+            let started = std::time::Instant::now();
+            match ep.backend.put(&key, data).await {
+                Ok(()) => {
+                    rec.record_ok(OpKind::Put, idx, size, started.elapsed().as_micros() as u64, None);
+                    mine.push(t);
+                }
+                Err(e) => rec.record_err(OpKind::Put, idx, e.kind_name()),
+            }
+        }
+        self.created.lock().extend(mine);
+    }
+}
+
+impl PhaseJob for PrepareJob {
+    fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run(w, rec))
+    }
+}
+
+/// Deletes what the run created. Objects already gone (deleted by the workload) are not errors.
+pub struct CleanupJob {
+    keys: Vec<(Arc<Store>, String)>,
+    next: AtomicUsize,
+    endpoints: bool,
+}
+
+impl CleanupJob {
+    pub fn new(created: Created, endpoints: bool) -> Self {
+        let mut keys = created.prepared;
+        keys.extend(created.put);
+        CleanupJob { keys, next: AtomicUsize::new(0), endpoints }
+    }
+
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
+        let mut cursor = Cursor(w);
+        loop {
+            let t = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((store, key)) = self.keys.get(t) else { break };
+            let (ep, _guard) = store.pick(&mut cursor);
+            let idx = self.endpoints.then_some(ep.idx);
+            let started = std::time::Instant::now();
+            match ep.backend.delete(key).await {
+                Ok(()) => rec.record_ok(OpKind::Delete, idx, 0, started.elapsed().as_micros() as u64, None),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => rec.record_err(OpKind::Delete, idx, e.kind_name()),
+            }
+        }
+    }
+}
+
+impl PhaseJob for CleanupJob {
+    fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run(w, rec))
+    }
+}

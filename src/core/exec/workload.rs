@@ -1,0 +1,302 @@
+//! The measured workload: each worker picks an op by weight, an endpoint by strategy and a key,
+//! runs it (with retries), and records latency into its own recorder. Closed loop by default;
+//! with `io_rate` an open-loop schedule where latency counts from the intended start.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio_util::sync::CancellationToken;
+
+use super::keys::KeyPool;
+use super::phase::PhaseJob;
+use super::run::{RunError, RunRole};
+use super::stores::Stores;
+use crate::core::config::{Fill, Plan, SizeSpec};
+use crate::core::metrics::{Snapshot, WorkerRecorder};
+use crate::core::store::{Cursor, Endpoint, Store, StoreError};
+use crate::core::workload::{glob_match, list_prefix, sample_size, unique_put_key, worker_seed, OpMix, Payload};
+use crate::core::OpKind;
+
+/// What an op works on.
+enum Target {
+    /// GET / STAT / DELETE: a key drawn from the pool.
+    Pool(Arc<KeyPool>),
+    /// LIST of a prefix.
+    List(String),
+    /// PUT of a new object named from the template.
+    Put { template: String, size: SizeSpec },
+}
+
+struct ResolvedOp {
+    kind: OpKind,
+    store: Arc<Store>,
+    target: Target,
+}
+
+/// When the workload runs; set by `arm` right before the phase starts.
+struct Clock {
+    start: Instant,
+    deadline: Instant,
+    /// Cancelled `grace` after the deadline (and on abort): in-flight requests are abandoned.
+    hard: CancellationToken,
+}
+
+pub struct WorkloadJob {
+    ops: Vec<ResolvedOp>,
+    mix: OpMix,
+    clock: OnceLock<Clock>,
+    /// Target ops/s of this process, spread evenly over the workers.
+    rate: Option<f64>,
+    workers: usize,
+    agent: usize,
+    run_id: String,
+    seed: u64,
+    payload: Payload,
+    endpoints: bool,
+    retries: u32,
+    errors: AtomicU64,
+    max_errors: Option<u64>,
+    max_error_rate: Option<f64>,
+    stop: CancellationToken,
+    /// (op index, worker, PUTs issued) for naming what was created.
+    put_counts: Mutex<Vec<(usize, usize, u64)>>,
+}
+
+/// Build the job: resolve each op's store and list the key pools (sorted, and split among agents
+/// for `path_selection: distributed`).
+pub async fn resolve(plan: &Plan, role: &RunRole, stores: &Stores, payload: Payload, stop: CancellationToken) -> Result<WorkloadJob, RunError> {
+    let mut ops = Vec::new();
+    let mut pools: Vec<(String, bool, Arc<KeyPool>)> = Vec::new();
+    for (index, spec) in plan.workload.iter().enumerate() {
+        let (store, rel) = stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?;
+        let target = match spec.op {
+            OpKind::Put => Target::Put {
+                template: rel,
+                size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
+            },
+            OpKind::List => Target::List(list_prefix(&rel).to_string()),
+            _ => {
+                let pool_key = format!("{}|{}", store.primary().uri, rel);
+                let shrinking = plan.workload.iter().any(|o| o.op == OpKind::Delete && o.path == spec.path);
+                if let Some((_, _, p)) = pools.iter().find(|(k, _, _)| *k == pool_key) {
+                    Target::Pool(p.clone())
+                } else {
+                    let primary = store.primary();
+                    let listed = primary
+                        .backend
+                        .list(list_prefix(&rel))
+                        .await
+                        .map_err(|e| RunError::Storage { uri: primary.uri.clone(), source: e })?;
+                    let mut keys: Vec<Arc<str>> =
+                        listed.into_iter().filter(|o| glob_match(&rel, &o.key)).map(|o| Arc::from(o.key)).collect();
+                    keys.sort();
+                    if let Some((i, n)) = role.path_split {
+                        keys = keys.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
+                    }
+                    if keys.is_empty() {
+                        return Err(RunError::NoObjects {
+                            index,
+                            op: spec.op.config_name().to_string(),
+                            pattern: spec.path.clone(),
+                            uri: primary.uri.clone(),
+                        });
+                    }
+                    let pool = Arc::new(KeyPool::new(keys, shrinking));
+                    pools.push((pool_key, shrinking, pool.clone()));
+                    Target::Pool(pool)
+                }
+            }
+        };
+        ops.push(ResolvedOp { kind: spec.op, store, target });
+    }
+    Ok(WorkloadJob {
+        ops,
+        mix: OpMix::new(plan.workload.iter().map(|o| o.weight)),
+        clock: OnceLock::new(),
+        rate: plan.io_rate,
+        workers: plan.effective_concurrency(role.agent_index).max(1),
+        agent: role.agent_index.unwrap_or(0),
+        run_id: role.run_id.clone(),
+        seed: plan.seed,
+        payload,
+        endpoints: stores.endpoints_in_use(),
+        retries: plan.error_handling.retries,
+        errors: AtomicU64::new(0),
+        max_errors: plan.error_handling.max_errors,
+        max_error_rate: plan.error_handling.max_error_rate,
+        stop,
+        put_counts: Mutex::new(Vec::new()),
+    })
+}
+
+impl WorkloadJob {
+    /// Fix the start and deadline; `cancel` is the phase's stop token.
+    pub fn arm(&self, start: Instant, duration: Duration, grace: Duration, cancel: CancellationToken) {
+        let hard = cancel.child_token();
+        let deadline = start + duration;
+        let stop = self.stop.clone();
+        let h = hard.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until((deadline + grace).into()) => h.cancel(),
+                _ = stop.cancelled() => c.cancel(),
+                _ = c.cancelled() => {}
+            }
+        });
+        let _ = self.clock.set(Clock { start, deadline, hard });
+    }
+
+    /// Keys of every object the workload's PUTs created (for cleanup).
+    pub fn created_keys(&self) -> Vec<(Arc<Store>, String)> {
+        let counts = self.put_counts.lock();
+        let mut out = Vec::new();
+        for &(op, w, n) in counts.iter() {
+            if let Target::Put { template, .. } = &self.ops[op].target {
+                for c in 0..n {
+                    out.push((self.ops[op].store.clone(), unique_put_key(template, &self.run_id, self.agent, w, c)));
+                }
+            }
+        }
+        out
+    }
+
+    async fn once(&self, op: &ResolvedOp, ep: &Endpoint, key: &str, data: Option<&bytes::Bytes>) -> Result<u64, StoreError> {
+        let b = &ep.backend;
+        match op.kind {
+            OpKind::Get => b.get(key).await,
+            OpKind::Put => {
+                let d = data.cloned().unwrap_or_default();
+                let n = d.len() as u64;
+                b.put(key, d).await.map(|_| n)
+            }
+            OpKind::List => b.list(key).await.map(|_| 0),
+            OpKind::Stat => b.stat(key).await.map(|_| 0),
+            OpKind::Delete => b.delete(key).await.map(|_| 0),
+        }
+    }
+
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
+        let Some(clock) = self.clock.get() else { return };
+        let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, self.agent, w, 1));
+        let mut cursor = Cursor(w);
+        let mut put_counters = vec![0u64; self.ops.len()];
+        let period = self.rate.map(|r| Duration::from_secs_f64(self.workers as f64 / r));
+        let phase = self.rate.map(|r| Duration::from_secs_f64(w as f64 / r)).unwrap_or_default();
+        let mut k: u32 = 0;
+        loop {
+            let mut intended = Instant::now();
+            if let Some(p) = period {
+                intended = clock.start + phase + p * k;
+                k += 1;
+                if intended >= clock.deadline {
+                    break;
+                }
+                if intended > Instant::now() {
+                    tokio::select! {
+                        biased;
+                        _ = clock.hard.cancelled() => break,
+                        _ = tokio::time::sleep_until(intended.into()) => {}
+                    }
+                }
+            }
+            if clock.hard.is_cancelled() || Instant::now() >= clock.deadline {
+                break;
+            }
+            let actual = Instant::now();
+            if period.is_some() && actual.duration_since(intended) > Duration::from_millis(1) {
+                rec.record_late_start();
+            }
+            let i = self.mix.pick(&mut rng);
+            let op = &self.ops[i];
+            let (key, data): (Arc<str>, Option<bytes::Bytes>) = match &op.target {
+                Target::Pool(pool) => {
+                    let picked = if op.kind == OpKind::Delete { pool.take(&mut rng) } else { pool.pick(&mut rng) };
+                    match picked {
+                        Some(k) => (k, None),
+                        None => {
+                            rec.record_err(op.kind, None, "no_objects_left");
+                            self.count_error();
+                            continue;
+                        }
+                    }
+                }
+                Target::List(prefix) => (Arc::from(prefix.as_str()), None),
+                Target::Put { template, size } => {
+                    let key = unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]);
+                    put_counters[i] += 1;
+                    let n = sample_size(size, &mut rng);
+                    (Arc::from(key), Some(self.payload.make(n, Fill::Random, &mut rng)))
+                }
+            };
+            let (ep, guard) = op.store.pick(&mut cursor);
+            let idx = self.endpoints.then_some(ep.idx);
+            let mut result = Err(StoreError::Other("not run".into()));
+            for _attempt in 0..=self.retries {
+                result = tokio::select! {
+                    biased;
+                    _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
+                    r = self.once(op, ep, &key, data.as_ref()) => r,
+                };
+                if result.is_ok() || clock.hard.is_cancelled() {
+                    break;
+                }
+            }
+            drop(guard);
+            let end = Instant::now();
+            match result {
+                Ok(bytes) => {
+                    let lat = end.duration_since(intended).as_micros() as u64;
+                    let service = period.map(|_| end.duration_since(actual).as_micros() as u64);
+                    rec.record_ok(op.kind, idx, bytes, lat, service);
+                }
+                Err(e) => {
+                    let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };
+                    rec.record_err(op.kind, idx, kind);
+                    self.count_error();
+                }
+            }
+        }
+        let mut counts = self.put_counts.lock();
+        counts.extend(put_counters.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i, w, n)));
+    }
+
+    fn count_error(&self) {
+        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(max) = self.max_errors {
+            if n > max {
+                self.stop.cancel();
+            }
+        }
+    }
+}
+
+impl PhaseJob for WorkloadJob {
+    fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run(w, rec))
+    }
+
+    fn check(&self, interval: &Snapshot) -> Option<String> {
+        let errors = interval.total_errors();
+        if let Some(max) = self.max_errors {
+            if self.errors.load(Ordering::Relaxed) > max {
+                return Some(format!("stopped: more than error_handling.max_errors = {max} failed requests"));
+            }
+        }
+        if let Some(rate) = self.max_error_rate {
+            let total = errors + interval.total_ops();
+            if total > 0 && errors as f64 / total as f64 > rate {
+                return Some(format!(
+                    "stopped: {errors} of {total} requests failed in one interval, above error_handling.max_error_rate = {rate}"
+                ));
+            }
+        }
+        None
+    }
+}

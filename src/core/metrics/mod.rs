@@ -1,0 +1,56 @@
+//! Measurements: HDR latency histograms (µs, 1 µs .. 1 h, 3 significant digits) per op kind
+//! and size bucket, per-endpoint counters, and error counts by kind. A [`Snapshot`] is a
+//! mergeable bag of them; merging is exact (histogram counts add). Each worker records into its
+//! own [`WorkerRecorder`]; the aggregator swaps it out once per interval.
+//! Must not format files or know about the network.
+
+mod buckets;
+mod snapshot;
+
+pub use buckets::{size_bucket, SIZE_BUCKETS, SIZE_BUCKET_COUNT};
+pub use snapshot::{new_histogram, Cell, EndpointCell, Snapshot, HIST_MAX_US};
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::core::OpKind;
+
+/// A worker's recorder. The worker is the only writer; the aggregator takes the accumulated
+/// snapshot once per interval. The lock is therefore uncontended on the hot path (one
+/// uncontended lock/unlock per op) and lets an interval close on time even while a worker is
+/// in the middle of a long request.
+#[derive(Clone, Default)]
+pub struct WorkerRecorder {
+    inner: Arc<Mutex<Snapshot>>,
+}
+
+impl WorkerRecorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record a completed request. `latency_us` is measured from the intended start (equal to
+    /// the actual start in closed loop); `service_us`, only in open loop, from the actual start.
+    #[inline]
+    pub fn record_ok(&self, op: OpKind, endpoint: Option<usize>, bytes: u64, latency_us: u64, service_us: Option<u64>) {
+        self.inner.lock().record_ok(op, endpoint, bytes, latency_us, service_us);
+    }
+
+    /// Record a failed request (after retries) of the given error kind.
+    #[inline]
+    pub fn record_err(&self, op: OpKind, endpoint: Option<usize>, kind: &'static str) {
+        self.inner.lock().record_err(op, endpoint, kind);
+    }
+
+    /// Count an open-loop operation that started later than its intended time.
+    #[inline]
+    pub fn record_late_start(&self) {
+        self.inner.lock().late_starts += 1;
+    }
+
+    /// Take everything recorded since the last take, leaving an empty snapshot.
+    pub fn take(&self) -> Snapshot {
+        std::mem::take(&mut *self.inner.lock())
+    }
+}

@@ -1,0 +1,249 @@
+//! [`Snapshot`]: counts, bytes, errors and latency histograms, mergeable without loss.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::buckets::{size_bucket, SIZE_BUCKET_COUNT};
+use crate::core::{OpClass, OpKind};
+
+/// Highest latency a histogram holds: one hour, in µs. Larger values are clamped to it.
+pub const HIST_MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in µs, 1 µs .. 1 h, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    // Invariant: these bounds are valid (low >= 1, high >= 2 * low, sigfig <= 5).
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
+}
+
+#[inline]
+fn clamp_us(us: u64) -> u64 {
+    us.clamp(1, HIST_MAX_US)
+}
+
+/// Successful requests of one op kind and size bucket.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub count: u64,
+    pub bytes: u64,
+    /// Latency in µs, from the intended start (open loop) or the actual start (closed loop).
+    pub hist: Histogram<u64>,
+    /// Service time in µs from the actual start; present only in open-loop runs.
+    pub service: Option<Histogram<u64>>,
+}
+
+impl Cell {
+    pub fn new() -> Self {
+        Cell { count: 0, bytes: 0, hist: new_histogram(), service: None }
+    }
+
+    pub fn merge(&mut self, other: &Cell) {
+        self.count += other.count;
+        self.bytes += other.bytes;
+        // Same bounds on both sides: add cannot fail.
+        let _ = self.hist.add(&other.hist);
+        if let Some(s) = &other.service {
+            let _ = self.service.get_or_insert_with(new_histogram).add(s);
+        }
+    }
+
+    /// Service-time histogram: the separate one in open loop, else the latency histogram.
+    pub fn service_hist(&self) -> &Histogram<u64> {
+        self.service.as_ref().unwrap_or(&self.hist)
+    }
+}
+
+impl Default for Cell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Requests sent to one endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointCell {
+    /// Requests sent, successful or not.
+    pub requests: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub errors: u64,
+    /// Latency in µs of the successful requests.
+    pub hist: Histogram<u64>,
+}
+
+impl EndpointCell {
+    pub fn new() -> Self {
+        EndpointCell { requests: 0, bytes_read: 0, bytes_written: 0, errors: 0, hist: new_histogram() }
+    }
+
+    pub fn merge(&mut self, o: &EndpointCell) {
+        self.requests += o.requests;
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.errors += o.errors;
+        let _ = self.hist.add(&o.hist);
+    }
+}
+
+impl Default for EndpointCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything measured over some span (an interval, a phase, a whole run) by one or more workers.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Successful requests by (op kind, size bucket index). Cells exist only where used.
+    pub cells: BTreeMap<(OpKind, usize), Cell>,
+    /// Failed requests by (op kind, error kind name).
+    pub errors: BTreeMap<(OpKind, String), u64>,
+    /// Per-endpoint figures, indexed by the run's endpoint index.
+    pub endpoints: Vec<EndpointCell>,
+    /// Open-loop operations that started later than intended.
+    pub late_starts: u64,
+}
+
+impl Snapshot {
+    pub fn record_ok(&mut self, op: OpKind, endpoint: Option<usize>, bytes: u64, latency_us: u64, service_us: Option<u64>) {
+        let cell = self.cells.entry((op, size_bucket(bytes))).or_default();
+        cell.count += 1;
+        cell.bytes += bytes;
+        cell.hist.saturating_record(clamp_us(latency_us));
+        if let Some(s) = service_us {
+            cell.service.get_or_insert_with(new_histogram).saturating_record(clamp_us(s));
+        }
+        if let Some(e) = endpoint {
+            let ep = self.endpoint_mut(e);
+            ep.requests += 1;
+            match op {
+                OpKind::Get => ep.bytes_read += bytes,
+                OpKind::Put => ep.bytes_written += bytes,
+                _ => {}
+            }
+            ep.hist.saturating_record(clamp_us(latency_us));
+        }
+    }
+
+    pub fn record_err(&mut self, op: OpKind, endpoint: Option<usize>, kind: &str) {
+        match self.errors.get_mut(&(op, kind.to_string())) {
+            Some(n) => *n += 1,
+            None => {
+                self.errors.insert((op, kind.to_string()), 1);
+            }
+        }
+        if let Some(e) = endpoint {
+            let ep = self.endpoint_mut(e);
+            ep.requests += 1;
+            ep.errors += 1;
+        }
+    }
+
+    fn endpoint_mut(&mut self, idx: usize) -> &mut EndpointCell {
+        if self.endpoints.len() <= idx {
+            self.endpoints.resize_with(idx + 1, EndpointCell::new);
+        }
+        &mut self.endpoints[idx]
+    }
+
+    /// Add `other` into `self`, exactly.
+    pub fn merge(&mut self, other: &Snapshot) {
+        for (k, c) in &other.cells {
+            self.cells.entry(*k).or_default().merge(c);
+        }
+        for (k, n) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += n;
+        }
+        for (i, e) in other.endpoints.iter().enumerate() {
+            self.endpoint_mut(i).merge(e);
+        }
+        self.late_starts += other.late_starts;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.errors.is_empty() && self.late_starts == 0 && self.endpoints.iter().all(|e| e.requests == 0)
+    }
+
+    /// All successful requests matching `pred`, merged into one cell (None when there are none).
+    pub fn total_where(&self, pred: impl Fn(OpKind, usize) -> bool) -> Option<Cell> {
+        let mut out: Option<Cell> = None;
+        for ((op, b), c) in &self.cells {
+            if pred(*op, *b) {
+                out.get_or_insert_with(Cell::new).merge(c);
+            }
+        }
+        out
+    }
+
+    pub fn op_total(&self, op: OpKind) -> Option<Cell> {
+        self.total_where(|o, _| o == op)
+    }
+
+    pub fn class_total(&self, class: OpClass) -> Option<Cell> {
+        self.total_where(|o, _| o.class() == class)
+    }
+
+    /// Failed requests of the given op kinds.
+    pub fn errors_where(&self, pred: impl Fn(OpKind) -> bool) -> u64 {
+        self.errors.iter().filter(|((op, _), _)| pred(*op)).map(|(_, n)| n).sum()
+    }
+
+    pub fn total_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Successful requests of every kind.
+    pub fn total_ops(&self) -> u64 {
+        self.cells.values().map(|c| c.count).sum()
+    }
+
+    /// Bytes moved by GET and PUT.
+    pub fn total_bytes(&self) -> u64 {
+        self.cells.values().map(|c| c.bytes).sum()
+    }
+
+    /// Cells of one size bucket index, for reporting rows.
+    pub fn bucket_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..SIZE_BUCKET_COUNT).filter(|b| self.cells.keys().any(|(_, kb)| kb == b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merged percentiles equal those of the union of all samples, value for value.
+    #[test]
+    fn merge_equals_union() {
+        let mut a = Snapshot::default();
+        let mut b = Snapshot::default();
+        let mut union = new_histogram();
+        for i in 1..=5000u64 {
+            let lat = (i * 7919) % 100_000 + 1;
+            if i % 3 == 0 { &mut a } else { &mut b }.record_ok(OpKind::Get, Some(i as usize % 2), 65536, lat, None);
+            union.record(lat).unwrap();
+        }
+        let mut m = a.clone();
+        m.merge(&b);
+        let cell = m.op_total(OpKind::Get).unwrap();
+        assert_eq!(cell.count, 5000);
+        assert_eq!(cell.bytes, 5000 * 65536);
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(cell.hist.value_at_quantile(q), union.value_at_quantile(q));
+        }
+        assert_eq!(m.endpoints[0].requests + m.endpoints[1].requests, 5000);
+    }
+
+    #[test]
+    fn errors_by_kind_and_endpoint() {
+        let mut s = Snapshot::default();
+        s.record_err(OpKind::Put, Some(3), "timeout");
+        s.record_err(OpKind::Put, Some(3), "timeout");
+        s.record_err(OpKind::Stat, None, "not_found");
+        assert_eq!(s.total_errors(), 3);
+        assert_eq!(s.errors[&(OpKind::Put, "timeout".to_string())], 2);
+        assert_eq!(s.endpoints[3].errors, 2);
+        assert_eq!(s.endpoints[3].requests, 2);
+        assert_eq!(s.errors_where(|o| o.class() == OpClass::Meta), 1);
+    }
+}

@@ -1,0 +1,10 @@
+//! The engine: configuration, storage, workload generation, execution and metrics.
+//! Must not name tonic, prost, russh, clap, polars or rust_xlsxwriter.
+pub mod config;
+pub mod exec;
+pub mod metrics;
+pub mod store;
+pub mod workload;
+
+mod op;
+pub use op::{OpClass, OpKind};

@@ -1,0 +1,152 @@
+//! Storage: one [`Backend`] per endpoint URI (object_store for s3/az/gs, sai3's own fast paths
+//! for `file://` and `direct://`), grouped into a [`Store`] that picks an endpoint per request
+//! (round_robin / least_connections). Keys are relative to the endpoint's base URI.
+//! Must not record metrics itself: callers time requests and record them per worker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+use crate::core::config::Strategy;
+
+/// Why a storage request failed, classified so errors can be counted by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("connection failed: {0}")]
+    Connection(String),
+    #[error("HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("invalid URI {uri}: {reason}")]
+    InvalidUri { uri: String, reason: String },
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Short stable name used to count errors by kind (`not_found`, `timeout`, …).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "not_found",
+            StoreError::PermissionDenied(_) => "permission_denied",
+            StoreError::Auth(_) => "auth",
+            StoreError::Timeout(_) => "timeout",
+            StoreError::Connection(_) => "connection",
+            StoreError::Http { .. } => "http",
+            StoreError::Unsupported(_) => "unsupported",
+            StoreError::InvalidUri { .. } => "invalid_uri",
+            StoreError::Io(_) => "io",
+            StoreError::Other(_) => "other",
+        }
+    }
+}
+
+/// An object found by `list`: key relative to the backend's base, and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// One endpoint's storage client. All keys are relative to the base URI it was built for.
+pub trait Backend: Send + Sync {
+    /// Read the whole object, discarding the data; returns bytes read.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Write (create or replace) the object.
+    fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Every object under `prefix` (recursive), keys relative to the base.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectInfo>, StoreError>>;
+    /// Size of the object in bytes.
+    fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Create a directory (file systems); a no-op on object stores.
+    fn mkdir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// True when each request completes without awaiting anything (local file systems):
+    /// the engine then runs each worker on its own OS thread.
+    fn is_blocking(&self) -> bool;
+    /// Check, before any I/O of the run, that the endpoint is reachable and (if `write`) writable.
+    fn preflight<'a>(&'a self, write: bool) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// One endpoint of a [`Store`].
+pub struct Endpoint {
+    /// Index of this endpoint in the run's endpoint table (endpoint stats rows).
+    pub idx: usize,
+    /// Base URI as configured (credentials never included).
+    pub uri: String,
+    pub backend: Arc<dyn Backend>,
+    /// Requests in flight right now (least_connections reads it).
+    pub in_flight: AtomicUsize,
+}
+
+/// A set of endpoints of one namespace and the strategy that picks among them.
+pub struct Store {
+    pub endpoints: Vec<Arc<Endpoint>>,
+    pub strategy: Strategy,
+}
+
+/// Per-worker round-robin position; each worker cycles through the endpoints on its own,
+/// so the split is even within one request per worker and needs no shared counter.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cursor(pub usize);
+
+/// Decrements the endpoint's in-flight count when the request ends.
+pub struct InFlight<'a>(&'a Endpoint);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Store {
+    /// Pick the endpoint for the next request and count it in flight until the guard drops.
+    pub fn pick<'s>(&'s self, cursor: &mut Cursor) -> (&'s Arc<Endpoint>, InFlight<'s>) {
+        let i = match self.strategy {
+            _ if self.endpoints.len() == 1 => 0,
+            Strategy::RoundRobin => {
+                let i = cursor.0 % self.endpoints.len();
+                cursor.0 = cursor.0.wrapping_add(1);
+                i
+            }
+            Strategy::LeastConnections => {
+                // Start the scan at the cursor so ties rotate instead of piling onto endpoint 0.
+                let n = self.endpoints.len();
+                let start = cursor.0 % n;
+                cursor.0 = cursor.0.wrapping_add(1);
+                let mut best = start;
+                let mut best_load = usize::MAX;
+                for k in 0..n {
+                    let j = (start + k) % n;
+                    let load = self.endpoints[j].in_flight.load(Ordering::Relaxed);
+                    if load < best_load {
+                        best = j;
+                        best_load = load;
+                    }
+                }
+                best
+            }
+        };
+        let ep = &self.endpoints[i];
+        ep.in_flight.fetch_add(1, Ordering::Relaxed);
+        (ep, InFlight(ep))
+    }
+
+    /// The first endpoint: used for listing and other one-off requests outside the measured mix.
+    pub fn primary(&self) -> &Arc<Endpoint> {
+        &self.endpoints[0]
+    }
+}

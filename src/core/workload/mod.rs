@@ -1,0 +1,14 @@
+//! Workload generation: op mix sampling, key patterns and names, size distributions, payload
+//! data. Pure functions of a seed; no I/O and no clocks.
+
+mod mix;
+mod names;
+mod payload;
+mod pattern;
+mod sizes;
+
+pub use mix::OpMix;
+pub use names::{prepared_name, tree_dirs, tree_file_path, unique_put_key, worker_seed};
+pub use payload::Payload;
+pub use pattern::{glob_match, list_prefix, split_absolute};
+pub use sizes::sample_size;

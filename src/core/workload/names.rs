@@ -1,0 +1,112 @@
+//! Object names: deterministic names for prepared data (every agent and every re-run agrees on
+//! them) and run-unique names for PUTs (agents never collide).
+
+use std::fmt::Write;
+
+/// Name of prepared object number `j` (`prepared-00000042.dat`).
+pub fn prepared_name(j: u64) -> String {
+    format!("prepared-{j:08}.dat")
+}
+
+/// Key of a new object for a PUT of `template`: `{}` is replaced by a name unique across the run
+/// (`<run>-a<agent>-w<worker>-<counter>`); a template ending in `/` gets `sai3-<unique>.dat`
+/// under it; any other template gets `-<unique>` before its extension.
+pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize, counter: u64) -> String {
+    let mut unique = String::with_capacity(run_id.len() + 24);
+    let _ = write!(unique, "{run_id}-a{agent}-w{worker}-{counter}");
+    if template.contains("{}") {
+        template.replacen("{}", &unique, 1)
+    } else if template.is_empty() || template.ends_with('/') {
+        format!("{template}sai3-{unique}.dat")
+    } else {
+        match template.rfind('.') {
+            Some(dot) if !template[dot..].contains('/') => {
+                format!("{}-{unique}{}", &template[..dot], &template[dot..])
+            }
+            _ => format!("{template}-{unique}"),
+        }
+    }
+}
+
+/// The directories of a tree with `width` children per level and `depth` levels, parents first,
+/// each ending in `/` (`d0_1/`, `d0_1/d1_3/`, …).
+pub fn tree_dirs(width: u32, depth: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut level: Vec<String> = vec![String::new()];
+    for d in 0..depth {
+        let mut next = Vec::with_capacity(level.len() * width as usize);
+        for parent in &level {
+            for i in 0..width {
+                let p = format!("{parent}d{d}_{i}/");
+                out.push(p.clone());
+                next.push(p);
+            }
+        }
+        level = next;
+    }
+    out
+}
+
+/// Path of file number `j` of the tree: leaf directory `j / files_per_dir` (its digits in base
+/// `width` name the directory at each level), file `file_<j>.dat`.
+pub fn tree_file_path(width: u32, depth: u32, files_per_dir: u32, j: u64) -> String {
+    let mut leaf = j / u64::from(files_per_dir.max(1));
+    let w = u64::from(width.max(1));
+    let mut digits = vec![0u64; depth as usize];
+    for d in (0..depth as usize).rev() {
+        digits[d] = leaf % w;
+        leaf /= w;
+    }
+    let mut path = String::with_capacity(depth as usize * 6 + 20);
+    for (d, i) in digits.iter().enumerate() {
+        let _ = write!(path, "d{d}_{i}/");
+    }
+    let _ = write!(path, "file_{j:08}.dat");
+    path
+}
+
+/// Seed of one worker's RNG: distinct for every (run seed, agent, worker, purpose) and stable.
+pub fn worker_seed(run_seed: u64, agent: usize, worker: usize, purpose: u64) -> u64 {
+    // SplitMix64 finaliser over the combined inputs.
+    let mut z = run_seed
+        ^ (agent as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (worker as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ purpose.wrapping_mul(0x1656_67B1_9E37_79F9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_keys() {
+        assert_eq!(unique_put_key("uploads/new-{}.dat", "r1", 2, 3, 7), "uploads/new-r1-a2-w3-7.dat");
+        assert_eq!(unique_put_key("objects/", "r1", 0, 1, 2), "objects/sai3-r1-a0-w1-2.dat");
+        assert_eq!(unique_put_key("x/file.bin", "r", 0, 0, 0), "x/file-r-a0-w0-0.bin");
+        assert_eq!(unique_put_key("x.d/file", "r", 0, 0, 0), "x.d/file-r-a0-w0-0");
+    }
+
+    #[test]
+    fn tree_shape() {
+        let dirs = tree_dirs(4, 3);
+        assert_eq!(dirs.len(), 4 + 16 + 64);
+        assert_eq!(dirs[0], "d0_0/");
+        assert!(dirs.contains(&"d0_3/d1_2/d2_1/".to_string()));
+        // 64 leaves × 50 files: the last file sits in the last leaf.
+        assert_eq!(tree_file_path(4, 3, 50, 0), "d0_0/d1_0/d2_0/file_00000000.dat");
+        assert_eq!(tree_file_path(4, 3, 50, 64 * 50 - 1), "d0_3/d1_3/d2_3/file_00003199.dat");
+        assert_eq!(tree_file_path(4, 3, 50, 50), "d0_0/d1_0/d2_1/file_00000050.dat");
+    }
+
+    #[test]
+    fn seeds_differ() {
+        let a = worker_seed(1, 0, 0, 0);
+        assert_ne!(a, worker_seed(1, 0, 1, 0));
+        assert_ne!(a, worker_seed(1, 1, 0, 0));
+        assert_ne!(a, worker_seed(2, 0, 0, 0));
+        assert_eq!(a, worker_seed(1, 0, 0, 0));
+    }
+}

@@ -1,0 +1,101 @@
+//! Parse the command line, build the runtime, run the subcommand, map its result to the exit
+//! code (0 success, 1 run failed, 2 bad usage or config). Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sai3::cmd::{self, Failure};
+
+#[derive(Parser)]
+#[command(name = "sai3", version, about = "Distributed storage I/O benchmark for S3, Azure Blob, GCS, file and O_DIRECT storage")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the long-lived agent service on a load host.
+    Agent {
+        /// Address to listen on (port 0 picks a free port and prints it).
+        #[arg(long, default_value = "0.0.0.0:7761")]
+        listen: String,
+        /// Agent id used when the controller does not assign one.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Controller: run a workload (locally, or on agents) and talk to agents.
+    Ctl {
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+    /// Create (or reuse) an SSH key pair and install it on each host.
+    #[command(name = "ssh-setup")]
+    SshSetup {
+        /// Hosts as user@host[:port], comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        #[arg(long)]
+        key_path: Option<PathBuf>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Merge results folders into one Excel workbook.
+    Analyze {
+        /// Results folders, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Glob of results folder names (e.g. 'sai3-*'), searched in --base-dir.
+        #[arg(long)]
+        pattern: Option<String>,
+        #[arg(long)]
+        base_dir: Option<PathBuf>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlCommand {
+    /// Run a workload config: in-process without a `distributed:` section, on agents with one.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the resolved plan and touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Agents as host:port, comma separated (instead of `distributed.agents`).
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// Folder in which the results folder is created (default: current directory).
+        #[arg(long)]
+        results_dir: Option<PathBuf>,
+    },
+    /// Check that each agent answers, and print its version.
+    Ping {
+        #[arg(long, value_delimiter = ',', required = true)]
+        agents: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Agent { .. } => cmd::not_available("agent"),
+        Command::Ctl { command: CtlCommand::Run { .. } } => cmd::not_available("ctl run"),
+        Command::Ctl { command: CtlCommand::Ping { .. } } => cmd::not_available("ctl ping"),
+        Command::SshSetup { .. } => cmd::not_available("ssh-setup"),
+        Command::Analyze { .. } => cmd::not_available("analyze"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {f}");
+            ExitCode::from(f.exit_code() as u8)
+        }
+    }
+}

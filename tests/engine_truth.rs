@@ -1,0 +1,160 @@
+//! The engine against a real file system: the figures it reports are checked against what is
+//! on disk and against independent counts.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sai3::core::config::parse;
+use sai3::core::exec::{NullObserver, RunOptions, RunRole, Runner, Stage};
+use sai3::core::OpKind;
+
+fn count_files(dir: &Path, pred: &dyn Fn(&str) -> bool) -> usize {
+    let mut n = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += count_files(&p, pred);
+        } else if pred(&p.file_name().unwrap().to_string_lossy()) {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn opts(tick_ms: u64) -> RunOptions {
+    RunOptions::new(Duration::from_millis(tick_ms), Arc::new(NullObserver))
+}
+
+async fn run_yaml(yaml: &str, tick_ms: u64) -> sai3::core::exec::AgentReport {
+    let plan = Arc::new(parse(yaml, None).unwrap_or_else(|e| panic!("config: {e}")));
+    let mut r = Runner::new(plan, RunRole::local("t1"), opts(tick_ms)).await.expect("stores");
+    r.preflight().await.expect("preflight");
+    r.prepare().await.expect("prepare");
+    r.resolve_workload().await.expect("resolve");
+    r.workload(None).await.expect("workload");
+    r.cleanup().await.expect("cleanup");
+    r.into_report()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_count_equals_objects_on_disk_and_intervals_sum_to_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target: \"file://{}/\"\nduration: 2s\nconcurrency: 4\n\
+         prepare:\n  ensure_objects:\n    - base_uri: \"data/\"\n      count: 50\n      size_spec: 4KiB\n\
+         workload:\n  - op: get\n    path: \"data/*\"\n    weight: 50\n  - op: put\n    path: \"new/obj-{{}}.dat\"\n    object_size: 8KiB\n    weight: 30\n\
+         \x20 - op: stat\n    path: \"data/*\"\n    weight: 10\n  - op: list\n    path: \"data/\"\n    weight: 10\n",
+        dir.path().display()
+    );
+    let rep = run_yaml(&yaml, 200).await;
+    let prep = rep.prepare.as_ref().expect("prepare ran");
+    assert_eq!(prep.totals.op_total(OpKind::Put).unwrap().count, 50);
+    assert_eq!(count_files(&dir.path().join("data"), &|n| n.starts_with("prepared-")), 50);
+
+    let wl = rep.workload.as_ref().expect("workload ran");
+    let puts = wl.totals.op_total(OpKind::Put).map(|c| c.count).unwrap_or(0);
+    assert!(puts > 10, "some PUTs ran: {puts}");
+    assert_eq!(count_files(&dir.path().join("new"), &|_| true) as u64, puts, "every reported PUT is a file on disk");
+    let put_bytes = wl.totals.op_total(OpKind::Put).unwrap().bytes;
+    assert_eq!(put_bytes, puts * 8192);
+    assert_eq!(wl.totals.total_errors(), 0, "{:?}", wl.totals.errors);
+
+    // Totals equal the sum of the intervals, op by op.
+    for op in OpKind::ALL {
+        let from_rows: u64 = rep
+            .intervals
+            .iter()
+            .filter(|r| r.stage == Stage::Workload)
+            .map(|r| r.snap.op_total(op).map(|c| c.count).unwrap_or(0))
+            .sum();
+        assert_eq!(from_rows, wl.totals.op_total(op).map(|c| c.count).unwrap_or(0), "{op}");
+    }
+    let rows = rep.intervals.iter().filter(|r| r.stage == Stage::Workload).count();
+    assert!((10..=12).contains(&rows), "2 s at 200 ms ticks: {rows} rows");
+    // GETs read whole 4 KiB objects.
+    let g = wl.totals.op_total(OpKind::Get).unwrap();
+    assert_eq!(g.bytes, g.count * 4096);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_finds_prepared_objects_and_cleanup_deletes_only_what_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/keep-me.txt"), b"not ours").unwrap();
+    std::fs::write(dir.path().join("outside.txt"), b"not ours").unwrap();
+    let base = format!(
+        "target: \"file://{}/\"\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - base_uri: \"data/\"\n      count: 20\n      size_spec: {{uniform: {{min: 1KB, max: 3KB}}}}\n",
+        dir.path().display()
+    );
+    let first = run_yaml(&format!("{base}duration: 0s\n"), 100).await;
+    assert_eq!((first.prepare_existing, first.prepare_created), (0, 20));
+    let sizes: Vec<u64> = (0..20)
+        .map(|j| std::fs::metadata(dir.path().join(format!("data/prepared-{j:08}.dat"))).unwrap().len())
+        .collect();
+    assert!(sizes.iter().all(|s| (1000..=3000).contains(s)));
+
+    // Remove 5 and prepare again: the same names come back with the same sizes.
+    let remove5 = || {
+        for j in 0..5 {
+            std::fs::remove_file(dir.path().join(format!("data/prepared-{j:08}.dat"))).unwrap();
+        }
+    };
+    remove5();
+    let again = run_yaml(&format!("{base}duration: 0s\n"), 100).await;
+    assert_eq!((again.prepare_existing, again.prepare_created), (15, 5));
+    for (j, size) in sizes.iter().enumerate() {
+        let now = std::fs::metadata(dir.path().join(format!("data/prepared-{j:08}.dat"))).unwrap().len();
+        assert_eq!(now, *size, "object {j} has a deterministic size");
+    }
+    // Remove 5 again and run with a workload and cleanup: only the 5 re-created objects and the PUTs go.
+    remove5();
+    let yaml = format!(
+        "{base}duration: 1s\ncleanup: true\nworkload:\n  - op: put\n    path: \"data/new-{{}}.dat\"\n    object_size: 1KB\n    weight: 1\n"
+    );
+    let second = run_yaml(&yaml, 100).await;
+    assert_eq!((second.prepare_existing, second.prepare_created), (15, 5));
+    let cleaned = second.cleanup.as_ref().expect("cleanup ran").totals.op_total(OpKind::Delete).unwrap().count;
+    let puts = second.workload.as_ref().unwrap().totals.op_total(OpKind::Put).unwrap().count;
+    assert_eq!(cleaned, 5 + puts);
+    assert_eq!(count_files(&dir.path().join("data"), &|n| n.starts_with("prepared-")), 15);
+    assert_eq!(count_files(&dir.path().join("data"), &|n| n.starts_with("new-")), 0);
+    assert!(dir.path().join("data/keep-me.txt").exists());
+    assert!(dir.path().join("outside.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_rate_is_met_within_one_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target: \"file://{}/\"\nduration: 3s\nconcurrency: 4\nio_rate: 400\n\
+         prepare:\n  ensure_objects:\n    - base_uri: \"d/\"\n      count: 10\n      size_spec: 1KiB\n\
+         workload:\n  - op: get\n    path: \"d/*\"\n    weight: 1\n",
+        dir.path().display()
+    );
+    let rep = run_yaml(&yaml, 500).await;
+    let wl = rep.workload.as_ref().unwrap();
+    let n = wl.totals.op_total(OpKind::Get).unwrap().count as f64;
+    assert!((n - 1200.0).abs() <= 12.0, "400 ops/s for 3 s = 1200, got {n}");
+    // Open loop reports service time beside latency.
+    assert!(wl.totals.op_total(OpKind::Get).unwrap().service.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_prepare_and_glob_across_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target: \"file://{0}/\"\nduration: 1s\nconcurrency: 2\n\
+         prepare:\n  tree:\n    base_uri: \"file://{0}/\"\n    width: 2\n    depth: 2\n    files_per_dir: 3\n    size_spec:\n      fixed: 1KB\n\
+         workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 1\n",
+        dir.path().display()
+    );
+    let rep = run_yaml(&yaml, 100).await;
+    assert_eq!(rep.prepare_created, 12);
+    assert_eq!(count_files(dir.path(), &|n| n.ends_with(".dat")), 12);
+    assert!(dir.path().join("d0_1/d1_1").is_dir());
+    let wl = rep.workload.as_ref().unwrap();
+    assert!(wl.totals.op_total(OpKind::Get).unwrap().count > 0);
+    assert_eq!(wl.totals.total_errors(), 0);
+}
