@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sai3::cmd::{self, Failure};
+use sai3::cmd;
 
 #[derive(Parser)]
 #[command(name = "sai3", version, about = "Distributed storage I/O benchmark for S3, Azure Blob, GCS, file and O_DIRECT storage")]
@@ -86,7 +86,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Agent { .. } => cmd::not_available("agent"),
-        Command::Ctl { command: CtlCommand::Run { .. } } => cmd::not_available("ctl run"),
+        Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir } } => {
+            cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir })
+        }
         Command::Ctl { command: CtlCommand::Ping { .. } } => cmd::not_available("ctl ping"),
         Command::SshSetup { .. } => cmd::not_available("ssh-setup"),
         Command::Analyze { .. } => cmd::not_available("analyze"),

@@ -1,4 +1,7 @@
 //! Subcommands: one thin file each, glue between the CLI, `net`, `report` and `core`.
+pub mod ctl;
+pub mod ctl_distributed;
+
 use std::fmt;
 
 /// How a command ended, mapped to the process exit code by `main`.

@@ -21,13 +21,6 @@ impl KeyPool {
         }
     }
 
-    pub fn len(&self) -> usize {
-        match self {
-            KeyPool::Fixed(v) => v.len(),
-            KeyPool::Shrinking(m) => m.lock().len(),
-        }
-    }
-
     /// A key chosen uniformly at random, left in the pool.
     #[inline]
     pub fn pick<R: Rng>(&self, rng: &mut R) -> Option<Arc<str>> {
