@@ -16,5 +16,5 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
-cargo build --release --bins
+
 cargo nextest run --no-fail-fast "$@"

@@ -1,0 +1,102 @@
+//! The hot path of `file://`: whole-object reads and writes with plain blocking syscalls, done
+//! inline on the calling thread (no thread hop), into a per-thread buffer that is reused across
+//! requests. Must not allocate per request once the buffer has grown to its working size.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+
+/// First size of a thread's read buffer (bytes).
+const INITIAL_BUF: usize = 128 * 1024;
+/// The read buffer stops growing here; larger objects are read in chunks of this size (bytes).
+const MAX_BUF: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Open `path`, read it to EOF into the thread's buffer (discarding the data), close it.
+/// Returns the number of bytes read.
+pub(super) fn read_all(path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read_loop(&mut file, &mut buf),
+        // Re-entered on this thread (cannot happen from the engine): use a private buffer.
+        Err(_) => read_loop(&mut file, &mut Vec::new()),
+    })
+}
+
+fn read_loop(file: &mut File, buf: &mut Vec<u8>) -> io::Result<u64> {
+    if buf.len() < INITIAL_BUF {
+        buf.resize(INITIAL_BUF, 0);
+    }
+    let mut total = 0u64;
+    loop {
+        match file.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                total += n as u64;
+                // A full buffer means a large object: grow so the next one needs fewer syscalls.
+                if n == buf.len() && buf.len() < MAX_BUF {
+                    let grown = (buf.len() * 2).min(MAX_BUF);
+                    buf.resize(grown, 0);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Create or replace `path` with `data` (no temporary file, no fsync) and close it, reporting
+/// errors that only `close` reveals (NFS). `NotFound` means a parent directory is missing.
+pub(super) fn write_all(path: &Path, data: &[u8]) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    write_and_close(file, data)
+}
+
+/// Write all of `data` to `file`, then close it and report a failed close.
+pub(super) fn write_and_close(mut file: File, data: &[u8]) -> io::Result<()> {
+    io::Write::write_all(&mut file, data)?;
+    close_checked(file)
+}
+
+/// Close a file and return the error `close(2)` reports (std's `Drop` ignores it).
+pub(super) fn close_checked(file: File) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: `fd` was just released by `into_raw_fd`, so it is open and owned by nobody else;
+    // it is closed exactly once here.
+    let rc = unsafe { libc::close(fd) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_small_and_large_files_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0usize, 1, 4096, INITIAL_BUF, INITIAL_BUF + 1, 3 * MAX_BUF + 17] {
+            let p = dir.path().join(format!("f{size}"));
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            write_all(&p, &data).unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), data);
+            assert_eq!(read_all(&p).unwrap(), size as u64);
+        }
+    }
+
+    #[test]
+    fn missing_parent_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_all(&dir.path().join("no/such/dir/f"), b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(read_all(&dir.path().join("nope")).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+}
