@@ -113,9 +113,7 @@ pub async fn open_stores(plan: &Plan, role: &RunRole) -> Result<Stores, RunError
     let endpoints: Option<&EndpointConfig> = plan.effective_endpoints(role.agent_index);
     let mut table = Vec::new();
     let open = |uris: Vec<String>, strategy: Strategy, first: usize| async move {
-        // PENDING(store): Store::open(&uris, strategy, opts, first).await.map_err(|e| storage_err(&uris, e))
-        let _ = (strategy, opts, first, storage_err as fn(&[String], StoreError) -> RunError);
-        Err::<Store, RunError>(RunError::Config(format!("store layer not wired yet for {uris:?}")))
+        Store::open(&uris, strategy, opts, first).await.map_err(|e| storage_err(&uris, e))
     };
     let mut main_bases = Vec::new();
     let (main, target) = match endpoints {

@@ -53,7 +53,7 @@ pub(super) fn object_error(op: &str, uri: &str, cred_hint: &str, e: &object_stor
             HttpErrorKind::Connect => {
                 return StoreError::Connection(format!(
                     "{op} {uri}: cannot connect to the server — is it running and reachable? ({})",
-                    truncate(root_cause(e))
+                    truncate(&root_cause(e))
                 ));
             }
             HttpErrorKind::Timeout => {
@@ -62,7 +62,7 @@ pub(super) fn object_error(op: &str, uri: &str, cred_hint: &str, e: &object_stor
                 ));
             }
             HttpErrorKind::Request | HttpErrorKind::Interrupted => {
-                return StoreError::Connection(format!("{op} {uri}: {}", truncate(root_cause(e))));
+                return StoreError::Connection(format!("{op} {uri}: {}", truncate(&root_cause(e))));
             }
             _ => {}
         }

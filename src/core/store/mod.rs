@@ -9,7 +9,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::core::config::Strategy;
+use crate::core::config::{StorageOptions, Strategy};
+
+mod buffered;
+mod cloud;
+mod direct;
+mod errmap;
+mod local;
+mod uri;
+
+pub use local::LocalBackend;
+pub use uri::{parse_location, redact_uri, Location};
 
 /// Why a storage request failed, classified so errors can be counted by kind.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +122,29 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The backend for one endpoint base URI. Builds the client only: sends no request.
+pub async fn open_backend(uri: &str, opts: &StorageOptions) -> Result<Arc<dyn Backend>, StoreError> {
+    match parse_location(uri)? {
+        Location::File { root } => Ok(Arc::new(LocalBackend::new(root, false))),
+        Location::Direct { root } => Ok(Arc::new(LocalBackend::new(root, true))),
+        loc => cloud::open(uri, &loc, opts),
+    }
+}
+
 impl Store {
+    /// Open one backend per URI; endpoint indexes start at `first_idx`.
+    pub async fn open(uris: &[String], strategy: Strategy, opts: &StorageOptions, first_idx: usize) -> Result<Store, StoreError> {
+        let mut endpoints = Vec::with_capacity(uris.len());
+        for (i, uri) in uris.iter().enumerate() {
+            let backend = open_backend(uri, opts).await?;
+            endpoints.push(Arc::new(Endpoint { idx: first_idx + i, uri: redact_uri(uri), backend, in_flight: AtomicUsize::new(0) }));
+        }
+        if endpoints.is_empty() {
+            return Err(StoreError::Other("no endpoint URI given".into()));
+        }
+        Ok(Store { endpoints, strategy })
+    }
+
     /// Pick the endpoint for the next request and count it in flight until the guard drops.
     pub fn pick<'s>(&'s self, cursor: &mut Cursor) -> (&'s Arc<Endpoint>, InFlight<'s>) {
         let i = match self.strategy {

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""sai3 vs fio on the same local files (see scripts/bench-local.sh). Prints one table per workload."""
+import argparse, csv, glob, json, os, shutil, subprocess, sys, tempfile, time
+
+W = 16
+
+
+def run_measured(cmd, log):
+    """Run cmd to completion; return (exit code, user+system CPU seconds of it and its children)."""
+    with open(log, "w") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, ru = os.wait4(p.pid, 0)
+    return os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime
+
+
+def sai3_yaml(root, secs, kind):
+    prep = ('prepare:\n  ensure_objects:\n    - base_uri: "data/"\n      count: 2000\n'
+            '      size_spec: 64KiB\n      fill: random\n')
+    head = f'target: "file://{root}/"\nduration: {secs}s\nconcurrency: {W}\n'
+    if kind == "prep":
+        return head.replace(f"duration: {secs}s", "duration: 0s") + prep
+    if kind == "W1":
+        ops = '  - op: get\n    path: "data/*"\n    weight: 100\n'
+    elif kind == "W2":
+        return head + 'workload:\n  - op: put\n    path: "new/obj-{}.dat"\n    object_size: 1MiB\n    weight: 100\n'
+    else:
+        ops = ('  - op: get\n    path: "data/*"\n    weight: 70\n'
+               '  - op: put\n    path: "new/obj-{}.dat"\n    object_size: 64KiB\n    weight: 20\n'
+               '  - op: list\n    path: "data/"\n    weight: 1\n'
+               '  - op: stat\n    path: "data/*"\n    weight: 9\n')
+    return head + prep + "workload:\n" + ops
+
+
+def sai3_run(sai3, root, secs, kind, work):
+    cfg = os.path.join(work, f"{kind}.yaml")
+    with open(cfg, "w") as f:
+        f.write(sai3_yaml(root, secs, kind))
+    res = os.path.join(work, f"res-{kind}")
+    os.makedirs(res, exist_ok=True)
+    rc, cpu = run_measured([sai3, "ctl", "run", "--config", cfg, "--results-dir", res], os.path.join(work, f"sai3-{kind}.log"))
+    if rc != 0:
+        sys.exit(f"sai3 {kind} failed (exit {rc}); see {work}/sai3-{kind}.log")
+    if kind == "prep":
+        return None
+    (d,) = glob.glob(os.path.join(res, "sai3-*"))
+    rows = list(csv.DictReader(open(os.path.join(d, "results.tsv")), delimiter="\t"))
+    totals = [r for r in rows if r["size_bucket"] == "ALL" and r["operation"] in ("GET", "PUT", "META")]
+    ops = sum(int(r["count"]) for r in totals)
+    ops_s = sum(float(r["ops_per_sec"]) for r in totals)
+    mib_s = sum(float(r["throughput_mibps"]) for r in totals)
+    main = max(totals, key=lambda r: int(r["count"]))
+    return dict(ops_s=ops_s, mib_s=mib_s, p50=float(main["p50_us"]), p99=float(main["p99_us"]),
+                cpu_us=cpu * 1e6 / max(ops, 1), note=f"p50/p99 of {main['operation']}")
+
+
+def fio_run(root, secs, kind, work):
+    base = ["fio", "--output-format=json", "--thread", f"--numjobs={W}", "--group_reporting",
+            "--ioengine=psync", "--time_based", f"--runtime={secs}", "--invalidate=0"]
+    if kind in ("W1", "W3"):
+        d = os.path.join(root, "fio64k")
+        os.makedirs(d, exist_ok=True)
+        files = ["--directory=" + d, "--nrfiles=2000", "--filesize=64k", "--bs=64k",
+                 "--filename_format=f.$filenum", "--file_service_type=random", "--openfiles=2000"]
+        layout = ["fio", "--name=layout", "--create_only=1"] + files + ["--rw=write"]
+        subprocess.run(layout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        rw = ["--rw=randread"] if kind == "W1" else ["--rw=randrw", "--rwmixread=78"]
+        cmd = base + ["--name=" + kind] + files + rw
+    else:
+        d = os.path.join(root, "fio1m")
+        os.makedirs(d, exist_ok=True)
+        cmd = base + ["--name=W2", "--directory=" + d, "--nrfiles=1000", "--filesize=1m", "--bs=1m",
+                      "--rw=write", "--file_service_type=sequential", "--create_on_open=1"]
+    out = os.path.join(work, f"fio-{kind}.json")
+    rc, cpu = run_measured(cmd + ["--output=" + out], os.path.join(work, f"fio-{kind}.log"))
+    if rc != 0:
+        sys.exit(f"fio {kind} failed (exit {rc}); see {work}/fio-{kind}.log")
+    job = json.load(open(out))["jobs"][0]
+    ios = iops = bw = 0
+    lat = None
+    for side in ("read", "write"):
+        s = job[side]
+        ios += s["total_ios"]
+        iops += s["iops"]
+        bw += s["bw_bytes"]
+        if s["total_ios"] and (lat is None or s["total_ios"] > lat[0]):
+            pct = s["clat_ns"].get("percentile", {})
+            lat = (s["total_ios"], pct.get("50.000000", 0) / 1000, pct.get("99.000000", 0) / 1000, side)
+    return dict(ops_s=iops, mib_s=bw / 2**20, p50=lat[1], p99=lat[2], cpu_us=cpu * 1e6 / max(ios, 1),
+                note=f"p50/p99 of {lat[3]}")
+
+
+def show(kind, title, s, f):
+    print(f"\n{kind}: {title}")
+    print(f"  {'':8}{'ops/s':>12}{'MiB/s':>10}{'p50 us':>10}{'p99 us':>10}{'CPU us/op':>11}")
+    for name, r in (("sai3", s), ("fio", f)):
+        print(f"  {name:8}{r['ops_s']:12,.0f}{r['mib_s']:10,.1f}{r['p50']:10,.1f}{r['p99']:10,.1f}{r['cpu_us']:11,.1f}   {r['note']}")
+    ratio = s["ops_s"] / f["ops_s"] if f["ops_s"] else float("nan")
+    cpu = s["cpu_us"] / f["cpu_us"] if f["cpu_us"] else float("nan")
+    print(f"  sai3/fio: {ratio:.2f}x ops/s, {cpu:.2f}x CPU per op")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sai3", required=True)
+    ap.add_argument("--only", default="W1,W2,W3")
+    a = ap.parse_args()
+    secs = int(os.environ.get("BENCH_SECS", "20"))
+    root = os.environ.get("BENCH_DIR", "/var/tmp/sai3-bench")
+    sai3 = os.path.abspath(a.sai3)
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    work = tempfile.mkdtemp(prefix="sai3-bench-")
+    print(f"sai3 vs fio, {W} workers, {secs} s per run, data in {root}, logs in {work}")
+    print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
+    titles = {"W1": "random GET of 2,000 x 64 KiB files (fio keeps files open: an upper bound)",
+              "W2": "PUT of new 1 MiB objects",
+              "W3": "70 % GET / 20 % PUT / 10 % LIST+STAT, 64 KiB (fio: 78/22 randrw, no list/stat)"}
+    try:
+        sai3_run(sai3, root, secs, "prep", work)
+        for kind in a.only.split(","):
+            s = sai3_run(sai3, root, secs, kind, work)
+            shutil.rmtree(os.path.join(root, "new"), ignore_errors=True)
+            f = fio_run(root, secs, kind, work)
+            shutil.rmtree(os.path.join(root, "fio1m"), ignore_errors=True)
+            show(kind, titles[kind], s, f)
+    finally:
+        if os.environ.get("BENCH_KEEP") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

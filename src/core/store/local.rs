@@ -1,0 +1,252 @@
+//! `file://` and `direct://` backends: blocking syscalls done inline on the worker's own OS
+//! thread (no thread hop per request), keys mapped to paths under the endpoint's root.
+//! Must not buffer whole large objects in memory per request beyond the reused thread buffer.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use parking_lot::RwLock;
+
+use super::errmap::io_error;
+use super::{buffered, direct, Backend, ObjectInfo, StoreError};
+
+/// A local directory tree served as an object namespace.
+pub struct LocalBackend {
+    root: PathBuf,
+    /// O_DIRECT I/O (`direct://`) instead of buffered.
+    direct: bool,
+    /// Directories known to exist, so PUTs skip `create_dir_all` after the first one.
+    dirs: RwLock<HashSet<PathBuf>>,
+}
+
+impl LocalBackend {
+    pub fn new(root: PathBuf, direct: bool) -> Self {
+        LocalBackend { root, direct, dirs: RwLock::new(HashSet::new()) }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key.trim_start_matches('/'))
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.direct {
+            "direct"
+        } else {
+            "file"
+        }
+    }
+
+    fn ensure_parent(&self, path: &Path) -> io::Result<()> {
+        let Some(parent) = path.parent() else { return Ok(()) };
+        if self.dirs.read().contains(parent) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(parent)?;
+        self.dirs.write().insert(parent.to_path_buf());
+        Ok(())
+    }
+
+    fn do_get(&self, key: &str) -> Result<u64, StoreError> {
+        let p = self.path(key);
+        let r = if self.direct { direct::read_all(&p) } else { buffered::read_all(&p) };
+        r.map_err(|e| io_error("GET", &p, e))
+    }
+
+    fn do_put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        let p = self.path(key);
+        let write = |p: &Path| if self.direct { direct::write_all(p, data) } else { buffered::write_all(p, data) };
+        match write(&p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.ensure_parent(&p).map_err(|e| io_error("PUT (mkdir)", &p, e))?;
+                write(&p).map_err(|e| io_error("PUT", &p, e))
+            }
+            r => r.map_err(|e| io_error("PUT", &p, e)),
+        }
+    }
+
+    fn do_list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        // The prefix may end inside a file name (`data/obj-`): walk its directory, filter by prefix.
+        let (dir_part, name_part) = match prefix.rfind('/') {
+            Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+            None => ("", prefix),
+        };
+        let start = self.path(dir_part);
+        let mut out = Vec::new();
+        let mut stack = vec![(start.clone(), dir_part.to_string())];
+        while let Some((dir, rel)) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dir == start => return Ok(out),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("LIST", &dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error("LIST", &dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if rel == dir_part && !name.starts_with(name_part) {
+                    continue;
+                }
+                let ft = entry.file_type().map_err(|e| io_error("LIST", &entry.path(), e))?;
+                if ft.is_dir() {
+                    stack.push((entry.path(), format!("{rel}{name}/")));
+                } else if ft.is_file() {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.push(ObjectInfo { key: format!("{rel}{name}"), size });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn do_stat(&self, key: &str) -> Result<u64, StoreError> {
+        let p = self.path(key);
+        std::fs::metadata(&p).map(|m| m.len()).map_err(|e| io_error("STAT", &p, e))
+    }
+
+    fn do_delete(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.path(key);
+        std::fs::remove_file(&p).map_err(|e| io_error("DELETE", &p, e))
+    }
+
+    fn do_mkdir(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.path(key);
+        std::fs::create_dir_all(&p).map_err(|e| io_error("MKDIR", &p, e))?;
+        self.dirs.write().insert(p);
+        Ok(())
+    }
+
+    fn do_preflight(&self, write: bool) -> Result<(), StoreError> {
+        let root = &self.root;
+        let uri = format!("{}://{}/", self.scheme(), root.display());
+        match std::fs::metadata(root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(format!(
+                    "{uri}: directory {} does not exist — create it or fix the URI in the config",
+                    root.display()
+                )))
+            }
+            Err(e) => return Err(io_error("open", root, e)),
+            Ok(m) if !m.is_dir() => {
+                return Err(StoreError::Io(format!("{uri}: {} is not a directory — fix the URI in the config", root.display())))
+            }
+            Ok(_) => {}
+        }
+        if self.direct {
+            if let Ok(Some(fs)) = direct::memory_fs(root) {
+                return Err(StoreError::Unsupported(format!(
+                    "{uri}: {} is on {fs}, which does not do O_DIRECT device I/O — use file:// or a directory on a real disk",
+                    root.display()
+                )));
+            }
+            let probe = if write { direct::probe_write(root) } else { direct::probe_read(root) };
+            return probe.map_err(|e| match e.raw_os_error() {
+                Some(libc::EINVAL) => StoreError::Unsupported(format!(
+                    "{uri}: the file system refuses O_DIRECT ({e}) — use file:// or a directory on a real disk"
+                )),
+                _ => io_error("O_DIRECT probe in", root, e),
+            });
+        }
+        if write {
+            let probe = root.join(format!(".sai3-probe-{}", std::process::id()));
+            buffered::write_all(&probe, b"sai3").map_err(|e| match e.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => StoreError::PermissionDenied(format!(
+                    "{uri}: directory {} is not writable ({e}) — fix its permissions or choose another target",
+                    root.display()
+                )),
+                _ => io_error("write probe in", root, e),
+            })?;
+            let _ = std::fs::remove_file(&probe);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for LocalBackend {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(self.do_get(key)))
+    }
+    fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_put(key, &data)))
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectInfo>, StoreError>> {
+        Box::pin(std::future::ready(self.do_list(prefix)))
+    }
+    fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(self.do_stat(key)))
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_delete(key)))
+    }
+    fn mkdir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_mkdir(key)))
+    }
+    fn is_blocking(&self) -> bool {
+        true
+    }
+    fn preflight<'a>(&'a self, write: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_preflight(write)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn put_get_list_stat_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().to_path_buf(), false);
+        block_on(b.preflight(true)).unwrap();
+        block_on(b.put("a/b/c.dat", Bytes::from_static(b"hello"))).unwrap();
+        block_on(b.put("a/x.dat", Bytes::from_static(b"hi"))).unwrap();
+        block_on(b.put("ab.dat", Bytes::from_static(b"h"))).unwrap();
+        assert_eq!(block_on(b.get("a/b/c.dat")).unwrap(), 5);
+        assert_eq!(block_on(b.stat("a/x.dat")).unwrap(), 2);
+        let mut keys: Vec<String> = block_on(b.list("a/")).unwrap().into_iter().map(|o| o.key).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["a/b/c.dat", "a/x.dat"]);
+        let mut all: Vec<String> = block_on(b.list("a")).unwrap().into_iter().map(|o| o.key).collect();
+        all.sort();
+        assert_eq!(all, vec!["a/b/c.dat", "a/x.dat", "ab.dat"]);
+        assert!(block_on(b.list("nope/")).unwrap().is_empty());
+        block_on(b.delete("a/x.dat")).unwrap();
+        assert!(matches!(block_on(b.get("a/x.dat")), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn preflight_names_a_missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("missing"), false);
+        let e = block_on(b.preflight(false)).unwrap_err().to_string();
+        assert!(e.contains("does not exist") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn direct_is_refused_on_tmpfs() {
+        let shm = Path::new("/dev/shm");
+        if direct::memory_fs(shm).ok().flatten().is_none() {
+            return; // not tmpfs on this machine
+        }
+        let b = LocalBackend::new(shm.to_path_buf(), true);
+        let e = block_on(b.preflight(true)).unwrap_err();
+        assert!(matches!(e, StoreError::Unsupported(_)), "{e}");
+    }
+
+    #[test]
+    fn direct_round_trip_on_disk() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        if direct::memory_fs(dir.path()).ok().flatten().is_some() {
+            return;
+        }
+        let b = LocalBackend::new(dir.path().to_path_buf(), true);
+        block_on(b.preflight(true)).unwrap();
+        let data = Bytes::from(vec![7u8; 10_000]);
+        block_on(b.put("d/x.bin", data)).unwrap();
+        assert_eq!(block_on(b.get("d/x.bin")).unwrap(), 10_000);
+        assert_eq!(std::fs::metadata(dir.path().join("d/x.bin")).unwrap().len(), 10_000);
+    }
+}
