@@ -136,6 +136,18 @@ pub struct DistributedPlan {
     pub path_selection: PathSelection,
     pub start_delay: Duration,
     pub ssh: Option<SshPlan>,
+    /// TLS material for the controller↔agent channel (`distributed.tls`).
+    pub tls: Option<TlsPlan>,
+    /// File holding the shared token agents require (`distributed.token_file`).
+    pub token_file: Option<PathBuf>,
+}
+
+/// `distributed.tls`: PEM files. `ca` verifies the peer; `cert` + `key` present ours.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsPlan {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,1017 @@
+//! The walk from a `serde_yaml::Value` to a [`Plan`]: every key checked, every problem collected
+//! with its YAML path, nothing touched.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use super::lines::LineIndex;
+use super::plan::*;
+use super::suggest::hint;
+use super::units::{parse_duration, parse_size, secs_to_duration, size_text};
+use super::ConfigError;
+use crate::core::store::parse_location;
+use crate::core::OpKind;
+
+/// Default gRPC port of an agent.
+pub const DEFAULT_AGENT_PORT: u16 = 7761;
+/// Default seed: runs are reproducible unless `seed:` says otherwise.
+pub const DEFAULT_SEED: u64 = 0x5A13_0001;
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+
+const TOP_KEYS: &[&str] = &[
+    "target",
+    "duration",
+    "concurrency",
+    "io_rate",
+    "prepare",
+    "workload",
+    "multi_endpoint",
+    "distributed",
+    "perf_log",
+    "error_handling",
+    "cleanup",
+    "seed",
+    "storage",
+];
+const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
+const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "fill", "use_multi_endpoint"];
+const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec", "fill"];
+const OP_KEYS: &[&str] = &["op", "path", "weight", "object_size", "size_spec", "use_multi_endpoint"];
+const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
+const DIST_KEYS: &[&str] =
+    &["agents", "shared_filesystem", "tree_creation_mode", "path_selection", "start_delay", "ssh", "tls", "token_file"];
+const AGENT_KEYS: &[&str] = &["address", "id", "concurrency_override", "multi_endpoint"];
+const SSH_KEYS: &[&str] = &["enabled", "user", "key_path", "port"];
+const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
+const PERF_KEYS: &[&str] = &["enabled", "path", "interval_seconds"];
+const ERR_KEYS: &[&str] = &["max_errors", "max_error_rate", "retries"];
+const STORAGE_KEYS: &[&str] = &[
+    "endpoint_url",
+    "region",
+    "path_style",
+    "allow_http",
+    "request_timeout",
+    "retries",
+    "multipart_threshold",
+    "multipart_part_size",
+    "use_instance_metadata",
+];
+const SCHEMES: &[&str] = &["file", "direct", "s3", "az", "gs"];
+/// S3 refuses multipart parts below this (except the last).
+const MIN_PART: u64 = 5 * 1024 * 1024;
+
+/// Collects problems while walking.
+pub struct Ctx<'a> {
+    idx: &'a LineIndex,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(idx: &'a LineIndex) -> Self {
+        Ctx { idx, errors: Vec::new(), warnings: Vec::new() }
+    }
+
+    pub fn err(&mut self, path: &str, message: impl Into<String>) {
+        let line = self.idx.line_of(path);
+        self.errors.push(ConfigError { path: path.to_string(), line, message: message.into() });
+    }
+
+    pub fn warn(&mut self, path: &str, message: impl AsRef<str>) {
+        let e = ConfigError { path: path.to_string(), line: self.idx.line_of(path), message: message.as_ref().to_string() };
+        self.warnings.push(e.to_string());
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "true/false",
+        Value::Number(n) if n.is_f64() => "a decimal number",
+        Value::Number(_) => "a whole number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("`{s}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        other => kind(other).to_string(),
+    }
+}
+
+/// A checked mapping: every key is known.
+struct Obj<'v> {
+    path: String,
+    m: &'v Mapping,
+}
+
+impl<'v> Obj<'v> {
+    /// The value of `key`; an explicit `null` counts as absent.
+    fn get(&self, key: &str) -> Option<&'v Value> {
+        self.m.get(key).filter(|v| !v.is_null())
+    }
+    fn at(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+impl Ctx<'_> {
+    /// `v` as a mapping whose keys are all in `allowed`. `None` (no error) for null.
+    fn obj<'v>(&mut self, v: &'v Value, path: &str, allowed: &[&str], what: &str) -> Option<Obj<'v>> {
+        match v {
+            Value::Mapping(m) => {
+                for k in m.keys() {
+                    match k.as_str() {
+                        Some(key) if allowed.contains(&key) => {}
+                        Some(key) => {
+                            let p = join(path, key);
+                            let where_ = if path.is_empty() { "at the top level".to_string() } else { format!("in `{path}`") };
+                            self.err(&p, format!("unknown key `{key}` {where_}{}", hint(key, allowed, "valid keys")));
+                        }
+                        None => self.err(path, format!("keys must be names, got {}", scalar_text(k))),
+                    }
+                }
+                Some(Obj { path: path.to_string(), m })
+            }
+            Value::Null => None,
+            other => {
+                self.err(path, format!("expected {what} (a mapping of keys), got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn seq<'v>(&mut self, v: Option<&'v Value>, path: &str, what: &str) -> Vec<&'v Value> {
+        match v {
+            None => Vec::new(),
+            Some(Value::Sequence(s)) => s.iter().collect(),
+            Some(other) => {
+                self.err(path, format!("expected a list of {what} (lines starting with `- `), got {}", kind(other)));
+                Vec::new()
+            }
+        }
+    }
+
+    fn string(&mut self, v: Option<&Value>, path: &str) -> Option<String> {
+        match v? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.err(path, format!("expected a string, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    /// A name that may be written unquoted: strings, and numbers/bools taken as their text.
+    fn name(&mut self, v: Option<&Value>, path: &str) -> Option<String> {
+        match v? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            other => {
+                self.err(path, format!("expected a string, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: Option<&Value>, path: &str) -> Option<bool> {
+        match v? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.err(path, format!("expected true or false, got {}", scalar_text(other)));
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, v: Option<&Value>, path: &str, min: u64) -> Option<u64> {
+        let v = v?;
+        let bad = |ctx: &mut Self, got: String| {
+            let what = if min == 0 { "a whole number, 0 or more".to_string() } else { format!("a whole number, at least {min}") };
+            ctx.err(path, format!("expected {what}, got {got}"));
+            None
+        };
+        match v {
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) if u >= min => Some(u),
+                (Some(u), _) => bad(self, format!("`{u}`")),
+                (None, Some(i)) => bad(self, format!("`{i}`")),
+                _ => bad(self, format!("`{n}`")),
+            },
+            other => bad(self, scalar_text(other)),
+        }
+    }
+
+    fn number(&mut self, v: Option<&Value>, path: &str) -> Option<f64> {
+        match v? {
+            Value::Number(n) => n.as_f64(),
+            other => {
+                self.err(path, format!("expected a number, got {}", scalar_text(other)));
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, v: Option<&Value>, path: &str) -> Option<u64> {
+        match v? {
+            Value::Number(n) => match n.as_u64() {
+                Some(u) => Some(u),
+                None => {
+                    self.err(path, format!("`{n}` is not a size — write a whole number of bytes or e.g. `64KiB`, `1MB`"));
+                    None
+                }
+            },
+            Value::String(s) => match parse_size(s) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    self.err(path, e);
+                    None
+                }
+            },
+            other => {
+                self.err(path, format!("expected a size such as `64KiB`, `1MB` or `4096`, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, v: Option<&Value>, path: &str) -> Option<Duration> {
+        match v? {
+            Value::Number(n) => {
+                let d = n.as_f64().and_then(secs_to_duration);
+                if d.is_none() {
+                    self.err(path, format!("`{n}` is not a duration — write e.g. `30s`, `5m` or a number of seconds"));
+                }
+                d
+            }
+            Value::String(s) => match parse_duration(s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.err(path, e);
+                    None
+                }
+            },
+            other => {
+                self.err(path, format!("expected a duration such as `30s` or `5m`, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, v: Option<&Value>, path: &str, options: &[(&str, T)]) -> Option<T> {
+        let s = self.string(v, path)?;
+        if let Some((_, t)) = options.iter().find(|(n, _)| n.eq_ignore_ascii_case(&s)) {
+            return Some(*t);
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let msg = match super::suggest::closest(&s, &names) {
+            Some(c) => format!("`{s}` is not one of {} — did you mean `{c}`?", names.join(", ")),
+            None => format!("`{s}` is not one of {}", names.join(", ")),
+        };
+        self.err(path, msg);
+        None
+    }
+
+    /// A size distribution in any of its forms.
+    fn size_spec(&mut self, v: &Value, path: &str) -> Option<SizeSpec> {
+        let forms = "write a size (`1MB`), `{fixed: 1MB}`, `{uniform: {min: 1KB, max: 64KB}}`, \
+                     `{type: uniform, min, max}` or `{type: lognormal, mean, std_dev, min, max}`";
+        match v {
+            Value::Number(_) | Value::String(_) => self.size(Some(v), path).map(SizeSpec::Fixed),
+            Value::Mapping(m) => {
+                if m.get("type").is_some() {
+                    let o = self.obj(v, path, &["type", "size", "min", "max", "mean", "std_dev"], "a size_spec")?;
+                    let t = self.choice(o.get("type"), &o.at("type"), &[("fixed", 0u8), ("uniform", 1), ("lognormal", 2)])?;
+                    return match t {
+                        0 => self.fixed_size(&o, "size"),
+                        1 => self.uniform(&o),
+                        _ => self.lognormal(&o),
+                    };
+                }
+                let keys: Vec<&str> = m.keys().filter_map(|k| k.as_str()).collect();
+                match keys.as_slice() {
+                    ["fixed"] => self.size(m.get("fixed"), &join(path, "fixed")).map(SizeSpec::Fixed),
+                    ["uniform"] => {
+                        let p = join(path, "uniform");
+                        let o = self.obj(&m["uniform"], &p, &["min", "max"], "`{min, max}`")?;
+                        self.uniform(&o)
+                    }
+                    ["lognormal"] => {
+                        let p = join(path, "lognormal");
+                        let o = self.obj(&m["lognormal"], &p, &["mean", "std_dev", "min", "max"], "`{mean, std_dev, min, max}`")?;
+                        self.lognormal(&o)
+                    }
+                    _ => {
+                        let unknown: Vec<&str> =
+                            keys.iter().copied().filter(|k| !["fixed", "uniform", "lognormal"].contains(k)).collect();
+                        match unknown.first() {
+                            Some(k) => self.err(
+                                &join(path, k),
+                                format!("unknown size_spec form `{k}`{}", hint(k, &["fixed", "uniform", "lognormal", "type"], "forms")),
+                            ),
+                            None => self.err(path, format!("give exactly one distribution — {forms}")),
+                        }
+                        None
+                    }
+                }
+            }
+            Value::Null => {
+                self.err(path, format!("is empty — {forms}"));
+                None
+            }
+            other => {
+                self.err(path, format!("expected a size or a distribution, got {} — {forms}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn fixed_size(&mut self, o: &Obj, key: &str) -> Option<SizeSpec> {
+        if !o.has(key) {
+            self.err(&o.path, format!("`type: fixed` needs `{key}:`"));
+            return None;
+        }
+        self.size(o.get(key), &o.at(key)).map(SizeSpec::Fixed)
+    }
+
+    fn uniform(&mut self, o: &Obj) -> Option<SizeSpec> {
+        for k in ["min", "max"] {
+            if !o.has(k) {
+                self.err(&o.path, format!("a uniform distribution needs `{k}:`"));
+            }
+        }
+        let min = self.size(o.get("min"), &o.at("min"));
+        let max = self.size(o.get("max"), &o.at("max"));
+        let (min, max) = (min?, max?);
+        if min > max {
+            self.err(&o.at("min"), format!("min ({}) is larger than max ({})", size_text(min), size_text(max)));
+            return None;
+        }
+        Some(SizeSpec::Uniform { min, max })
+    }
+
+    fn lognormal(&mut self, o: &Obj) -> Option<SizeSpec> {
+        for k in ["mean", "std_dev"] {
+            if !o.has(k) {
+                self.err(&o.path, format!("a lognormal distribution needs `{k}:`"));
+            }
+        }
+        let mean = self.size(o.get("mean"), &o.at("mean"));
+        let std_dev = self.size(o.get("std_dev"), &o.at("std_dev"));
+        let min = if o.has("min") { self.size(o.get("min"), &o.at("min")) } else { Some(1) };
+        let (mean, std_dev, min) = (mean?, std_dev?, min?);
+        let max = if o.has("max") { self.size(o.get("max"), &o.at("max"))? } else { mean.saturating_add(std_dev.saturating_mul(10)) };
+        if mean == 0 {
+            self.err(&o.at("mean"), "the mean must be larger than 0");
+            return None;
+        }
+        if min > max {
+            self.err(&o.at("min"), format!("min ({}) is larger than max ({})", size_text(min), size_text(max)));
+            return None;
+        }
+        Some(SizeSpec::Lognormal { mean: mean as f64, std_dev: std_dev as f64, min, max })
+    }
+
+    /// A base URI (`file:///dir/`, `s3://bucket/prefix/`, …), normalized to end in `/`.
+    fn uri(&mut self, v: Option<&Value>, path: &str) -> Option<String> {
+        let s = self.string(v, path)?;
+        self.check_uri(&s, path)
+    }
+
+    fn check_uri(&mut self, s: &str, path: &str) -> Option<String> {
+        let s = s.trim();
+        let Some((scheme, _)) = s.split_once("://") else {
+            let hint = if s.starts_with('/') { format!(" (for a local directory write `file://{s}`)") } else { String::new() };
+            self.err(path, format!("`{s}` is not a URI — write file:///dir/, direct:///dir/, s3://bucket/, az://account/container/ or gs://bucket/{hint}"));
+            return None;
+        };
+        if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+            self.err(path, format!("`{s}` has an unknown scheme `{scheme}://`{}", hint(scheme, SCHEMES, "use one of")));
+            return None;
+        }
+        if let Err(e) = parse_location(s) {
+            let msg = match e {
+                crate::core::store::StoreError::InvalidUri { reason, .. } => format!("`{}` is not usable: {reason}", crate::core::store::redact_uri(s)),
+                other => other.to_string(),
+            };
+            self.err(path, msg);
+            return None;
+        }
+        Some(if s.ends_with('/') { s.to_string() } else { format!("{s}/") })
+    }
+
+    /// A base URI or a prefix relative to the target / endpoints, normalized to end in `/`.
+    fn base(&mut self, v: Option<&Value>, path: &str) -> Option<String> {
+        let s = self.string(v, path)?;
+        if s.contains("://") {
+            return self.check_uri(&s, path);
+        }
+        if s.starts_with('/') {
+            self.err(
+                path,
+                format!("`{s}` starts with `/` — a base_uri is a full URI (`file://{s}`) or a prefix relative to the target (`{}`)", s.trim_start_matches('/')),
+            );
+            return None;
+        }
+        if s.is_empty() || s.ends_with('/') {
+            Some(s)
+        } else {
+            Some(format!("{s}/"))
+        }
+    }
+
+    fn fill(&mut self, o: &Obj) -> Fill {
+        self.choice(o.get("fill"), &o.at("fill"), &[("random", Fill::Random), ("zero", Fill::Zero)]).unwrap_or(Fill::Random)
+    }
+
+    /// A multi_endpoint block; `Some` only when enabled and usable.
+    fn endpoint_block(&mut self, v: &Value, path: &str) -> Option<EndpointConfig> {
+        let o = self.obj(v, path, ME_KEYS, "a multi_endpoint block")?;
+        let enabled = self.boolean(o.get("enabled"), &o.at("enabled")).unwrap_or(true);
+        let strategy = self
+            .choice(
+                o.get("strategy"),
+                &o.at("strategy"),
+                &[("round_robin", Strategy::RoundRobin), ("least_connections", Strategy::LeastConnections)],
+            )
+            .unwrap_or(Strategy::RoundRobin);
+        let ep_path = o.at("endpoints");
+        let items = self.seq(o.get("endpoints"), &ep_path, "endpoint URIs");
+        let mut endpoints = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(u) = self.uri(Some(item), &format!("{ep_path}[{i}]")) {
+                endpoints.push(u);
+            }
+        }
+        if !enabled {
+            return None;
+        }
+        if items.is_empty() {
+            let p = if o.m.contains_key("endpoints") { ep_path } else { o.path.clone() };
+            self.err(&p, "no endpoints — list at least one URI under `endpoints:`, or set `enabled: false`");
+            return None;
+        }
+        let schemes: Vec<String> = endpoints.iter().map(|e| e.split("://").next().unwrap_or("").to_ascii_lowercase()).collect();
+        if let Some(i) = schemes.iter().position(|s| *s != schemes[0]) {
+            self.err(
+                &format!("{ep_path}[{i}]"),
+                format!(
+                    "mixes `{}://` with `{}://` — all endpoints of a block must present one namespace over one protocol",
+                    schemes[i], schemes[0]
+                ),
+            );
+            return None;
+        }
+        if endpoints.len() != items.len() {
+            return None;
+        }
+        Some(EndpointConfig { strategy, endpoints })
+    }
+}
+
+/// What the walk of `workload` and `prepare` found about paths, for the cross-checks.
+pub(super) struct PathUse {
+    /// (yaml path, config path) of the first relative path that goes through the endpoints/target.
+    first_relative: Option<(String, String)>,
+    /// yaml paths of `use_multi_endpoint: false` entries.
+    opt_out: Vec<String>,
+    /// `target:` or `multi_endpoint:` were written (even if invalid): no "missing target" then.
+    target_or_endpoints_written: bool,
+}
+
+/// Walk the whole document. Problems go to `ctx`; the plan is only meaningful when there are none.
+pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &mut Ctx) -> Plan {
+    let mut plan = Plan {
+        config_path: source.map(|p| p.to_path_buf()),
+        config_text: text.to_string(),
+        target: None,
+        duration: DEFAULT_DURATION,
+        concurrency: DEFAULT_CONCURRENCY,
+        io_rate: None,
+        prepare: PreparePlan::default(),
+        workload: Vec::new(),
+        multi_endpoint: None,
+        distributed: None,
+        perf_log: PerfLogPlan { enabled: true, path: "perf_log.tsv".into(), interval: Duration::from_secs(1) },
+        error_handling: ErrorHandling { max_errors: None, max_error_rate: None, retries: 0 },
+        cleanup: false,
+        storage: StorageOptions::default(),
+        seed: DEFAULT_SEED,
+        warnings: Vec::new(),
+    };
+    let top = match root {
+        Value::Null => {
+            ctx.err("", "the config is empty — see docs/CONFIG.md for a complete example");
+            return plan;
+        }
+        Value::Mapping(_) => match ctx.obj(root, "", TOP_KEYS, "the config") {
+            Some(o) => o,
+            None => return plan,
+        },
+        other => {
+            ctx.err("", format!("the config must be a mapping of keys (`target:`, `workload:`, …), got {}", kind(other)));
+            return plan;
+        }
+    };
+
+    plan.target = top.get("target").and_then(|v| ctx.uri(Some(v), "target"));
+    if top.has("duration") {
+        plan.duration = ctx.duration(top.get("duration"), "duration").unwrap_or(DEFAULT_DURATION);
+    }
+    if top.has("concurrency") {
+        plan.concurrency = ctx.uint(top.get("concurrency"), "concurrency", 1).unwrap_or(1) as usize;
+    }
+    if let Some(v) = top.get("io_rate") {
+        match ctx.number(Some(v), "io_rate") {
+            Some(r) if r > 0.0 && r.is_finite() => plan.io_rate = Some(r),
+            Some(r) => ctx.err("io_rate", format!("`{r}` is not a rate — give the target operations per second, larger than 0")),
+            None => {}
+        }
+    }
+    if top.has("cleanup") {
+        plan.cleanup = ctx.boolean(top.get("cleanup"), "cleanup").unwrap_or(false);
+    }
+    if top.has("seed") {
+        plan.seed = ctx.uint(top.get("seed"), "seed", 0).unwrap_or(DEFAULT_SEED);
+    }
+
+    // multi_endpoint (global)
+    plan.multi_endpoint = top.get("multi_endpoint").and_then(|v| ctx.endpoint_block(v, "multi_endpoint"));
+
+    let mut uses = PathUse {
+        first_relative: None,
+        opt_out: Vec::new(),
+        target_or_endpoints_written: top.m.contains_key("target") || top.m.contains_key("multi_endpoint"),
+    };
+
+    // prepare
+    if let Some(pv) = top.get("prepare") {
+        if let Some(p) = ctx.obj(pv, "prepare", PREPARE_KEYS, "`prepare`") {
+            let items = ctx.seq(p.get("ensure_objects"), "prepare.ensure_objects", "`{base_uri, count, size_spec}` entries");
+            for (i, item) in items.into_iter().enumerate() {
+                let path = format!("prepare.ensure_objects[{i}]");
+                if let Some(e) = ensure_entry(ctx, item, &path, &mut uses) {
+                    plan.prepare.ensure_objects.push(e);
+                }
+            }
+            if let Some(tv) = p.get("tree") {
+                plan.prepare.tree = tree_entry(ctx, tv, "prepare.tree", &mut uses);
+            }
+        }
+    }
+
+    // workload
+    let ops = ctx.seq(top.get("workload"), "workload", "operations (`- op: get`)");
+    for (i, item) in ops.into_iter().enumerate() {
+        let path = format!("workload[{i}]");
+        if let Some(op) = op_entry(ctx, item, &path, &mut uses) {
+            plan.workload.push(op);
+        }
+    }
+
+    if let Some(v) = top.get("distributed") {
+        plan.distributed = distributed(ctx, v);
+    }
+    if let Some(v) = top.get("perf_log") {
+        if let Some(o) = ctx.obj(v, "perf_log", PERF_KEYS, "`perf_log`") {
+            if o.has("enabled") {
+                plan.perf_log.enabled = ctx.boolean(o.get("enabled"), &o.at("enabled")).unwrap_or(true);
+            }
+            if let Some(p) = ctx.string(o.get("path"), &o.at("path")) {
+                if p.is_empty() || p.contains(['/', '\\']) || p == "." || p == ".." {
+                    ctx.err(&o.at("path"), format!("`{p}` must be a plain file name; the file is written inside the results folder"));
+                } else {
+                    plan.perf_log.path = p;
+                }
+            }
+            if o.has("interval_seconds") {
+                match ctx.duration(o.get("interval_seconds"), &o.at("interval_seconds")) {
+                    Some(d) if d >= Duration::from_millis(100) => plan.perf_log.interval = d,
+                    Some(_) => ctx.err(&o.at("interval_seconds"), "must be at least 0.1 seconds"),
+                    None => {}
+                }
+            }
+        }
+    }
+    if let Some(v) = top.get("error_handling") {
+        if let Some(o) = ctx.obj(v, "error_handling", ERR_KEYS, "`error_handling`") {
+            plan.error_handling.max_errors = ctx.uint(o.get("max_errors"), &o.at("max_errors"), 1);
+            if let Some(r) = ctx.number(o.get("max_error_rate"), &o.at("max_error_rate")) {
+                if (0.0..=1.0).contains(&r) && r > 0.0 {
+                    plan.error_handling.max_error_rate = Some(r);
+                } else {
+                    ctx.err(&o.at("max_error_rate"), format!("`{r}` is not a fraction — write e.g. 0.05 for 5 %"));
+                }
+            }
+            plan.error_handling.retries = ctx.uint(o.get("retries"), &o.at("retries"), 0).unwrap_or(0).min(u32::MAX as u64) as u32;
+        }
+    }
+    if let Some(v) = top.get("storage") {
+        if let Some(o) = ctx.obj(v, "storage", STORAGE_KEYS, "`storage`") {
+            let s = &mut plan.storage;
+            s.endpoint_url = ctx.string(o.get("endpoint_url"), &o.at("endpoint_url"));
+            if let Some(u) = &s.endpoint_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    ctx.err(&o.at("endpoint_url"), format!("`{u}` must start with http:// or https://"));
+                }
+            }
+            s.region = ctx.string(o.get("region"), &o.at("region"));
+            s.path_style = ctx.boolean(o.get("path_style"), &o.at("path_style"));
+            s.allow_http = ctx.boolean(o.get("allow_http"), &o.at("allow_http"));
+            s.request_timeout = ctx.duration(o.get("request_timeout"), &o.at("request_timeout"));
+            s.max_retries = ctx.uint(o.get("retries"), &o.at("retries"), 0).map(|r| r.min(u32::MAX as u64) as u32);
+            s.multipart_threshold = ctx.size(o.get("multipart_threshold"), &o.at("multipart_threshold"));
+            s.multipart_part_size = ctx.size(o.get("multipart_part_size"), &o.at("multipart_part_size"));
+            if let Some(p) = s.multipart_part_size {
+                if p < MIN_PART {
+                    ctx.err(&o.at("multipart_part_size"), format!("{} is below the 5 MiB minimum part size of S3", size_text(p)));
+                }
+            }
+            s.use_instance_metadata = ctx.boolean(o.get("use_instance_metadata"), &o.at("use_instance_metadata")).unwrap_or(false);
+        }
+    }
+
+    cross_checks(&plan, ctx, Some(&uses));
+    for w in std::mem::take(&mut ctx.warnings) {
+        plan.warnings.push(w);
+    }
+    plan
+}
+
+fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<EnsureObjects> {
+    let o = ctx.obj(v, path, ENSURE_KEYS, "an ensure_objects entry")?;
+    for k in ["base_uri", "count", "size_spec"] {
+        if !o.has(k) {
+            ctx.err(path, format!("`{k}:` is missing"));
+        }
+    }
+    let base_uri = ctx.base(o.get("base_uri"), &o.at("base_uri"));
+    let count = ctx.uint(o.get("count"), &o.at("count"), 0);
+    let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
+    let fill = ctx.fill(&o);
+    let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
+    let base_uri = base_uri?;
+    note_path(uses, &base_uri, &o.at("base_uri"), use_me, &o.at("use_multi_endpoint"));
+    Some(EnsureObjects { base_uri, count: count?, size: size?, fill, use_multi_endpoint: use_me })
+}
+
+fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<TreeSpec> {
+    let o = ctx.obj(v, path, TREE_KEYS, "`prepare.tree`")?;
+    for k in ["base_uri", "width", "depth", "files_per_dir", "size_spec"] {
+        if !o.has(k) {
+            ctx.err(path, format!("`{k}:` is missing"));
+        }
+    }
+    let base_uri = ctx.base(o.get("base_uri"), &o.at("base_uri"));
+    let width = ctx.uint(o.get("width"), &o.at("width"), 1);
+    let depth = ctx.uint(o.get("depth"), &o.at("depth"), 1);
+    let files = ctx.uint(o.get("files_per_dir"), &o.at("files_per_dir"), 1);
+    let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
+    let fill = ctx.fill(&o);
+    let (base_uri, width, depth, files, size) = (base_uri?, width?, depth?, files?, size?);
+    let leaves = (width as f64).powf(depth as f64);
+    if leaves * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
+        ctx.err(path, format!("{width}^{depth} directories × {files} files is more than 1,000,000,000 files — make the tree smaller"));
+        return None;
+    }
+    note_path(uses, &base_uri, &o.at("base_uri"), true, "");
+    Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, fill })
+}
+
+fn note_path(uses: &mut PathUse, p: &str, yaml_path: &str, use_me: bool, opt_path: &str) {
+    if p.contains("://") {
+        return;
+    }
+    if !use_me {
+        uses.opt_out.push(opt_path.to_string());
+    } else if uses.first_relative.is_none() {
+        uses.first_relative = Some((yaml_path.to_string(), p.to_string()));
+    }
+}
+
+fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<OpSpec> {
+    let o = ctx.obj(v, path, OP_KEYS, "an operation (`{op, path, weight}`)")?;
+    if !o.has("op") {
+        ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete");
+    }
+    if !o.has("path") {
+        ctx.err(path, "`path:` is missing — the object, pattern or prefix this operation works on");
+    }
+    let op = o.get("op").and_then(|v| {
+        let s = ctx.string(Some(v), &o.at("op"))?;
+        let op = OpKind::parse(&s);
+        if op.is_none() {
+            let names = ["get", "put", "list", "stat", "delete"];
+            ctx.err(&o.at("op"), format!("`{s}` is not an operation{}", hint(&s, &names, "use one of")));
+        }
+        op
+    });
+    let mut p = ctx.string(o.get("path"), &o.at("path"));
+    let weight = if o.has("weight") { ctx.uint(o.get("weight"), &o.at("weight"), 1) } else { Some(1) };
+    if weight.is_some_and(|w| w > u32::MAX as u64) {
+        ctx.err(&o.at("weight"), "is too large — weights are relative, use smaller numbers");
+    }
+    let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
+    let size = match (o.get("object_size"), o.get("size_spec")) {
+        (Some(_), Some(_)) => {
+            ctx.err(&o.at("size_spec"), "give either `object_size` or `size_spec`, not both");
+            None
+        }
+        (Some(s), None) => ctx.size(Some(s), &o.at("object_size")).map(SizeSpec::Fixed),
+        (None, Some(s)) => ctx.size_spec(s, &o.at("size_spec")),
+        (None, None) => None,
+    };
+    let op = op?;
+    let size_key = if o.has("object_size") { "object_size" } else { "size_spec" };
+    if op == OpKind::Put {
+        if !o.has("object_size") && !o.has("size_spec") {
+            ctx.err(path, "a `put` needs `object_size:` (e.g. `1MB`) or `size_spec:`");
+        }
+    } else if o.has(size_key) {
+        ctx.err(&o.at(size_key), format!("only `put` takes a size; remove `{size_key}` from this `{}`", op.config_name()));
+    }
+    if let Some(ps) = &mut p {
+        if ps.starts_with('/') {
+            ctx.err(
+                &o.at("path"),
+                format!("`{ps}` starts with `/` — paths are relative to the target (`{}`) or full URIs", ps.trim_start_matches('/')),
+            );
+        } else if let Some((scheme, _)) = ps.split_once("://") {
+            if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+                ctx.err(&o.at("path"), format!("`{ps}` has an unknown scheme `{scheme}://`{}", hint(scheme, SCHEMES, "use one of")));
+            }
+        }
+        match op {
+            OpKind::Put => {
+                if ps.contains('*') {
+                    ctx.err(&o.at("path"), format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"));
+                } else if !ps.contains("{}") && !ps.ends_with('/') && !ps.is_empty() {
+                    ctx.warn(&o.at("path"), format!("`{ps}` has no `{{}}` and does not end in `/`, so every PUT overwrites the same object"));
+                }
+            }
+            OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),
+            _ => {}
+        }
+        note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
+    }
+    Some(OpSpec { op, path: p?, weight: weight?.min(u32::MAX as u64) as u32, size: if op == OpKind::Put { size } else { None }, use_multi_endpoint: use_me })
+}
+
+fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
+    let o = ctx.obj(v, "distributed", DIST_KEYS, "`distributed`")?;
+    let mut d = DistributedPlan {
+        agents: Vec::new(),
+        shared_filesystem: ctx.boolean(o.get("shared_filesystem"), &o.at("shared_filesystem")).unwrap_or(true),
+        tree_creation_mode: ctx
+            .choice(
+                o.get("tree_creation_mode"),
+                &o.at("tree_creation_mode"),
+                &[
+                    ("coordinator", TreeCreationMode::Coordinator),
+                    ("agent", TreeCreationMode::Agent),
+                    ("controller", TreeCreationMode::Controller),
+                ],
+            )
+            .unwrap_or(TreeCreationMode::Coordinator),
+        path_selection: ctx
+            .choice(
+                o.get("path_selection"),
+                &o.at("path_selection"),
+                &[("random", PathSelection::Random), ("distributed", PathSelection::Distributed)],
+            )
+            .unwrap_or(PathSelection::Random),
+        start_delay: Duration::from_secs(2),
+        ssh: None,
+        tls: None,
+        token_file: None,
+    };
+    if o.has("start_delay") {
+        d.start_delay = ctx.duration(o.get("start_delay"), &o.at("start_delay")).unwrap_or(d.start_delay);
+    }
+    if let Some(sv) = o.get("ssh") {
+        if let Some(s) = ctx.obj(sv, "distributed.ssh", SSH_KEYS, "`ssh`") {
+            let port = if s.has("port") { ctx.uint(s.get("port"), &s.at("port"), 1) } else { Some(22) };
+            if port.is_some_and(|p| p > 65535) {
+                ctx.err(&s.at("port"), "is not a TCP port (1–65535)");
+            }
+            d.ssh = Some(SshPlan {
+                enabled: ctx.boolean(s.get("enabled"), &s.at("enabled")).unwrap_or(true),
+                user: ctx.name(s.get("user"), &s.at("user")),
+                key_path: ctx.string(s.get("key_path"), &s.at("key_path")).map(PathBuf::from),
+                port: port.unwrap_or(22).min(65535) as u16,
+            });
+        }
+    }
+    if let Some(tv) = o.get("tls") {
+        if let Some(t) = ctx.obj(tv, "distributed.tls", TLS_KEYS, "`tls`") {
+            let tls = TlsPlan {
+                ca: ctx.string(t.get("ca"), &t.at("ca")).map(PathBuf::from),
+                cert: ctx.string(t.get("cert"), &t.at("cert")).map(PathBuf::from),
+                key: ctx.string(t.get("key"), &t.at("key")).map(PathBuf::from),
+            };
+            if tls.cert.is_some() != tls.key.is_some() {
+                ctx.err("distributed.tls", "`cert` and `key` go together — give both or neither");
+            }
+            if tls.ca.is_none() && tls.cert.is_none() {
+                ctx.err("distributed.tls", "give at least `ca:` (to verify the agents) — see docs/DISTRIBUTED.md");
+            }
+            d.tls = Some(tls);
+        }
+    }
+    d.token_file = ctx.string(o.get("token_file"), &o.at("token_file")).map(PathBuf::from);
+
+    let items = ctx.seq(o.get("agents"), "distributed.agents", "agents (`- address: host:7761`)");
+    if items.is_empty() && !ctx.errors.iter().any(|e| e.path == "distributed.agents") {
+        ctx.err("distributed", "no agents — list them under `agents:` (`- address: \"host1:7761\"`), or remove `distributed:` to run locally");
+    }
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("distributed.agents[{i}]");
+        let Some(a) = ctx.obj(item, &path, AGENT_KEYS, "an agent (`{address, id}`)") else {
+            if item.is_null() {
+                ctx.err(&path, "empty agent entry — give `address:`");
+            }
+            continue;
+        };
+        let address = match ctx.name(a.get("address"), &a.at("address")) {
+            Some(s) => agent_address(ctx, &s, &a.at("address")),
+            None => {
+                if !a.has("address") {
+                    ctx.err(&path, "`address:` is missing — `host:port` of the agent (port 7761 by default)");
+                }
+                None
+            }
+        };
+        let id = match ctx.name(a.get("id"), &a.at("id")) {
+            Some(id) => {
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || id.starts_with('.') {
+                    ctx.err(&a.at("id"), format!("`{id}` cannot name a results folder — use letters, digits, `-`, `_` and `.`"));
+                }
+                id
+            }
+            None => format!("agent-{i}"),
+        };
+        let concurrency_override =
+            a.get("concurrency_override").and_then(|v| ctx.uint(Some(v), &a.at("concurrency_override"), 1)).map(|c| c as usize);
+        let multi_endpoint = a.get("multi_endpoint").and_then(|v| ctx.endpoint_block(v, &a.at("multi_endpoint")));
+        if let Some(address) = address {
+            d.agents.push(AgentSpec { address, id, concurrency_override, multi_endpoint });
+        }
+    }
+    check_agent_uniqueness(ctx, &d.agents);
+    Some(d)
+}
+
+fn check_agent_uniqueness(ctx: &mut Ctx, agents: &[AgentSpec]) {
+    for (i, a) in agents.iter().enumerate() {
+        if let Some(j) = agents[..i].iter().position(|b| b.id == a.id) {
+            ctx.err(&format!("distributed.agents[{i}].id"), format!("`{}` is already the id of agents[{j}] — ids must be unique", a.id));
+        }
+        if let Some(j) = agents[..i].iter().position(|b| b.address == a.address) {
+            ctx.err(
+                &format!("distributed.agents[{i}].address"),
+                format!("`{}` is already the address of agents[{j}] — run a second agent on another port", a.address),
+            );
+        }
+    }
+}
+
+/// `host:port`, `host` (port 7761 added), `[v6]:port`.
+pub fn agent_address(ctx: &mut Ctx, s: &str, path: &str) -> Option<String> {
+    let s = s.trim();
+    let s = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")).unwrap_or(s);
+    if s.is_empty() || s.contains('/') || s.contains(char::is_whitespace) {
+        ctx.err(path, format!("`{s}` is not an agent address — write `host:port` (e.g. `10.0.0.5:7761`)"));
+        return None;
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, "")) => (format!("[{h}]"), None),
+            Some((h, p)) if p.starts_with(':') => (format!("[{h}]"), Some(&p[1..])),
+            _ => {
+                ctx.err(path, format!("`{s}` is not an agent address — write `[v6addr]:port`"));
+                return None;
+            }
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p)),
+            Some(_) => {
+                ctx.err(path, format!("`{s}`: write IPv6 addresses as `[addr]:port`"));
+                return None;
+            }
+            None => (s.to_string(), None),
+        }
+    };
+    let port = match port {
+        None => DEFAULT_AGENT_PORT,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => {
+                ctx.err(path, format!("`{p}` in `{s}` is not a TCP port (1–65535)"));
+                return None;
+            }
+        },
+    };
+    if host.is_empty() {
+        ctx.err(path, format!("`{s}` has no host"));
+        return None;
+    }
+    Some(format!("{host}:{port}"))
+}
+
+/// Rules that look at the whole plan. Also run after `--agents` replaces the agent list.
+pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
+    if plan.multi_endpoint.is_some() {
+        if let Some(t) = &plan.target {
+            ctx.err(
+                "multi_endpoint",
+                format!(
+                    "both `target` ({t}) and an enabled global `multi_endpoint` are set, so it is ambiguous where requests go — \
+                     remove `target`, or set `multi_endpoint.enabled: false` (per-agent `multi_endpoint` blocks may be combined with `target`)"
+                ),
+            );
+        }
+    }
+    let agents: Vec<Option<usize>> = match &plan.distributed {
+        Some(d) if !d.agents.is_empty() => (0..d.agents.len()).map(Some).collect(),
+        _ => vec![None],
+    };
+    for a in &agents {
+        let Some(eps) = plan.effective_endpoints(*a) else { continue };
+        let conc = plan.effective_concurrency(*a);
+        if conc < eps.endpoints.len() {
+            let (path, who) = match a.and_then(|i| plan.agent(i).map(|s| (i, s))) {
+                Some((i, spec)) if spec.concurrency_override.is_some() => {
+                    (format!("distributed.agents[{i}].concurrency_override"), format!("agent `{}`", spec.id))
+                }
+                Some((_, spec)) => ("concurrency".to_string(), format!("agent `{}`", spec.id)),
+                None => ("concurrency".to_string(), "this run".to_string()),
+            };
+            ctx.err(
+                &path,
+                format!(
+                    "{who} has {} endpoints but only {conc} workers — raise it to at least {} so every endpoint gets a worker",
+                    eps.endpoints.len(),
+                    eps.endpoints.len()
+                ),
+            );
+        }
+    }
+    if let (Some(g), Some(d)) = (&plan.multi_endpoint, &plan.distributed) {
+        let sharing = d.agents.iter().filter(|a| a.multi_endpoint.is_none()).count();
+        if sharing > 1 && g.endpoints.len() % sharing != 0 {
+            ctx.warn(
+                "multi_endpoint.endpoints",
+                format!("{} endpoints do not divide evenly among the {sharing} agents that use them — some endpoints will see more load", g.endpoints.len()),
+            );
+        }
+    }
+    if let Some(uses) = uses {
+        let everywhere = plan.multi_endpoint.is_some()
+            || plan.distributed.as_ref().is_some_and(|d| !d.agents.is_empty() && d.agents.iter().all(|a| a.multi_endpoint.is_some()));
+        if plan.target.is_none() {
+            if let (false, false, Some((yaml, p))) = (everywhere, uses.target_or_endpoints_written, &uses.first_relative) {
+                ctx.err(
+                    "target",
+                    format!(
+                        "missing — `{yaml}` (`{p}`) is relative, so it needs `target: file:///dir/` (or s3://, az://, gs://, direct://) or a `multi_endpoint` block"
+                    ),
+                );
+            }
+            for p in uses.opt_out.iter().filter(|_| !uses.target_or_endpoints_written || plan.multi_endpoint.is_some()) {
+                ctx.err(p, "is false, but there is no `target` to send this request to — set `target:` or remove this line");
+            }
+        }
+        if plan.duration.is_zero() && !plan.workload.is_empty() {
+            ctx.warn("duration", "is 0, so only prepare (and cleanup) run; the workload is skipped");
+        }
+        if plan.workload.is_empty() && plan.duration > Duration::ZERO && ctx.errors.is_empty() {
+            let what = if plan.prepare.ensure_objects.is_empty() && plan.prepare.tree.is_none() {
+                "and no `prepare`: the run has nothing to do"
+            } else {
+                "so only prepare runs; set `duration: 0s` to say so"
+            };
+            ctx.warn("workload", format!("no `workload` entries {what}"));
+        }
+    }
+}
