@@ -2,8 +2,13 @@
 //! (no `distributed:` section) or on agents; write the results folder. Glue only.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::CmdResult;
+use super::{CmdResult, Failure};
+use crate::core::config::{self, Plan};
+use crate::core::exec::{RunOptions, RunReport, RunRole, Runner};
+use crate::report::{self, console::Console, plan_view};
 
 /// Arguments of `ctl run`.
 pub struct RunArgs {
@@ -13,6 +18,116 @@ pub struct RunArgs {
     pub results_dir: Option<PathBuf>,
 }
 
-pub fn run(_args: RunArgs) -> CmdResult {
-    super::not_available("ctl run")
+/// A short id unique to this run, part of every object name its PUTs create.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:08x}", (nanos as u64 ^ (u64::from(std::process::id()) << 32)) as u32)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn run(args: RunArgs) -> CmdResult {
+    let mut plan = config::load(&args.config).map_err(|e| Failure::Usage(e.to_string()))?;
+    if !args.agents.is_empty() {
+        config::apply_cli_agents(&mut plan, &args.agents).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    if plan.distributed.is_some() {
+        return super::ctl_distributed::run_distributed(plan, &args);
+    }
+    if args.dry_run {
+        print!("{}", plan_view::describe(&plan, None));
+        println!("Dry run: nothing was touched.");
+        return Ok(());
+    }
+    runtime()?.block_on(run_local(plan, args))
+}
+
+async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
+    let console = Console::new();
+    let config_name = args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    console.line("=== Local Workload ===");
+    console.line(&format!("Config: {config_name}"));
+    let plan = Arc::new(plan);
+    let observer = console.observer(plan.duration);
+    let mut opts = RunOptions::new(plan.perf_log.interval, observer);
+    opts.grace = Duration::from_secs(5);
+    let cancel = opts.cancel.clone();
+    let started = SystemTime::now();
+    let mut runner = Runner::new(plan.clone(), RunRole::local(&new_run_id()), opts)
+        .await
+        .map_err(|e| Failure::Usage(format!("{e}")))?;
+    if let Some(line) = report::console::endpoints_line(&runner.stores.table, plan.effective_endpoints(None), 1) {
+        console.line(&line);
+    }
+    runner.preflight().await.map_err(|e| Failure::Usage(format!("{e}")))?;
+
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                cancel.cancel();
+            }
+        });
+    }
+    let steps = async {
+        runner.prepare().await?;
+        runner.resolve_workload().await?;
+        runner.workload(None).await?;
+        runner.cleanup().await
+    };
+    let outcome = steps.await;
+    let ended = SystemTime::now();
+    let usage_error = outcome.err().map(|e| e.to_string());
+    let mut agent = runner.into_report();
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) && agent.failure.is_none() {
+        agent.failure = Some("interrupted (Ctrl-C)".to_string());
+    }
+    if agent.prepare.is_none() && agent.workload.is_none() {
+        // Nothing was measured (e.g. no objects to read): no results folder is left behind.
+        return match usage_error {
+            Some(e) => Err(Failure::Usage(e)),
+            None => Err(Failure::Run(agent.failure.unwrap_or_else(|| "nothing ran".into()))),
+        };
+    }
+    let report = RunReport {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        config_name,
+        config_text: config::redact_yaml(&plan.config_text),
+        started_at: started,
+        ended_at: ended,
+        endpoints: runner_endpoints(&agent),
+        distributed: false,
+        warnings: plan.warnings.clone(),
+        degraded: agent.failure.clone().or(usage_error.clone()),
+        aggregate: agent.clone(),
+        agents: vec![agent],
+    };
+    console.summary(&report);
+    let base = args.results_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dir = report::results_dir::create(&base, &plan.config_stem(), SystemTime::now())
+        .map_err(|e| Failure::Run(format!("cannot create the results folder in {}: {e}", base.display())))?;
+    console.line(&format!("Results saved to: {}", dir.display()));
+    report::write_results(&dir, &report, &console.text(), plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()))
+        .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
+    match (usage_error, &report.degraded) {
+        (Some(e), _) => Err(Failure::Run(e)),
+        (None, Some(reason)) => Err(Failure::Run(reason.clone())),
+        (None, None) => Ok(()),
+    }
+}
+
+fn runner_endpoints(agent: &crate::core::exec::AgentReport) -> Vec<crate::core::exec::EndpointInfo> {
+    agent.endpoints.iter().enumerate().map(|(idx, uri)| crate::core::exec::EndpointInfo { idx, uri: uri.clone() }).collect()
 }

@@ -1,2 +1,61 @@
 //! Output: one exporter per results file, the results folder, the console, and `analyze`.
+//! Each file's columns are a `COLUMNS` constant in its module; `write_results` owns all writing.
+
+pub mod console;
+pub mod endpoint_stats;
+pub mod fmt;
+pub mod metadata;
+pub mod perf_log;
 pub mod plan_view;
+pub mod results_dir;
+pub mod results_tsv;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::core::exec::{AgentReport, EndpointInfo, RunReport};
+
+/// The files of one agent's (or the aggregate's) figures, as (file name, contents).
+/// `perf_log_name` is `None` when `perf_log.enabled: false`.
+pub fn agent_files(a: &AgentReport, perf_id: &str, endpoints: &[EndpointInfo], perf_log_name: Option<&str>) -> Vec<(String, String)> {
+    let mut files = vec![
+        ("results.tsv".to_string(), results_tsv::serialize(a.workload.as_ref())),
+        ("prepare_results.tsv".to_string(), results_tsv::serialize(a.prepare.as_ref())),
+    ];
+    if let Some(name) = perf_log_name {
+        files.push((name.to_string(), perf_log::serialize(perf_id, &a.intervals)));
+    }
+    if !endpoints.is_empty() {
+        files.push(("workload_endpoint_stats.tsv".into(), endpoint_stats::serialize(endpoints, a.workload.as_ref())));
+        files.push(("prepare_endpoint_stats.tsv".into(), endpoint_stats::serialize(endpoints, a.prepare.as_ref())));
+    }
+    files
+}
+
+/// Every file of the results folder `dir` (which must exist): SPEC §4.
+pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_name: Option<&str>) -> anyhow::Result<()> {
+    let write = |name: &str, body: &str| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+    };
+    let perf_id = if r.distributed { "all" } else { r.aggregate.id.as_str() };
+    for (name, body) in agent_files(&r.aggregate, perf_id, &r.endpoints, perf_log_name) {
+        write(&name, &body)?;
+    }
+    write("config.yaml", &r.config_text)?;
+    write("metadata.json", &metadata::serialize(r))?;
+    if r.distributed {
+        for a in &r.agents {
+            let sub = dir.join("agents").join(&a.id);
+            std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+            let table: Vec<EndpointInfo> = r.endpoints.iter().filter(|e| a.endpoints.contains(&e.uri)).cloned().collect();
+            for (name, body) in agent_files(a, &a.id, &table, perf_log_name) {
+                let p = sub.join(&name);
+                std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
+            }
+        }
+    }
+    write("console_log.txt", console_text)?;
+    Ok(())
+}

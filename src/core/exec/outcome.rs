@@ -31,6 +31,9 @@ pub struct PhaseResult {
     /// Wall time the phase took (rates are per second of this).
     pub wall: Duration,
     pub totals: Snapshot,
+    /// Requests still in flight per endpoint index when the phase ended (0 after a clean end;
+    /// more when requests were abandoned at the grace deadline). Empty without endpoints.
+    pub in_flight_at_end: Vec<u64>,
 }
 
 /// CPU use of the load host over an interval, in percent of all cores (0..100).

@@ -114,7 +114,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     }
     let wall = last - start;
     PhaseOutput {
-        result: PhaseResult { stage: spec.stage, wall, totals },
+        result: PhaseResult { stage: spec.stage, wall, totals, in_flight_at_end: Vec::new() },
         intervals,
         stopped,
         cpu: cpu_total.sample(),

@@ -189,8 +189,9 @@ impl Runner {
         }
     }
 
-    fn absorb(&mut self, out: PhaseOutput) {
+    fn absorb(&mut self, mut out: PhaseOutput) {
         let stage = out.result.stage;
+        out.result.in_flight_at_end = self.stores.in_flight();
         self.opts.observer.on_phase_end(stage, &out.result);
         if stage == Stage::Workload {
             self.report.cpu = out.cpu;

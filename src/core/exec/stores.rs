@@ -36,6 +36,19 @@ impl Stores {
         !self.table.is_empty()
     }
 
+    /// Requests in flight right now, by endpoint index of the endpoint table.
+    pub fn in_flight(&self) -> Vec<u64> {
+        let mut v = vec![0u64; self.table.len()];
+        for store in self.all() {
+            for ep in &store.endpoints {
+                if let Some(slot) = v.get_mut(ep.idx) {
+                    *slot += ep.in_flight.load(std::sync::atomic::Ordering::Relaxed) as u64;
+                }
+            }
+        }
+        v
+    }
+
     /// Every store, for preflight checks and cleanup.
     pub fn all(&self) -> Vec<&Arc<Store>> {
         self.main.iter().chain(self.target.iter()).chain(self.extra.values()).collect()

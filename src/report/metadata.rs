@@ -1,0 +1,93 @@
+//! `metadata.json`: what ran, where, when, and how far the figures can be trusted.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::core::exec::{AgentReport, RunReport};
+
+/// CPU use (user + system, % of all cores) above which the load host, not the storage, likely
+/// limited the run.
+pub const LOAD_GENERATOR_BOUND_PCT: f64 = 85.0;
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let dt: chrono::DateTime<chrono::Local> = t.into();
+    dt.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+}
+
+fn agent_json(a: &AgentReport) -> Value {
+    json!({
+        "id": a.id,
+        "address": a.address,
+        "concurrency": a.concurrency,
+        "endpoints": a.endpoints.iter().map(|e| crate::core::store::redact_uri(e)).collect::<Vec<_>>(),
+        "strategy": a.strategy,
+        "prepare_existing": a.prepare_existing,
+        "prepare_created": a.prepare_created,
+        "clock_offset_ms": a.clock_offset_ms,
+        "rtt_ms": a.rtt_ms,
+        "start_skew_ms": a.start_skew_ms,
+        "cpu_workload": { "user_pct": a.cpu.user_pct, "system_pct": a.cpu.system_pct, "iowait_pct": a.cpu.iowait_pct },
+        "failure": a.failure,
+    })
+}
+
+/// Warnings about the validity of the figures (load generator saturated, start skew, …).
+pub fn validity_warnings(r: &RunReport) -> Vec<String> {
+    let mut w = Vec::new();
+    for a in &r.agents {
+        let busy = a.cpu.user_pct + a.cpu.system_pct;
+        if a.workload.is_some() && busy > LOAD_GENERATOR_BOUND_PCT {
+            w.push(format!(
+                "{}: the load host's CPU was {:.0}% busy during the workload — the load generator, not the storage, may have been the bottleneck",
+                a.id, busy
+            ));
+        }
+        if let Some(skew) = a.start_skew_ms {
+            if skew.abs() > 100.0 {
+                w.push(format!("{}: started {skew:.0} ms away from the common start instant", a.id));
+            }
+        }
+    }
+    let late: u64 = r.aggregate.workload.as_ref().map(|p| p.totals.late_starts).unwrap_or(0);
+    if late > 0 {
+        w.push(format!("{late} operations started later than the io_rate schedule intended (latency counts from the intended start)"));
+    }
+    w
+}
+
+pub fn serialize(r: &RunReport) -> String {
+    let late: u64 = r.aggregate.workload.as_ref().map(|p| p.totals.late_starts).unwrap_or(0);
+    let v = json!({
+        "tool": "sai3",
+        "tool_version": r.tool_version,
+        "command_line": r.command_line,
+        "config": r.config_name,
+        "started_at": rfc3339(r.started_at),
+        "ended_at": rfc3339(r.ended_at),
+        "started_epoch_ms": epoch_ms(r.started_at),
+        "ended_epoch_ms": epoch_ms(r.ended_at),
+        "distributed": r.distributed,
+        "agents": r.agents.iter().map(agent_json).collect::<Vec<_>>(),
+        "endpoints": r.endpoints.iter().map(|e| json!({"idx": e.idx, "uri": crate::core::store::redact_uri(&e.uri)})).collect::<Vec<_>>(),
+        "phases": {
+            "prepare_wall_s": r.aggregate.prepare.as_ref().map(|p| p.wall.as_secs_f64()),
+            "workload_wall_s": r.aggregate.workload.as_ref().map(|p| p.wall.as_secs_f64()),
+            "cleanup_wall_s": r.aggregate.cleanup.as_ref().map(|p| p.wall.as_secs_f64()),
+        },
+        "warnings": r.warnings,
+        "degraded": r.degraded,
+        "validity": {
+            "load_generator_bound_threshold_pct": LOAD_GENERATOR_BOUND_PCT,
+            "late_starts": late,
+            "warnings": validity_warnings(r),
+        },
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}

@@ -1,0 +1,104 @@
+//! `results.tsv` and `prepare_results.tsv`: latency, throughput and counts per operation class and
+//! size bucket of one phase, then per-op META rows, then the class totals.
+
+use super::fmt::{f2, f3, header, per_sec, tsv_line, Lat, MIB};
+use crate::core::exec::PhaseResult;
+use crate::core::metrics::{Cell, Snapshot, SIZE_BUCKETS};
+use crate::core::{OpClass, OpKind};
+
+/// The columns, in order. The first 13 are the older tool's; `errors` and the service-time
+/// columns come after them so scripts that read the older files keep working.
+pub const COLUMNS: [&str; 17] = [
+    "operation",
+    "size_bucket",
+    "bucket_idx",
+    "mean_us",
+    "p50_us",
+    "p90_us",
+    "p95_us",
+    "p99_us",
+    "max_us",
+    "avg_bytes",
+    "ops_per_sec",
+    "throughput_mibps",
+    "count",
+    "errors",
+    "service_mean_us",
+    "service_p50_us",
+    "service_p99_us",
+];
+
+/// `bucket_idx` of the per-op META rows (LIST, STAT, DELETE; size_bucket `ALL`).
+pub fn op_row_idx(op: OpKind) -> u32 {
+    match op {
+        OpKind::List => 94,
+        OpKind::Stat => 95,
+        OpKind::Delete => 96,
+        OpKind::Get => 98,
+        OpKind::Put => 99,
+    }
+}
+
+fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&Cell>, errors: u64, wall_s: f64) {
+    let empty = Cell::new();
+    let c = cell.unwrap_or(&empty);
+    let lat = Lat::of(&c.hist);
+    let svc = Lat::of(c.service_hist());
+    let avg_bytes = if c.count > 0 { c.bytes as f64 / c.count as f64 } else { 0.0 };
+    tsv_line(
+        out,
+        &[
+            operation.to_string(),
+            bucket.to_string(),
+            idx.to_string(),
+            f2(lat.mean),
+            lat.p50.to_string(),
+            lat.p90.to_string(),
+            lat.p95.to_string(),
+            lat.p99.to_string(),
+            lat.max.to_string(),
+            format!("{:.0}", avg_bytes),
+            f2(per_sec(c.count as f64, wall_s)),
+            f3(per_sec(c.bytes as f64 / MIB, wall_s)),
+            c.count.to_string(),
+            errors.to_string(),
+            f2(svc.mean),
+            svc.p50.to_string(),
+            svc.p99.to_string(),
+        ],
+    );
+}
+
+/// The file for one phase (header only when the phase did not run).
+pub fn serialize(phase: Option<&PhaseResult>) -> String {
+    let mut out = String::new();
+    header(&mut out, &COLUMNS);
+    let Some(p) = phase else { return out };
+    let s: &Snapshot = &p.totals;
+    let wall = p.wall.as_secs_f64();
+    // 1. Per class and size bucket, buckets ascending. Errors have no size: they are in the totals.
+    for class in [OpClass::Get, OpClass::Put, OpClass::Meta] {
+        for (b, (label, _)) in SIZE_BUCKETS.iter().enumerate() {
+            if let Some(c) = s.total_where(|o, kb| o.class() == class && kb == b) {
+                row(&mut out, class.name(), label, b as u32, Some(&c), 0, wall);
+            }
+        }
+    }
+    // 2. Each META op on its own.
+    for op in [OpKind::List, OpKind::Stat, OpKind::Delete] {
+        let c = s.op_total(op);
+        let errors = s.errors_where(|o| o == op);
+        if c.is_some() || errors > 0 {
+            row(&mut out, op.name(), "ALL", op_row_idx(op), c.as_ref(), errors, wall);
+        }
+    }
+    // 3. Class totals: 97 META, 98 GET, 99 PUT.
+    for class in [OpClass::Meta, OpClass::Get, OpClass::Put] {
+        let c = s.class_total(class);
+        let errors = s.errors_where(|o| o.class() == class);
+        if c.is_some() || errors > 0 {
+            row(&mut out, class.name(), "ALL", class.total_bucket_idx(), c.as_ref(), errors, wall);
+        }
+    }
+    out
+}

@@ -1,0 +1,166 @@
+//! `sai3 ctl run` as a process on a real file system: exit codes, messages, the results folder,
+//! and the figures in it counted against what is on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sai3(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sai3")).args(args).current_dir(cwd).output().expect("run sai3")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn results_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn count_files(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
+}
+
+fn tsv(path: &Path) -> Vec<Vec<String>> {
+    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+fn col(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
+}
+
+#[test]
+fn missing_config_is_exit_2_and_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = sai3(&["ctl", "run", "--config", "nope.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("nope.yaml"), "{}", text(&o));
+    assert!(results_dirs(tmp.path()).is_empty());
+}
+
+#[test]
+fn unknown_key_and_bad_size_reported_together_nothing_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let cfg = write(
+        tmp.path(),
+        "bad.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurency: 4\nworkload:\n  - op: put\n    path: \"x/{{}}\"\n    object_size: 12QB\n",
+            data.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("concurency") && t.contains("concurrency"), "did-you-mean hint: {t}");
+    assert!(t.contains("workload[0].object_size"), "bad size named by its path: {t}");
+    assert_eq!(count_files(&data), 0, "no storage touched");
+    assert!(results_dirs(tmp.path()).is_empty(), "no results folder left behind");
+}
+
+#[test]
+fn nonexistent_target_directory_is_exit_2_with_no_results_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "t.yaml",
+        &format!(
+            "target: \"file://{}/missing/\"\nduration: 1s\nconcurrency: 2\nworkload:\n  - op: put\n    path: \"x/{{}}\"\n    object_size: 1KB\n",
+            tmp.path().display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("missing"), "names the directory: {t}");
+    assert!(!tmp.path().join("missing").exists());
+    assert!(results_dirs(tmp.path()).is_empty());
+}
+
+#[test]
+fn dry_run_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let cfg = write(
+        tmp.path(),
+        "d.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - base_uri: \"p/\"\n      count: 10\n      size_spec: 1KiB\nworkload:\n  - op: get\n    path: \"p/*\"\n    weight: 1\n",
+            data.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(count_files(&data), 0);
+    assert!(results_dirs(tmp.path()).is_empty());
+}
+
+#[test]
+fn local_run_writes_results_that_match_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let cfg = write(
+        tmp.path(),
+        "mix.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 2s\nconcurrency: 4\n\
+             prepare:\n  ensure_objects:\n    - base_uri: \"in/\"\n      count: 40\n      size_spec: 4KiB\n\
+             workload:\n  - op: get\n    path: \"in/*\"\n    weight: 50\n  - op: put\n    path: \"out/obj-{{}}.dat\"\n    object_size: 2KiB\n    weight: 30\n\
+             \x20 - op: stat\n    path: \"in/*\"\n    weight: 10\n  - op: list\n    path: \"in/\"\n    weight: 10\n\
+             perf_log:\n  interval_seconds: 0.5\n",
+            data.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let dirs = results_dirs(tmp.path());
+    assert_eq!(dirs.len(), 1, "{t}");
+    let dir = &dirs[0];
+    assert!(t.contains(&format!("Results saved to: {}", dir.display())) || t.contains("Results saved to:"), "{t}");
+    for f in ["results.tsv", "prepare_results.tsv", "perf_log.tsv", "config.yaml", "console_log.txt", "metadata.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    // PUT count in results.tsv = new objects on disk; prepare count = prepared objects.
+    let res = tsv(&dir.join("results.tsv"));
+    let (op, bucket, count) = (col(&res, "operation"), col(&res, "size_bucket"), col(&res, "count"));
+    let total = |name: &str| -> u64 {
+        res.iter().skip(1).find(|r| r[op] == name && r[bucket] == "ALL").map(|r| r[count].parse().unwrap()).unwrap_or(0)
+    };
+    assert_eq!(total("PUT"), count_files(&data.join("out")), "PUT count = files on disk");
+    assert!(total("GET") > 0 && total("META") > 0);
+    let prep = tsv(&dir.join("prepare_results.tsv"));
+    let pput = prep.iter().skip(1).find(|r| r[op] == "PUT" && r[bucket] == "ALL").expect("prepare PUT row");
+    assert_eq!(pput[count], "40");
+    assert_eq!(count_files(&data.join("in")), 40);
+    // perf_log: 30 columns; workload interval counts sum to the results totals.
+    let perf = tsv(&dir.join("perf_log.tsv"));
+    assert_eq!(perf[0].len(), 30, "{:?}", perf[0]);
+    let (stage, g, p, m) = (col(&perf, "stage"), col(&perf, "get_ops"), col(&perf, "put_ops"), col(&perf, "meta_ops"));
+    let sum = |c: usize| -> u64 { perf.iter().skip(1).filter(|r| r[stage] == "workload").map(|r| r[c].parse::<u64>().unwrap()).sum() };
+    assert_eq!(sum(g), total("GET"));
+    assert_eq!(sum(p), total("PUT"));
+    assert_eq!(sum(m), total("META"));
+    // Running it again makes a second folder, never overwriting the first.
+    let o2 = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
+    assert_eq!(results_dirs(tmp.path()).len(), 2);
+}
