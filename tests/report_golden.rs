@@ -1,0 +1,244 @@
+//! The results files of a hand-built, deterministic two-agent run: byte-exact against
+//! `tests/golden/` (UPDATE_GOLDEN=1 rewrites them — review the diff), and checked for truth:
+//! interval sums equal totals, ALL rows equal their bucket rows, endpoint totals equal op totals,
+//! and every percentile equals the one computed directly from the recorded latencies.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sai3::core::exec::{AgentReport, CpuSample, EndpointInfo, IntervalRow, PhaseResult, RunReport, Stage};
+use sai3::core::metrics::Snapshot;
+use sai3::core::OpKind;
+use sai3::report;
+
+/// Deterministic pseudo-random latencies (µs), spread over four decades.
+fn latency(i: u64) -> u64 {
+    let x = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33;
+    10 + (x % 1000) * (1 + (x % 7) * (x % 13))
+}
+
+struct Recorded {
+    /// (op, latency) of every successful request, across agents.
+    samples: Vec<(OpKind, u64)>,
+}
+
+fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport {
+    let mut intervals = Vec::new();
+    let mut totals = Snapshot::default();
+    let mut i = seed * 1_000_000;
+    for idx in 0..3u64 {
+        let mut s = Snapshot::default();
+        for k in 0..(400 + 50 * idx + seed * 30) {
+            i += 1;
+            let (op, bytes) = match k % 10 {
+                0..=4 => (OpKind::Get, 65536),
+                5 => (OpKind::Get, 4096),
+                6 | 7 => (OpKind::Put, 1 << 20),
+                8 => (OpKind::List, 0),
+                _ => (OpKind::Stat, 0),
+            };
+            let lat = latency(i);
+            let ep = eps[(k as usize) % eps.len()];
+            s.record_ok(op, Some(ep), bytes, lat, None);
+            rec.samples.push((op, lat));
+        }
+        for _ in 0..(idx + seed) {
+            s.record_err(OpKind::Delete, Some(eps[0]), "not_found");
+        }
+        s.record_err(OpKind::Get, Some(eps[eps.len() - 1]), "timeout");
+        totals.merge(&s);
+        intervals.push(IntervalRow {
+            index: idx,
+            stage: Stage::Workload,
+            timestamp_epoch_ms: 1_790_000_000_000 + 1000 * (idx + 1),
+            elapsed_s: (idx + 1) as f64,
+            duration_s: 1.0,
+            snap: s,
+            cpu: CpuSample { user_pct: 20.0 + idx as f64, system_pct: 10.0, iowait_pct: 0.5 },
+            missing_agents: vec![],
+        });
+    }
+    let mut prep = Snapshot::default();
+    for k in 0..100u64 {
+        prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None);
+    }
+    AgentReport {
+        id: id.into(),
+        address: format!("127.0.0.{}:7761", seed + 1),
+        concurrency: 8,
+        endpoints: eps.iter().map(|e| format!("file:///mnt/ep{e}/")).collect(),
+        strategy: Some("round_robin".into()),
+        prepare: Some(PhaseResult { stage: Stage::Prepare, wall: Duration::from_millis(500), totals: prep, in_flight_at_end: vec![0; 4] }),
+        workload: Some(PhaseResult { stage: Stage::Workload, wall: Duration::from_secs(3), totals, in_flight_at_end: vec![0; 4] }),
+        cleanup: None,
+        intervals,
+        prepare_existing: 0,
+        prepare_created: 100,
+        failure: None,
+        clock_offset_ms: Some(0.25),
+        rtt_ms: Some(0.5),
+        start_skew_ms: Some(1.0),
+        cpu: CpuSample { user_pct: 21.0, system_pct: 10.0, iowait_pct: 0.5 },
+    }
+}
+
+fn merged(agents: &[AgentReport]) -> AgentReport {
+    let mut m = agents[0].clone();
+    m.id = "all".into();
+    m.address = "controller".into();
+    m.endpoints = (0..4).map(|e| format!("file:///mnt/ep{e}/")).collect();
+    for a in &agents[1..] {
+        for (mine, theirs) in [(&mut m.prepare, &a.prepare), (&mut m.workload, &a.workload)] {
+            if let (Some(x), Some(y)) = (mine.as_mut(), theirs) {
+                x.totals.merge(&y.totals);
+            }
+        }
+        for (x, y) in m.intervals.iter_mut().zip(&a.intervals) {
+            x.snap.merge(&y.snap);
+        }
+        m.prepare_created += a.prepare_created;
+    }
+    m
+}
+
+fn build() -> (RunReport, Recorded) {
+    let mut rec = Recorded { samples: vec![] };
+    let a0 = agent("agent-a", 0, &[0, 1], &mut rec);
+    let a1 = agent("agent-b", 1, &[2, 3], &mut rec);
+    let aggregate = merged(&[a0.clone(), a1.clone()]);
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let r = RunReport {
+        tool_version: "0.0.0-golden".into(),
+        command_line: "sai3 ctl run --config golden.yaml".into(),
+        config_name: "golden.yaml".into(),
+        config_text: "duration: 3s\n".into(),
+        started_at: t0,
+        ended_at: t0 + Duration::from_secs(4),
+        agents: vec![a0, a1],
+        aggregate,
+        endpoints: (0..4).map(|i| EndpointInfo { idx: i, uri: format!("file:///mnt/ep{i}/") }).collect(),
+        distributed: true,
+        warnings: vec![],
+        degraded: None,
+    };
+    (r, rec)
+}
+
+fn table(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    let rows = lines.map(|l| l.split('\t').map(String::from).collect::<Vec<_>>()).collect();
+    (head, rows)
+}
+
+fn col(head: &[String], name: &str) -> usize {
+    head.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or_else(|_| panic!("not a number: {s}"))
+}
+
+#[test]
+fn files_match_golden() {
+    let (r, _) = build();
+    let dir = tempfile::tempdir().unwrap();
+    report::write_results(dir.path(), &r, "console text\n", Some("perf_log.tsv")).unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut mismatched = vec![];
+    for name in [
+        "results.tsv",
+        "prepare_results.tsv",
+        "perf_log.tsv",
+        "workload_endpoint_stats.tsv",
+        "prepare_endpoint_stats.tsv",
+        "agents/agent-a/results.tsv",
+        "agents/agent-b/perf_log.tsv",
+        "agents/agent-b/workload_endpoint_stats.tsv",
+    ] {
+        let got = std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let gpath = golden.join(name.replace('/', "__"));
+        if update {
+            std::fs::write(&gpath, &got).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&gpath) {
+            Ok(want) if want == got => {}
+            _ => mismatched.push(name),
+        }
+    }
+    assert!(mismatched.is_empty(), "differ from tests/golden (UPDATE_GOLDEN=1 to rewrite, then review): {mismatched:?}");
+    for name in ["config.yaml", "console_log.txt", "metadata.json"] {
+        assert!(dir.path().join(name).is_file(), "{name} missing");
+    }
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(meta["agents"][1]["endpoints"][0], "file:///mnt/ep2/");
+    assert_eq!(meta["started_epoch_ms"], 1_790_000_000_000u64);
+    assert_eq!(meta["tool_version"], "0.0.0-golden");
+}
+
+#[test]
+fn column_lists_are_the_documented_ones() {
+    assert_eq!(report::perf_log::COLUMNS.len(), 30);
+    assert_eq!(&report::results_tsv::COLUMNS[..13], &[
+        "operation", "size_bucket", "bucket_idx", "mean_us", "p50_us", "p90_us", "p95_us", "p99_us", "max_us",
+        "avg_bytes", "ops_per_sec", "throughput_mibps", "count"
+    ]);
+    assert_eq!(report::endpoint_stats::COLUMNS.len(), 14);
+}
+
+#[test]
+fn figures_are_true() {
+    let (r, rec) = build();
+    let dir = tempfile::tempdir().unwrap();
+    report::write_results(dir.path(), &r, "", Some("perf_log.tsv")).unwrap();
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+    let (rh, rows) = table(&read("results.tsv"));
+    let (ph, prow) = table(&read("perf_log.tsv"));
+    let (eh, erow) = table(&read("workload_endpoint_stats.tsv"));
+    let count = col(&rh, "count");
+    let all = |op: &str| rows.iter().find(|r| r[0] == op && r[1] == "ALL").unwrap_or_else(|| panic!("no {op} ALL"));
+
+    // perf_log intervals sum to the totals.
+    for (op, c) in [("GET", "get_ops"), ("PUT", "put_ops"), ("META", "meta_ops")] {
+        let sum: f64 = prow.iter().map(|r| num(&r[col(&ph, c)])).sum();
+        assert_eq!(sum, num(&all(op)[count]), "{op}");
+    }
+    let err_sum: f64 = prow.iter().map(|r| num(&r[col(&ph, "errors")])).sum();
+    let err_all: f64 = ["GET", "PUT", "META"].iter().map(|o| rows.iter().find(|r| r[0] == *o && r[1] == "ALL").map(|r| num(&r[col(&rh, "errors")])).unwrap_or(0.0)).sum();
+    assert_eq!(err_sum, err_all);
+    assert_eq!(err_all, 2.0 * 3.0 + (0 + 1 + 2 + 1 + 2 + 3) as f64, "1 GET timeout per interval per agent + DELETE errors");
+
+    // ALL rows equal the sum of their bucket rows; per-op META rows sum to META ALL.
+    for op in ["GET", "PUT", "META"] {
+        let buckets: f64 = rows.iter().filter(|r| r[0] == op && r[1] != "ALL").map(|r| num(&r[count])).sum();
+        assert_eq!(buckets, num(&all(op)[count]), "{op}");
+    }
+    let per_op: f64 = rows.iter().filter(|r| ["LIST", "STAT", "DELETE"].contains(&r[0].as_str())).map(|r| num(&r[count])).sum();
+    assert_eq!(per_op, num(&all("META")[count]));
+
+    // Endpoint requests (successes + errors) equal the op totals.
+    let ep_total: f64 = erow.iter().map(|r| num(&r[col(&eh, "total_requests")])).sum();
+    let ops_total: f64 = ["GET", "PUT", "META"].iter().map(|o| num(&all(o)[count])).sum();
+    assert_eq!(ep_total, ops_total + err_all);
+    let pct: f64 = erow.iter().map(|r| num(&r[col(&eh, "request_pct")])).sum();
+    assert!((pct - 100.0).abs() < 0.05, "{pct}");
+
+    // Percentiles of the merged histograms equal the exact ones of all recorded samples.
+    for (op, kinds) in [("GET", vec![OpKind::Get]), ("PUT", vec![OpKind::Put]), ("META", vec![OpKind::List, OpKind::Stat])] {
+        let mut v: Vec<u64> = rec.samples.iter().filter(|(o, _)| kinds.contains(o)).map(|(_, l)| *l).collect();
+        v.sort_unstable();
+        assert_eq!(v.len() as f64, num(&all(op)[count]));
+        for (c, q) in [("p50_us", 0.50), ("p90_us", 0.90), ("p95_us", 0.95), ("p99_us", 0.99), ("max_us", 1.0)] {
+            let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            let exact = v[rank - 1] as f64;
+            let got = num(&all(op)[col(&rh, c)]);
+            assert!((got - exact).abs() <= exact * 0.001 + 1.0, "{op} {c}: file {got}, exact {exact}");
+        }
+        let mean = v.iter().sum::<u64>() as f64 / v.len() as f64;
+        let got = num(&all(op)[col(&rh, "mean_us")]);
+        assert!((got - mean).abs() <= mean * 0.001 + 0.01, "{op} mean: file {got}, exact {mean}");
+    }
+}
