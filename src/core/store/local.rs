@@ -120,31 +120,30 @@ impl LocalBackend {
 
     fn do_preflight(&self, write: bool) -> Result<(), StoreError> {
         let root = &self.root;
-        let uri = format!("{}://{}/", self.scheme(), root.display());
         match std::fs::metadata(root) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(format!(
-                    "{uri}: directory {} does not exist — create it or fix the URI in the config",
+                    "directory {} does not exist — create it or fix the URI in the config",
                     root.display()
                 )))
             }
             Err(e) => return Err(io_error("open", root, e)),
             Ok(m) if !m.is_dir() => {
-                return Err(StoreError::Io(format!("{uri}: {} is not a directory — fix the URI in the config", root.display())))
+                return Err(StoreError::Io(format!("{} is not a directory — fix the URI in the config", root.display())))
             }
             Ok(_) => {}
         }
         if self.direct {
             if let Ok(Some(fs)) = direct::memory_fs(root) {
                 return Err(StoreError::Unsupported(format!(
-                    "{uri}: {} is on {fs}, which does not do O_DIRECT device I/O — use file:// or a directory on a real disk",
+                    "{} is on {fs}, which does not do O_DIRECT device I/O — use file:// or a directory on a real disk",
                     root.display()
                 )));
             }
             let probe = if write { direct::probe_write(root) } else { direct::probe_read(root) };
             return probe.map_err(|e| match e.raw_os_error() {
                 Some(libc::EINVAL) => StoreError::Unsupported(format!(
-                    "{uri}: the file system refuses O_DIRECT ({e}) — use file:// or a directory on a real disk"
+                    "the file system refuses O_DIRECT ({e}) — use file:// or a directory on a real disk"
                 )),
                 _ => io_error("O_DIRECT probe in", root, e),
             });
@@ -153,7 +152,7 @@ impl LocalBackend {
             let probe = root.join(format!(".sai3-probe-{}", std::process::id()));
             buffered::write_all(&probe, b"sai3").map_err(|e| match e.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => StoreError::PermissionDenied(format!(
-                    "{uri}: directory {} is not writable ({e}) — fix its permissions or choose another target",
+                    "directory {} is not writable ({e}) — fix its permissions or choose another target",
                     root.display()
                 )),
                 _ => io_error("write probe in", root, e),
