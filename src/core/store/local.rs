@@ -31,13 +31,6 @@ impl LocalBackend {
         self.root.join(key.trim_start_matches('/'))
     }
 
-    fn scheme(&self) -> &'static str {
-        if self.direct {
-            "direct"
-        } else {
-            "file"
-        }
-    }
 
     fn ensure_parent(&self, path: &Path) -> io::Result<()> {
         let Some(parent) = path.parent() else { return Ok(()) };
