@@ -5,7 +5,8 @@
 # 10 % list+stat of 64 KiB; 16 workers each, BENCH_SECS (default 20) seconds each.
 # Prints ops/s, MiB/s, p50/p99 latency and CPU microseconds per op for each tool, and the ratio.
 # Installs fio with apt-get when it is missing. Data goes to BENCH_DIR (default /var/tmp/sai3-bench),
-# which must be on a real file system; it is removed at the end unless BENCH_KEEP=1.
+# which must be on a real file system; it is removed at the end unless BENCH_KEEP=1. The tools run
+# alternately BENCH_ROUNDS times (default 2) per workload and the best round of each is shown.
 # See docs/PERFORMANCE.md for the figures measured here and how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."

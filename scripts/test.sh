@@ -13,8 +13,10 @@ if [ "${SAI3_SKIP_TESTBED:-0}" != "1" ] && [ -x scripts/testbed ]; then
   export SAI3_REQUIRE_TESTBED=1
 fi
 
-if ! cargo nextest --version >/dev/null 2>&1; then
-  cargo install --locked cargo-nextest
+# One build, then every test. cargo-nextest is used when installed (it runs test binaries in
+# parallel processes); plain `cargo test` otherwise, which saves CI the minutes of installing it.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
 fi
-
-cargo nextest run --no-fail-fast "$@"

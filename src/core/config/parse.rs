@@ -765,8 +765,6 @@ fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<
             OpKind::Put => {
                 if ps.contains('*') {
                     ctx.err(&o.at("path"), format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"));
-                } else if !ps.contains("{}") && !ps.ends_with('/') && !ps.is_empty() {
-                    ctx.warn(&o.at("path"), format!("`{ps}` has no `{{}}` and does not end in `/`, so every PUT overwrites the same object"));
                 }
             }
             OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),

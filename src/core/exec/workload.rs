@@ -176,7 +176,7 @@ impl WorkloadJob {
                 let n = d.len() as u64;
                 b.put(key, d).await.map(|_| n)
             }
-            OpKind::List => b.list(key).await.map(|_| 0),
+            OpKind::List => b.list_count(key).await.map(|_| 0),
             OpKind::Stat => b.stat(key).await.map(|_| 0),
             OpKind::Delete => b.delete(key).await.map(|_| 0),
         }

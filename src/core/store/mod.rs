@@ -79,6 +79,11 @@ pub trait Backend: Send + Sync {
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (recursive), keys relative to the base.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectInfo>, StoreError>>;
+    /// Number of objects under `prefix` (recursive): the measured LIST. Backends may answer it
+    /// more cheaply than `list` (a file system reads directory entries without stat-ing each).
+    fn list_count<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move { self.list(prefix).await.map(|v| v.len() as u64) })
+    }
     /// Size of the object in bytes.
     fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
