@@ -4,16 +4,7 @@ use std::fmt::Write;
 
 use crate::core::config::{Plan, SizeSpec};
 
-/// A size in the units people write in configs (`64 KiB`, `1.5 MB` stays bytes-exact).
-pub fn size_text(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)];
-    for (name, unit) in UNITS {
-        if bytes >= unit && bytes % unit == 0 {
-            return format!("{} {name}", bytes / unit);
-        }
-    }
-    format!("{bytes} B")
-}
+pub use crate::core::config::size_text;
 
 pub fn size_spec_text(spec: &SizeSpec) -> String {
     match spec {
@@ -99,7 +90,8 @@ mod tests {
     fn sizes_read_naturally() {
         assert_eq!(size_text(65536), "64 KiB");
         assert_eq!(size_text(1 << 20), "1 MiB");
-        assert_eq!(size_text(1000), "1000 B");
+        assert_eq!(size_text(1000), "1 KB");
+        assert_eq!(size_text(1234), "1234 B");
         assert_eq!(size_text(0), "0 B");
     }
 }

@@ -1,0 +1,121 @@
+//! One conformance suite, run against every scheme's real server: `file://` and `direct://` on
+//! the local disk, and `s3://`, `az://`, `gs://` against the loopback testbed (`scripts/testbed`;
+//! `eval "$(scripts/testbed env)"`). Without the testbed the object-store cases are skipped with a
+//! message — unless SAI3_REQUIRE_TESTBED=1 (set by scripts/test.sh), which makes them fail.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sai3::core::config::StorageOptions;
+use sai3::core::store::{open_backend, Backend, StoreError};
+
+fn unique() -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("conf-{}-{n:x}", std::process::id())
+}
+
+/// The base URI of a testbed scheme, or `None` (skip) when the testbed is not running.
+fn testbed_uri(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(
+                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
+                "{var} is not set but SAI3_REQUIRE_TESTBED=1: run `scripts/testbed start` and `eval \"$(scripts/testbed env)\"`"
+            );
+            eprintln!("skipped: {var} not set (start the testbed: scripts/testbed start; eval \"$(scripts/testbed env)\")");
+            None
+        }
+    }
+}
+
+fn data(n: usize, seed: u8) -> Bytes {
+    Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>())
+}
+
+/// Every operation of the Backend contract, as the engine uses it.
+async fn conformance(base: &str) {
+    let opts = StorageOptions {
+        // Exercise multipart with a small object: 5 MiB parts, threshold 6 MiB.
+        multipart_threshold: Some(6 << 20),
+        multipart_part_size: Some(5 << 20),
+        ..StorageOptions::default()
+    };
+    let b: std::sync::Arc<dyn Backend> = open_backend(base, &opts).await.unwrap_or_else(|e| panic!("{base}: open: {e}"));
+    b.preflight(true).await.unwrap_or_else(|e| panic!("{base}: preflight: {e}"));
+
+    // PUT then GET/STAT, small, empty and multipart-sized.
+    for (key, n) in [("a/one.dat", 4096usize), ("a/b/two.dat", 1), ("a/empty.dat", 0), ("big/multi.dat", 11 << 20)] {
+        b.put(key, data(n, 7)).await.unwrap_or_else(|e| panic!("{base}{key}: put: {e}"));
+        assert_eq!(b.get(key).await.unwrap_or_else(|e| panic!("{base}{key}: get: {e}")), n as u64, "{base}{key}: get length");
+        assert_eq!(b.stat(key).await.unwrap_or_else(|e| panic!("{base}{key}: stat: {e}")), n as u64, "{base}{key}: stat size");
+    }
+    // Overwrite replaces.
+    b.put("a/one.dat", data(100, 9)).await.unwrap();
+    assert_eq!(b.stat("a/one.dat").await.unwrap(), 100);
+
+    // LIST is recursive, relative to the base, with sizes; partial-name prefixes work.
+    let mut listed: Vec<(String, u64)> = b.list("a/").await.unwrap().into_iter().map(|o| (o.key, o.size)).collect();
+    listed.sort();
+    assert_eq!(listed, vec![("a/b/two.dat".into(), 1), ("a/empty.dat".into(), 0), ("a/one.dat".into(), 100)], "{base}: list a/");
+    let mut on: Vec<String> = b.list("a/o").await.unwrap().into_iter().map(|o| o.key).collect();
+    on.sort();
+    assert_eq!(on, vec!["a/one.dat"], "{base}: list with a partial name");
+    assert_eq!(b.list_count("a/").await.unwrap(), 3, "{base}: list_count");
+    assert!(b.list("nothing-here/").await.unwrap().is_empty(), "{base}: empty prefix");
+
+    // DELETE, then the object is gone for every op.
+    b.delete("a/b/two.dat").await.unwrap();
+    assert!(matches!(b.get("a/b/two.dat").await, Err(StoreError::NotFound(_))), "{base}: get after delete");
+    assert!(matches!(b.stat("a/b/two.dat").await, Err(StoreError::NotFound(_))), "{base}: stat after delete");
+    assert!(matches!(b.get("never/was.dat").await, Err(StoreError::NotFound(_))), "{base}: get missing");
+
+    // Leave nothing behind.
+    for o in b.list("").await.unwrap() {
+        b.delete(&o.key).await.unwrap();
+    }
+    assert!(b.list("").await.unwrap().is_empty(), "{base}: everything deleted");
+}
+
+#[tokio::test]
+async fn file_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&format!("file://{}/", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn direct_conformance() {
+    let dir = tempfile::Builder::new().prefix("sai3-conf").tempdir_in("/var/tmp").unwrap();
+    conformance(&format!("direct://{}/", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn s3_conformance() {
+    let Some(base) = testbed_uri("SAI3_TEST_S3_URI") else { return };
+    conformance(&format!("{base}{}/", unique())).await;
+}
+
+#[tokio::test]
+async fn s3_second_endpoint_sees_the_same_namespace() {
+    let (Some(a), Some(b)) = (testbed_uri("SAI3_TEST_S3_URI"), testbed_uri("SAI3_TEST_S3_URI2")) else { return };
+    let p = unique();
+    let opts = StorageOptions::default();
+    let ea = open_backend(&format!("{a}{p}/"), &opts).await.unwrap();
+    let eb = open_backend(&format!("{b}{p}/"), &opts).await.unwrap();
+    ea.put("x.dat", data(1234, 1)).await.unwrap();
+    assert_eq!(eb.stat("x.dat").await.unwrap(), 1234);
+    eb.delete("x.dat").await.unwrap();
+    assert!(matches!(ea.stat("x.dat").await, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn azure_conformance() {
+    let Some(base) = testbed_uri("SAI3_TEST_AZ_URI") else { return };
+    conformance(&format!("{base}{}/", unique())).await;
+}
+
+#[tokio::test]
+async fn gcs_conformance() {
+    let Some(base) = testbed_uri("SAI3_TEST_GS_URI") else { return };
+    conformance(&format!("{base}{}/", unique())).await;
+}
