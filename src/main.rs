@@ -21,9 +21,21 @@ enum Command {
         /// Address to listen on (port 0 picks a free port and prints it).
         #[arg(long, default_value = "0.0.0.0:7761")]
         listen: String,
-        /// Agent id used when the controller does not assign one.
+        /// Agent id shown by `ctl ping` (the controller names agents in runs); default: host name.
         #[arg(long)]
         id: Option<String>,
+        /// File whose first line is the shared token controllers must present (or SAI3_AGENT_TOKEN).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Serve TLS with this certificate (PEM); needs --tls-key.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// Private key (PEM) of --tls-cert.
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this CA (PEM).
+        #[arg(long)]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Controller: run a workload (locally, or on agents) and talk to agents.
     Ctl {
@@ -79,17 +91,22 @@ enum CtlCommand {
     Ping {
         #[arg(long, value_delimiter = ',', required = true)]
         agents: Vec<String>,
+        /// File with the shared token (or SAI3_AGENT_TOKEN).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Agent { .. } => cmd::not_available("agent"),
+        Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca } => {
+            cmd::agent::run(cmd::agent::AgentArgs { listen, id, token_file, tls_cert, tls_key, tls_client_ca })
+        }
         Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir } } => {
             cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir })
         }
-        Command::Ctl { command: CtlCommand::Ping { .. } } => cmd::not_available("ctl ping"),
+        Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_distributed::ping(agents, token_file),
         Command::SshSetup { .. } => cmd::not_available("ssh-setup"),
         Command::Analyze { .. } => cmd::not_available("analyze"),
     };

@@ -1,4 +1,5 @@
 //! Subcommands: one thin file each, glue between the CLI, `net`, `report` and `core`.
+pub mod agent;
 pub mod ctl;
 pub mod ctl_distributed;
 

@@ -1,2 +1,12 @@
 //! Network: the gRPC agent service and the controller's fleet client; SSH deployment.
-//! Proto types stay inside this module.
+//! Proto types stay inside this module (and the distributed `ctl` glue).
+
+/// Code generated from `proto/sai3/v1/agent.proto`.
+pub mod pb {
+    tonic::include_proto!("sai3.v1");
+}
+
+pub mod agent_service;
+pub mod auth;
+pub mod codec;
+pub mod fleet;

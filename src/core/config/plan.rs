@@ -122,6 +122,16 @@ pub enum TreeCreationMode {
     Controller,
 }
 
+impl TreeCreationMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeCreationMode::Coordinator => "coordinator",
+            TreeCreationMode::Agent => "agent",
+            TreeCreationMode::Controller => "controller",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathSelection {
     Random,

@@ -88,6 +88,41 @@ impl RunRole {
     }
 }
 
+impl RunRole {
+    /// What the controller itself prepares before the agents do, per `tree_creation_mode`:
+    /// `coordinator` on shared storage → the tree's directories; `controller` → everything
+    /// (for agent `storage_of` when agents do not share storage). `None`: nothing to do.
+    pub fn controller(plan: &Plan, run_id: &str, storage_of: Option<usize>) -> Option<Self> {
+        let d = plan.distributed.as_ref()?;
+        let mut role = RunRole::local(run_id);
+        role.agent_id = "controller".to_string();
+        role.agent_count = plan.agent_count();
+        let has_global = plan.target.is_some() || plan.effective_endpoints(None).is_some();
+        match d.tree_creation_mode {
+            TreeCreationMode::Agent => return None,
+            TreeCreationMode::Coordinator => {
+                if !d.shared_filesystem || plan.prepare.tree.is_none() {
+                    return None;
+                }
+                role.make_files = false;
+            }
+            TreeCreationMode::Controller => {
+                if plan.prepare.tree.is_none() && plan.prepare.ensure_objects.is_empty() {
+                    return None;
+                }
+                if !d.shared_filesystem {
+                    let i = storage_of?;
+                    role.root_suffix = Some(format!("{}/", plan.agent(i)?.id));
+                    role.agent_index = (!has_global).then_some(i);
+                    return Some(role);
+                }
+            }
+        }
+        role.agent_index = (!has_global).then_some(0);
+        Some(role)
+    }
+}
+
 /// Receives progress as it happens (console, or the agent's stream to the controller).
 pub trait RunObserver: Send + Sync {
     fn on_phase_start(&self, _stage: Stage, _detail: &str) {}
@@ -280,6 +315,11 @@ impl Runner {
         let out = run_phase(job, spec, &*self.opts.observer).await;
         self.absorb(out);
         Ok(())
+    }
+
+    /// Objects prepare found present, and created (0, 0 before prepare).
+    pub fn prepare_counts(&self) -> (u64, u64) {
+        (self.report.prepare_existing, self.report.prepare_created)
     }
 
     /// Why the run stopped early (error threshold), if it did.

@@ -1,0 +1,303 @@
+//! The agent's gRPC service: one run at a time, driven over the `Run` stream by a controller.
+//! Whatever happens (success, rejected config, abort, controller gone), the agent is idle again
+//! when the stream ends.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::Stream;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::codec;
+use super::pb::{self, agent_msg::Msg, control_msg::Ctl};
+use crate::core::config;
+use crate::core::exec::{IntervalRow, PhaseResult, RunObserver, RunOptions, RunRole, Runner, Stage};
+
+type Tx = mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>;
+
+fn send(tx: &Tx, m: Msg) -> bool {
+    tx.send(Ok(pb::AgentMsg { msg: Some(m) })).is_ok()
+}
+
+pub fn unix_ns(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+fn log(line: &str) {
+    let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f");
+    eprintln!("{ts} {line}");
+}
+
+/// The agent service state: its id and what it is busy with.
+pub struct AgentService {
+    id: String,
+    busy: Arc<Mutex<Option<String>>>,
+}
+
+impl AgentService {
+    pub fn new(id: String) -> Self {
+        AgentService { id, busy: Arc::new(Mutex::new(None)) }
+    }
+}
+
+/// Frees the agent when the run's task ends, however it ends.
+struct BusyGuard(Arc<Mutex<Option<String>>>);
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_server::Agent for AgentService {
+    async fn ping(&self, _req: Request<pb::PingRequest>) -> Result<Response<pb::PingReply>, Status> {
+        let busy = self.busy.lock().clone();
+        Ok(Response::new(pb::PingReply {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            agent_id: self.id.clone(),
+            busy: busy.is_some(),
+            busy_with: busy.unwrap_or_default(),
+            hostname: hostname(),
+        }))
+    }
+
+    async fn clock(&self, _req: Request<pb::ClockRequest>) -> Result<Response<pb::ClockReply>, Status> {
+        Ok(Response::new(pb::ClockReply { agent_unix_ns: unix_ns(SystemTime::now()) }))
+    }
+
+    type RunStream = Pin<Box<dyn Stream<Item = Result<pb::AgentMsg, Status>> + Send + 'static>>;
+
+    async fn run(&self, req: Request<Streaming<pb::ControlMsg>>) -> Result<Response<Self::RunStream>, Status> {
+        let peer = req.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        let mut inbound = req.into_inner();
+        {
+            let mut b = self.busy.lock();
+            if let Some(w) = &*b {
+                return Err(Status::unavailable(format!("agent {} is busy with {w}; try again when that run has ended", self.id)));
+            }
+            *b = Some(format!("a run from {peer}"));
+        }
+        let guard = BusyGuard(self.busy.clone());
+        let first = match inbound.message().await {
+            Ok(Some(pb::ControlMsg { ctl: Some(Ctl::Configure(c)) })) => c,
+            Ok(_) => return Err(Status::invalid_argument("the first message of a run must be Configure")),
+            Err(e) => return Err(Status::aborted(format!("controller stream: {e}"))),
+        };
+        *self.busy.lock() = Some(format!("run {} from {} ({peer})", first.run_id, first.controller));
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let run_id = first.run_id.clone();
+            log(&format!("run {run_id}: configured by {} ({peer}) as {}", first.controller, first.agent_id));
+            let outcome = drive(first, inbound, tx).await;
+            log(&format!("run {run_id}: {outcome}; idle"));
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
+    }
+}
+
+/// Sends the engine's progress to the controller.
+struct StreamObserver {
+    tx: Tx,
+}
+
+impl RunObserver for StreamObserver {
+    fn on_phase_start(&self, stage: Stage, detail: &str) {
+        if stage == Stage::Workload {
+            send(&self.tx, Msg::Started(pb::Started { actual_unix_ns: unix_ns(SystemTime::now()) }));
+        }
+        send(&self.tx, Msg::PhaseStart(pb::PhaseStart { stage: codec::stage_to_wire(stage) as i32, detail: detail.to_string() }));
+    }
+    fn on_interval(&self, row: &IntervalRow) {
+        send(&self.tx, Msg::Interval(codec::interval_to_wire(row)));
+    }
+    fn on_phase_end(&self, _stage: Stage, result: &PhaseResult) {
+        send(&self.tx, Msg::PhaseEnd(codec::phase_to_wire(result)));
+    }
+}
+
+/// Why the run was stopped from outside (abort, controller gone).
+#[derive(Clone, Default)]
+struct StopReason(Arc<Mutex<Option<String>>>);
+impl StopReason {
+    fn set(&self, r: String) {
+        let mut g = self.0.lock();
+        if g.is_none() {
+            *g = Some(r);
+        }
+    }
+    fn get(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+}
+
+fn rejected(tx: &Tx, reason: String) -> String {
+    send(tx, Msg::Rejected(pb::Rejected { reason: reason.clone() }));
+    format!("rejected the config: {reason}")
+}
+
+async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx) -> String {
+    // 1. Validate: parse the same YAML the controller parsed, open the stores, preflight them.
+    let name = if c.config_name.is_empty() { "config.yaml".to_string() } else { c.config_name.clone() };
+    let mut plan = match config::parse(&c.config_yaml, Some(Path::new(&name))) {
+        Ok(p) => p,
+        Err(e) => return rejected(&tx, e.to_string()),
+    };
+    if !c.cli_agents.is_empty() {
+        if let Err(e) = config::apply_cli_agents(&mut plan, &c.cli_agents) {
+            return rejected(&tx, e.to_string());
+        }
+    }
+    let index = c.agent_index as usize;
+    if index >= plan.agent_count() || plan.distributed.is_none() {
+        return rejected(&tx, format!("agent index {index} is outside the config's {} agents", plan.agent_count()));
+    }
+    let plan = Arc::new(plan);
+    let role = RunRole::agent(&plan, index, &c.run_id);
+    let cancel = CancellationToken::new();
+    let mut opts = RunOptions::new(Duration::from_millis(u64::from(c.tick_ms.max(10))), Arc::new(StreamObserver { tx: tx.clone() }));
+    opts.cancel = cancel.clone();
+    let mut runner = match Runner::new(plan.clone(), role, opts).await {
+        Ok(r) => r,
+        Err(e) => return rejected(&tx, e.to_string()),
+    };
+    if let Err(e) = runner.preflight().await {
+        return rejected(&tx, e.to_string());
+    }
+    let ep = plan.effective_endpoints(Some(index));
+    send(
+        &tx,
+        Msg::Ready(pb::Ready {
+            concurrency: plan.effective_concurrency(Some(index)) as u32,
+            endpoints: runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect(),
+            strategy: ep.map(|e| e.strategy.name().to_string()).unwrap_or_default(),
+            hostname: hostname(),
+        }),
+    );
+
+    // 2. Listen to the controller: Prepare/Start go to the run, Abort or a broken stream stop it.
+    let stop = StopReason::default();
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    {
+        let cancel = cancel.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                match inbound.message().await {
+                    Ok(Some(pb::ControlMsg { ctl: Some(Ctl::Abort(a)) })) => {
+                        stop.set(format!("aborted by the controller: {}", a.reason));
+                        cancel.cancel();
+                        break;
+                    }
+                    Ok(Some(pb::ControlMsg { ctl: Some(m) })) => {
+                        let _ = ctl_tx.send(m);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        stop.set("the controller went away".into());
+                        cancel.cancel();
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    // Heartbeat: lets the controller tell a silent agent from a busy one; a failed send means the
+    // controller is gone.
+    {
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = t.tick() => {
+                        if !send(&tx, Msg::Heartbeat(pb::Heartbeat {})) {
+                            stop.set("the controller went away".into());
+                            cancel.cancel();
+                            break;
+                        }
+                    }
+                    _ = cancel.cancelled() => break,
+                    _ = tx.closed() => { stop.set("the controller went away".into()); cancel.cancel(); break; }
+                }
+            }
+        });
+    }
+
+    let mut failure: Option<String> = None;
+    // 3. Prepare and resolve the workload, then wait for the start instant.
+    match next(&mut ctl_rx, &cancel).await {
+        Some(Ctl::Prepare(_)) => {}
+        _ => {
+            cancel.cancel();
+            let reason = stop.get().unwrap_or_else(|| "the controller did not send Prepare".into());
+            return finish(&tx, runner, Some(reason));
+        }
+    }
+    let prepared = async {
+        runner.prepare().await?;
+        runner.resolve_workload().await
+    };
+    if let Err(e) = prepared.await {
+        failure = Some(e.to_string());
+    }
+    if failure.is_none() && !cancel.is_cancelled() {
+        let r = runner.prepare_counts();
+        send(&tx, Msg::Prepared(pb::Prepared { existing: r.0, created: r.1 }));
+        match next(&mut ctl_rx, &cancel).await {
+            Some(Ctl::Start(s)) => {
+                let now_ns = unix_ns(SystemTime::now());
+                let wait = Duration::from_nanos(s.start_unix_ns.saturating_sub(now_ns).max(0) as u64);
+                if wait > Duration::from_secs(3600) {
+                    failure = Some(format!("start instant is {wait:?} away; refusing (clock offset wrong?)"));
+                } else if let Err(e) = runner.workload(Some(Instant::now() + wait)).await {
+                    failure = Some(e.to_string());
+                }
+            }
+            _ => {}
+        }
+        if failure.is_none() && !cancel.is_cancelled() {
+            if let Err(e) = runner.cleanup().await {
+                failure = Some(e.to_string());
+            }
+        }
+    }
+    let reason = failure.or_else(|| stop.get());
+    finish(&tx, runner, reason)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Ctl>, cancel: &CancellationToken) -> Option<Ctl> {
+    tokio::select! {
+        m = rx.recv() => m,
+        _ = cancel.cancelled() => None,
+    }
+}
+
+fn finish(tx: &Tx, runner: Runner, failure: Option<String>) -> String {
+    let report = runner.into_report();
+    let failure = failure.or(report.failure.clone());
+    send(
+        tx,
+        Msg::Final(pb::Final {
+            failure: failure.clone().unwrap_or_default(),
+            cpu_user_pct: report.cpu.user_pct,
+            cpu_system_pct: report.cpu.system_pct,
+            cpu_iowait_pct: report.cpu.iowait_pct,
+        }),
+    );
+    match failure {
+        Some(f) => format!("ended: {f}"),
+        None => "completed".to_string(),
+    }
+}

@@ -1,0 +1,226 @@
+//! Engine types <-> wire messages. Histograms travel in HdrHistogram's V2 encoding (lossless), so
+//! the controller merges exactly what the agents recorded; no percentile is ever sent.
+
+use std::time::Duration;
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+use super::pb;
+use crate::core::exec::{CpuSample, IntervalRow, PhaseResult, Stage};
+use crate::core::metrics::{Cell, EndpointCell, Snapshot};
+use crate::core::OpKind;
+
+/// A message from an agent that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed message from agent: {0}")]
+pub struct DecodeError(String);
+
+fn hist_bytes(h: &Histogram<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    // Serializing into a Vec cannot fail for a histogram within its own bounds.
+    let _ = V2Serializer::new().serialize(h, &mut out);
+    out
+}
+
+fn hist_from(b: &[u8]) -> Result<Histogram<u64>, DecodeError> {
+    Deserializer::new().deserialize(&mut &b[..]).map_err(|e| DecodeError(format!("histogram: {e:?}")))
+}
+
+fn op_from(i: u32) -> Result<OpKind, DecodeError> {
+    OpKind::from_index(i as usize).ok_or_else(|| DecodeError(format!("unknown op {i}")))
+}
+
+pub fn snapshot_to_wire(s: &Snapshot) -> pb::WireSnapshot {
+    pb::WireSnapshot {
+        cells: s
+            .cells
+            .iter()
+            .map(|((op, bucket), c)| pb::WireCell {
+                op: op.index() as u32,
+                bucket: *bucket as u32,
+                count: c.count,
+                bytes: c.bytes,
+                hist: hist_bytes(&c.hist),
+                service: c.service.as_ref().map(hist_bytes).unwrap_or_default(),
+            })
+            .collect(),
+        errors: s.errors.iter().map(|((op, kind), n)| pb::WireError { op: op.index() as u32, kind: kind.clone(), count: *n }).collect(),
+        endpoints: s
+            .endpoints
+            .iter()
+            .map(|e| pb::WireEndpoint {
+                requests: e.requests,
+                bytes_read: e.bytes_read,
+                bytes_written: e.bytes_written,
+                errors: e.errors,
+                hist: hist_bytes(&e.hist),
+            })
+            .collect(),
+        late_starts: s.late_starts,
+    }
+}
+
+/// Decode a snapshot; endpoint `i` of the agent becomes endpoint `map[i]` of the run's table.
+pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapshot, DecodeError> {
+    let mut s = Snapshot::default();
+    for c in &w.cells {
+        let cell = Cell {
+            count: c.count,
+            bytes: c.bytes,
+            hist: hist_from(&c.hist)?,
+            service: if c.service.is_empty() { None } else { Some(hist_from(&c.service)?) },
+        };
+        s.cells.entry((op_from(c.op)?, c.bucket as usize)).or_default().merge(&cell);
+    }
+    for e in &w.errors {
+        *s.errors.entry((op_from(e.op)?, e.kind.clone())).or_default() += e.count;
+    }
+    for (i, e) in w.endpoints.iter().enumerate() {
+        let idx = map.get(i).copied().ok_or_else(|| DecodeError(format!("endpoint {i} is not in the agent's endpoint list")))?;
+        if s.endpoints.len() <= idx {
+            s.endpoints.resize_with(idx + 1, EndpointCell::new);
+        }
+        let cell = EndpointCell { requests: e.requests, bytes_read: e.bytes_read, bytes_written: e.bytes_written, errors: e.errors, hist: hist_from(&e.hist)? };
+        s.endpoints[idx].merge(&cell);
+    }
+    s.late_starts = w.late_starts;
+    Ok(s)
+}
+
+pub fn stage_to_wire(s: Stage) -> pb::Stage {
+    match s {
+        Stage::Prepare => pb::Stage::Prepare,
+        Stage::Workload => pb::Stage::Workload,
+        Stage::Cleanup => pb::Stage::Cleanup,
+    }
+}
+
+pub fn stage_from_wire(i: i32) -> Result<Stage, DecodeError> {
+    match pb::Stage::try_from(i) {
+        Ok(pb::Stage::Prepare) => Ok(Stage::Prepare),
+        Ok(pb::Stage::Workload) => Ok(Stage::Workload),
+        Ok(pb::Stage::Cleanup) => Ok(Stage::Cleanup),
+        Err(_) => Err(DecodeError(format!("unknown stage {i}"))),
+    }
+}
+
+pub fn interval_to_wire(r: &IntervalRow) -> pb::Interval {
+    pb::Interval {
+        stage: stage_to_wire(r.stage) as i32,
+        index: r.index,
+        timestamp_epoch_ms: r.timestamp_epoch_ms,
+        elapsed_s: r.elapsed_s,
+        duration_s: r.duration_s,
+        snap: Some(snapshot_to_wire(&r.snap)),
+        cpu_user_pct: r.cpu.user_pct,
+        cpu_system_pct: r.cpu.system_pct,
+        cpu_iowait_pct: r.cpu.iowait_pct,
+    }
+}
+
+pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<IntervalRow, DecodeError> {
+    Ok(IntervalRow {
+        index: w.index,
+        stage: stage_from_wire(w.stage)?,
+        timestamp_epoch_ms: w.timestamp_epoch_ms,
+        elapsed_s: w.elapsed_s,
+        duration_s: w.duration_s,
+        snap: w.snap.as_ref().map(|s| snapshot_from_wire(s, map)).transpose()?.unwrap_or_default(),
+        cpu: CpuSample { user_pct: w.cpu_user_pct, system_pct: w.cpu_system_pct, iowait_pct: w.cpu_iowait_pct },
+        missing_agents: Vec::new(),
+    })
+}
+
+pub fn phase_to_wire(p: &PhaseResult) -> pb::PhaseEnd {
+    pb::PhaseEnd {
+        stage: stage_to_wire(p.stage) as i32,
+        wall_ns: p.wall.as_nanos() as u64,
+        totals: Some(snapshot_to_wire(&p.totals)),
+        in_flight_at_end: p.in_flight_at_end.clone(),
+    }
+}
+
+/// Decode a phase's totals; in-flight counts are moved to the run's endpoint indices too.
+pub fn phase_from_wire(w: &pb::PhaseEnd, map: &[usize], table_len: usize) -> Result<PhaseResult, DecodeError> {
+    let mut in_flight = vec![0u64; if w.in_flight_at_end.is_empty() { 0 } else { table_len }];
+    for (i, n) in w.in_flight_at_end.iter().enumerate() {
+        if let Some(&g) = map.get(i) {
+            if g < in_flight.len() {
+                in_flight[g] += n;
+            }
+        }
+    }
+    Ok(PhaseResult {
+        stage: stage_from_wire(w.stage)?,
+        wall: Duration::from_nanos(w.wall_ns),
+        totals: w.totals.as_ref().map(|s| snapshot_from_wire(s, map)).transpose()?.unwrap_or_default(),
+        in_flight_at_end: in_flight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seed: u64, n: u64) -> Snapshot {
+        let mut s = Snapshot::default();
+        for i in 0..n {
+            let lat = 1 + (i * 7919 + seed * 104729) % 50_000;
+            let op = OpKind::from_index((i % 5) as usize).unwrap();
+            s.record_ok(op, Some((i % 2) as usize), (i * 37) % 100_000, lat, if i % 3 == 0 { Some(lat / 2 + 1) } else { None });
+            if i % 11 == 0 {
+                s.record_err(op, Some(1), "timeout");
+            }
+        }
+        s.late_starts = seed;
+        s
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_merge_to_identical_percentiles() {
+        let a = sample(1, 5000);
+        let b = sample(2, 3000);
+        let ident = [0usize, 1];
+        let a2 = snapshot_from_wire(&snapshot_to_wire(&a), &ident).unwrap();
+        let b2 = snapshot_from_wire(&snapshot_to_wire(&b), &ident).unwrap();
+        let mut direct = a.clone();
+        direct.merge(&b);
+        let mut via_wire = a2;
+        via_wire.merge(&b2);
+        assert_eq!(direct.total_ops(), via_wire.total_ops());
+        assert_eq!(direct.total_bytes(), via_wire.total_bytes());
+        assert_eq!(direct.errors, via_wire.errors);
+        assert_eq!(direct.late_starts, via_wire.late_starts);
+        for (k, c) in &direct.cells {
+            let w = &via_wire.cells[k];
+            assert_eq!(c.count, w.count);
+            for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+                assert_eq!(c.hist.value_at_quantile(q), w.hist.value_at_quantile(q), "{k:?} q{q}");
+            }
+            assert_eq!(c.service.as_ref().map(|h| h.len()), w.service.as_ref().map(|h| h.len()));
+        }
+        for (e, w) in direct.endpoints.iter().zip(&via_wire.endpoints) {
+            assert_eq!((e.requests, e.bytes_read, e.bytes_written, e.errors), (w.requests, w.bytes_read, w.bytes_written, w.errors));
+            assert_eq!(e.hist.value_at_quantile(0.99), w.hist.value_at_quantile(0.99));
+        }
+    }
+
+    #[test]
+    fn endpoints_are_moved_to_the_run_table() {
+        let a = sample(3, 100);
+        let moved = snapshot_from_wire(&snapshot_to_wire(&a), &[2, 3]).unwrap();
+        assert_eq!(moved.endpoints.len(), 4);
+        assert_eq!(moved.endpoints[0].requests + moved.endpoints[1].requests, 0);
+        assert_eq!(moved.endpoints[2].requests, a.endpoints[0].requests);
+        assert_eq!(moved.endpoints[3].errors, a.endpoints[1].errors);
+        assert!(snapshot_from_wire(&snapshot_to_wire(&a), &[0]).is_err(), "an endpoint outside the map is refused");
+    }
+
+    #[test]
+    fn garbage_histogram_is_an_error_not_a_panic() {
+        let mut w = snapshot_to_wire(&sample(4, 10));
+        w.cells[0].hist = vec![1, 2, 3];
+        assert!(snapshot_from_wire(&w, &[0, 1]).is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! The controller's side of the wire: connect to agents (plaintext or TLS, with the shared token),
+//! ping them, measure their clocks, and run one `Run` stream per agent whose messages arrive on
+//! one channel as [`Event`]s tagged with the agent's index.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::Request;
+
+use super::agent_service::unix_ns;
+use super::auth;
+use super::pb::{self, agent_client::AgentClient, agent_msg::Msg};
+
+/// How long an agent may stay silent (it sends a heartbeat every second) before it is lost.
+pub const SILENCE: Duration = Duration::from_secs(5);
+
+/// TLS material for the controller's connections.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub ca: Option<Vec<u8>>,
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// How to reach agents.
+#[derive(Clone, Default)]
+pub struct Dialer {
+    pub tls: Option<ClientTls>,
+    pub token: Option<String>,
+    pub connect_timeout: Option<Duration>,
+}
+
+/// One connected agent.
+#[derive(Clone)]
+pub struct AgentConn {
+    pub address: String,
+    pub client: AgentClient<Channel>,
+    token: Option<String>,
+}
+
+fn status_text(s: &tonic::Status) -> String {
+    let m = s.message();
+    match s.code() {
+        tonic::Code::Unavailable if m.contains("busy") => m.to_string(),
+        tonic::Code::Unavailable => format!("unreachable ({m}) — is `sai3 agent` running and listening on that address?"),
+        tonic::Code::Unauthenticated => format!("refused: {m}"),
+        tonic::Code::DeadlineExceeded => "no answer in time".to_string(),
+        _ => format!("{:?}: {m}", s.code()),
+    }
+}
+
+impl Dialer {
+    /// Open a channel to `address` (`host:port`) and check it answers a ping.
+    pub async fn connect(&self, address: &str) -> Result<(AgentConn, pb::PingReply), String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let timeout = self.connect_timeout.unwrap_or(Duration::from_secs(5));
+        let mut ep = Endpoint::from_shared(format!("{scheme}://{address}"))
+            .map_err(|e| format!("bad address: {e}"))?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(2))
+            .keep_alive_timeout(Duration::from_secs(4))
+            .keep_alive_while_idle(true);
+        if let Some(t) = &self.tls {
+            let mut cfg = ClientTlsConfig::new();
+            if let Some(ca) = &t.ca {
+                cfg = cfg.ca_certificate(Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &t.identity {
+                cfg = cfg.identity(Identity::from_pem(cert, key));
+            }
+            ep = ep.tls_config(cfg).map_err(|e| format!("TLS settings: {e}"))?;
+        }
+        let channel = match tokio::time::timeout(timeout, ep.connect()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg = format!("{msg}: {s}");
+                    src = s.source();
+                }
+                return Err(format!("unreachable ({msg}) — is `sai3 agent --listen {address}` running there?"));
+            }
+            Err(_) => return Err(format!("no connection within {}s — is the host up and the port open?", timeout.as_secs())),
+        };
+        let conn = AgentConn { address: address.to_string(), client: AgentClient::new(channel).max_decoding_message_size(256 << 20), token: self.token.clone() };
+        let reply = conn.ping().await?;
+        Ok((conn, reply))
+    }
+}
+
+impl AgentConn {
+    fn req<T>(&self, m: T) -> Request<T> {
+        let mut r = auth::attach(&self.token, Request::new(m));
+        r.set_timeout(Duration::from_secs(10));
+        r
+    }
+
+    pub async fn ping(&self) -> Result<pb::PingReply, String> {
+        self.client.clone().ping(self.req(pb::PingRequest {})).await.map(|r| r.into_inner()).map_err(|s| status_text(&s))
+    }
+
+    /// Clock offset (agent − controller) and round-trip time in ns: the sample with the lowest
+    /// round trip out of `samples`.
+    pub async fn clock(&self, samples: usize) -> Result<(i64, i64), String> {
+        let mut best: Option<(i64, i64)> = None;
+        for _ in 0..samples.max(1) {
+            let t0 = unix_ns(SystemTime::now());
+            let r = self.client.clone().clock(self.req(pb::ClockRequest {})).await.map_err(|s| status_text(&s))?.into_inner();
+            let t2 = unix_ns(SystemTime::now());
+            let rtt = t2 - t0;
+            let offset = r.agent_unix_ns - (t0 + rtt / 2);
+            if best.is_none_or(|(_, b)| rtt < b) {
+                best = Some((offset, rtt));
+            }
+        }
+        best.ok_or_else(|| "no clock sample".to_string())
+    }
+
+    /// Open the run stream with `configure` as its first message. Messages from the agent arrive
+    /// on `events` tagged with `idx`; the stream ends with `Final` or `Lost`.
+    pub async fn start_run(
+        &self,
+        idx: usize,
+        configure: pb::Configure,
+        events: mpsc::UnboundedSender<(usize, Event)>,
+    ) -> Result<mpsc::UnboundedSender<pb::ControlMsg>, String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(pb::ControlMsg { ctl: Some(pb::control_msg::Ctl::Configure(configure)) });
+        let req = auth::attach(&self.token, Request::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)));
+        let mut stream = self.client.clone().run(req).await.map_err(|s| status_text(&s))?.into_inner();
+        tokio::spawn(async move {
+            loop {
+                match tokio::time::timeout(SILENCE, stream.message()).await {
+                    Err(_) => {
+                        let _ = events.send((idx, Event::Lost(format!("no message for {}s", SILENCE.as_secs()))));
+                        break;
+                    }
+                    Ok(Err(s)) => {
+                        let _ = events.send((idx, Event::Lost(format!("connection lost: {}", s.message()))));
+                        break;
+                    }
+                    Ok(Ok(None)) => {
+                        let _ = events.send((idx, Event::Lost("the agent closed the run stream".into())));
+                        break;
+                    }
+                    Ok(Ok(Some(pb::AgentMsg { msg: Some(m) }))) => {
+                        let fin = matches!(m, Msg::Final(_) | Msg::Rejected(_));
+                        let ev = match m {
+                            Msg::Ready(r) => Event::Ready(r),
+                            Msg::Rejected(r) => Event::Rejected(r.reason),
+                            Msg::PhaseStart(p) => Event::PhaseStart(p),
+                            Msg::Interval(i) => Event::Interval(i),
+                            Msg::PhaseEnd(p) => Event::PhaseEnd(p),
+                            Msg::Prepared(p) => Event::Prepared(p),
+                            Msg::Started(s) => Event::Started(s.actual_unix_ns),
+                            Msg::Final(f) => Event::Final(f),
+                            Msg::Heartbeat(_) => continue,
+                        };
+                        if events.send((idx, ev)).is_err() || fin {
+                            break;
+                        }
+                    }
+                    Ok(Ok(Some(_))) => {}
+                }
+            }
+        });
+        Ok(tx)
+    }
+}
+
+/// What an agent said (or that it was lost).
+#[derive(Debug)]
+pub enum Event {
+    Ready(pb::Ready),
+    Rejected(String),
+    PhaseStart(pb::PhaseStart),
+    Interval(pb::Interval),
+    PhaseEnd(pb::PhaseEnd),
+    Prepared(pb::Prepared),
+    Started(i64),
+    Final(pb::Final),
+    Lost(String),
+}
