@@ -145,6 +145,7 @@ struct Member {
     map: Vec<usize>,
     ready: Option<pb::Ready>,
     prepared: Option<pb::Prepared>,
+    resolved: bool,
     started_ns: Option<i64>,
     rows: Vec<IntervalRow>,
     phases: BTreeMap<Stage, PhaseResult>,
@@ -204,6 +205,7 @@ impl Controller {
                 map: Vec::new(),
                 ready: None,
                 prepared: None,
+                resolved: false,
                 started_ns: None,
                 rows: Vec::new(),
                 phases: BTreeMap::new(),
@@ -380,10 +382,24 @@ impl Controller {
             }
         }
 
+        // 5b. Then each lists what its workload draws from (seeing every agent's prepared data).
+        for m in self.members.iter().filter(|m| m.prepared.is_some() && !m.done()) {
+            m.send(pb::control_msg::Ctl::Resolve(pb::Resolve {}));
+        }
+        while self.members.iter().any(|m| m.prepared.is_some() && !m.resolved && !m.done()) && !self.interrupted {
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some((i, ev)) => self.absorb(i, ev),
+                    None => break,
+                },
+                _ = int_rx.recv() => self.interrupt(),
+            }
+        }
+
         // 6. One start instant for all, on each agent's own clock.
-        let live: Vec<usize> = (0..n).filter(|&i| self.members[i].prepared.is_some() && !self.members[i].done()).collect();
+        let live: Vec<usize> = (0..n).filter(|&i| self.members[i].resolved && !self.members[i].done()).collect();
         let mut start_ns = 0i64;
-        if !self.interrupted && !live.is_empty() {
+        if !self.interrupted && live.len() == n {
             let delay = d.start_delay;
             start_ns = unix_ns(SystemTime::now() + delay);
             for &i in &live {
@@ -431,7 +447,14 @@ impl Controller {
                 }
             }
         } else {
-            self.abort_all(if self.interrupted { "interrupted (Ctrl-C on the controller)" } else { "no agent could start" });
+            let why = if self.interrupted {
+                "interrupted (Ctrl-C on the controller)".to_string()
+            } else {
+                let bad: Vec<String> = self.members.iter().filter(|m| !m.resolved).map(|m| m.id.clone()).collect();
+                format!("agent(s) {} could not get ready to start", bad.join(", "))
+            };
+            self.console.line(&format!("⚠ Not starting the workload: {why}"));
+            self.abort_all(&why);
             let deadline = Instant::now() + Duration::from_secs(10);
             while self.members.iter().any(|m| !m.done()) {
                 match self.next_event(deadline).await {
@@ -501,6 +524,7 @@ impl Controller {
                 m.prepared = Some(p);
             }
             Event::Started(ns) => m.started_ns = Some(ns),
+            Event::Resolved => m.resolved = true,
             Event::Final(f) => {
                 if !f.failure.is_empty() {
                     self.console.line(&format!("⚠ {}: {}", m.id, f.failure));

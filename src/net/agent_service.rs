@@ -245,16 +245,23 @@ async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx)
             return finish(&tx, runner, Some(reason));
         }
     }
-    let prepared = async {
-        runner.prepare().await?;
-        runner.resolve_workload().await
-    };
-    if let Err(e) = prepared.await {
+    if let Err(e) = runner.prepare().await {
         failure = Some(e.to_string());
     }
     if failure.is_none() && !cancel.is_cancelled() {
         let r = runner.prepare_counts();
         send(&tx, Msg::Prepared(pb::Prepared { existing: r.0, created: r.1 }));
+        match next(&mut ctl_rx, &cancel).await {
+            Some(Ctl::Resolve(_)) => match runner.resolve_workload().await {
+                Ok(()) => {
+                    send(&tx, Msg::Resolved(pb::Resolved {}));
+                }
+                Err(e) => failure = Some(e.to_string()),
+            },
+            _ => {}
+        }
+    }
+    if failure.is_none() && !cancel.is_cancelled() {
         match next(&mut ctl_rx, &cancel).await {
             Some(Ctl::Start(s)) => {
                 let now_ns = unix_ns(SystemTime::now());

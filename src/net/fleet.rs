@@ -156,6 +156,7 @@ impl AgentConn {
                             Msg::Prepared(p) => Event::Prepared(p),
                             Msg::Started(s) => Event::Started(s.actual_unix_ns),
                             Msg::Final(f) => Event::Final(f),
+                            Msg::Resolved(_) => Event::Resolved,
                             Msg::Heartbeat(_) => continue,
                         };
                         if events.send((idx, ev)).is_err() || fin {
@@ -179,6 +180,7 @@ pub enum Event {
     Interval(pb::Interval),
     PhaseEnd(pb::PhaseEnd),
     Prepared(pb::Prepared),
+    Resolved,
     Started(i64),
     Final(pb::Final),
     Lost(String),

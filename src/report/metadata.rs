@@ -81,6 +81,12 @@ pub fn serialize(r: &RunReport) -> String {
         },
         "warnings": r.warnings,
         "degraded": r.degraded,
+        "missing_intervals": r.aggregate.intervals.iter().filter(|i| !i.missing_agents.is_empty()).map(|i| json!({
+            "stage": i.stage.name(),
+            "elapsed_s": i.elapsed_s,
+            "timestamp_epoch_ms": i.timestamp_epoch_ms,
+            "missing_agents": i.missing_agents,
+        })).collect::<Vec<_>>(),
         "validity": {
             "load_generator_bound_threshold_pct": LOAD_GENERATOR_BOUND_PCT,
             "late_starts": late,

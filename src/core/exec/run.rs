@@ -200,10 +200,26 @@ impl Runner {
             || p.workload.iter().any(|o| matches!(o.op, crate::core::OpKind::Put | crate::core::OpKind::Delete));
         for store in self.stores.all() {
             for ep in &store.endpoints {
-                ep.backend
-                    .preflight(writes)
-                    .await
-                    .map_err(|e| RunError::Storage { uri: ep.uri.clone(), source: e })?;
+                match ep.backend.preflight(writes).await {
+                    Ok(()) => {}
+                    // An agent's own directory under a shared target (`shared_filesystem: false`)
+                    // is the run's to create: it is made when the run starts writing.
+                    Err(StoreError::NotFound(_)) if self.role.root_suffix.is_some() && writes => {}
+                    Err(e) => return Err(RunError::Storage { uri: ep.uri.clone(), source: e }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Create this role's own root (`<target>/<agent id>/`) where the backend has directories.
+    async fn ensure_root(&self) -> Result<(), RunError> {
+        if self.role.root_suffix.is_none() {
+            return Ok(());
+        }
+        for store in self.stores.all() {
+            for ep in &store.endpoints {
+                ep.backend.mkdir("").await.map_err(|e| RunError::Storage { uri: ep.uri.clone(), source: e })?;
             }
         }
         Ok(())
@@ -249,6 +265,7 @@ impl Runner {
         if plan.prepare.ensure_objects.is_empty() && plan.prepare.tree.is_none() {
             return Ok(());
         }
+        self.ensure_root().await?;
         let work = prepare::plan_work(&plan, &self.role, &self.stores).await?;
         self.report.prepare_existing = work.existing;
         self.report.prepare_created = work.tasks.len() as u64;
@@ -267,6 +284,9 @@ impl Runner {
     pub async fn resolve_workload(&mut self) -> Result<(), RunError> {
         if self.plan.workload.is_empty() || self.plan.duration.is_zero() {
             return Ok(());
+        }
+        if self.plan.workload.iter().any(|o| o.op == crate::core::OpKind::Put) {
+            self.ensure_root().await?;
         }
         let payload = self.payload();
         let job = wl::resolve(&self.plan, &self.role, &self.stores, payload, self.opts.cancel.child_token()).await?;

@@ -1,0 +1,488 @@
+//! Distributed runs with real agent processes on 127.0.0.x: results per agent and merged, data
+//! placement, per-agent endpoints, and failure (unreachable, rejected, killed agent, Ctrl-C,
+//! controller killed, busy agent, token refused). Each run is short: CI has 2 cores.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+
+/// A running `sai3 agent`, killed when dropped.
+struct Agent {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn start(ip: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        let log = std::env::temp_dir().join(format!("sai3-test-agent-{}-{}.log", std::process::id(), rand_suffix()));
+        let mut cmd = Command::new(BIN);
+        cmd.args(["agent", "--listen", &format!("{ip}:0")]).args(extra).stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+        cmd.env_remove("SAI3_AGENT_TOKEN");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start agent");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(line.contains("sai3 agent listening (PLAINTEXT) on") || line.contains("(TLS)"), "{line}");
+        Agent { child, addr, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst) * 1000 + (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 1000)
+}
+
+fn ctl(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN).args(args).current_dir(cwd).env_remove("SAI3_AGENT_TOKEN").output().expect("run sai3 ctl")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn results_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn tsv(path: &Path) -> Vec<Vec<String>> {
+    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+fn col(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
+}
+
+/// `count` (or another column) of the `op`/ALL row of a results.tsv.
+fn total(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
+    let c = col(rows, column);
+    rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse::<f64>().unwrap() as u64).unwrap_or(0)
+}
+
+fn count_files(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
+}
+
+fn agents_yaml(agents: &[(&Agent, &str)]) -> String {
+    let mut s = String::from("  agents:\n");
+    for (a, id) in agents {
+        s.push_str(&format!("    - address: \"{}\"\n      id: \"{id}\"\n", a.addr));
+    }
+    s
+}
+
+struct Run {
+    out: Output,
+    dir: Option<PathBuf>,
+}
+
+fn run_config(tmp: &Path, yaml: &str) -> Run {
+    let cfg = tmp.join("run.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp);
+    Run { dir: results_dirs(tmp).pop(), out }
+}
+
+#[test]
+fn two_agents_shared_tree_results_merge_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        "target: \"file://{d}/\"\nduration: 2s\nconcurrency: 4\ndistributed:\n  shared_filesystem: true\n  tree_creation_mode: coordinator\n  path_selection: random\n  start_delay: 1\n{}\
+prepare:\n  tree:\n    base_uri: \"file://{d}/\"\n    width: 3\n    depth: 2\n    files_per_dir: 4\n    size_spec:\n      uniform:\n        min: 4KB\n        max: 16KB\n\
+workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    path: \"new/file-{{}}.dat\"\n    object_size: 8KB\n    weight: 30\n  - op: list\n    path: \"*\"\n    weight: 10\n",
+        agents_yaml(&[(&a1, "agent-1"), (&a2, "agent-2")]),
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    assert_eq!(r.out.status.code(), Some(0), "{t}");
+    for l in ["=== Distributed Workload ===", "✅ agent-1 ready", "✅ agent-2 ready", "✅ All 2 agents ready", "⏳ Starting in 1s", "✓ All 2 agents completed", "--- Agent: agent-1 ---", "=== Aggregate Totals ===", "Results saved to:"] {
+        assert!(t.contains(l), "missing `{l}` in:\n{t}");
+    }
+    let dir = r.dir.unwrap();
+    for f in ["results.tsv", "prepare_results.tsv", "perf_log.tsv", "config.yaml", "console_log.txt", "metadata.json", "agents/agent-1/results.tsv", "agents/agent-2/perf_log.tsv", "agents/agent-2/prepare_results.tsv"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    // Prepare: each of the 36 tree files created exactly once across the two agents.
+    let files_in_tree = count_files(&data) - count_files(&data.join("new"));
+    assert_eq!(files_in_tree, 36);
+    let prep = tsv(&dir.join("prepare_results.tsv"));
+    assert_eq!(total(&prep, "PUT", "count"), 36);
+    let p1 = total(&tsv(&dir.join("agents/agent-1/prepare_results.tsv")), "PUT", "count");
+    let p2 = total(&tsv(&dir.join("agents/agent-2/prepare_results.tsv")), "PUT", "count");
+    assert_eq!((p1, p2), (18, 18), "split j mod 2");
+    // Workload: the aggregate equals the sum of the agents, and PUTs equal new files on disk.
+    let all = tsv(&dir.join("results.tsv"));
+    let ag: Vec<Vec<Vec<String>>> = ["agent-1", "agent-2"].iter().map(|a| tsv(&dir.join(format!("agents/{a}/results.tsv")))).collect();
+    for op in ["GET", "PUT", "META"] {
+        let sum: u64 = ag.iter().map(|r| total(r, op, "count")).sum();
+        assert_eq!(total(&all, op, "count"), sum, "{op}");
+        assert!(sum > 0, "{op} ran");
+    }
+    assert_eq!(count_files(&data.join("new")), total(&all, "PUT", "count"));
+    // perf_log: the aggregate's workload rows add up to the totals, and to the agents' rows.
+    let perf = tsv(&dir.join("perf_log.tsv"));
+    let (st, g) = (col(&perf, "stage"), col(&perf, "get_ops"));
+    let perf_gets: u64 = perf[1..].iter().filter(|r| r[st] == "workload").map(|r| r[g].parse::<u64>().unwrap()).sum();
+    assert_eq!(perf_gets, total(&all, "GET", "count"));
+    assert!(perf[1..].iter().all(|r| r[0] == "all"));
+    let a1perf = tsv(&dir.join("agents/agent-1/perf_log.tsv"));
+    assert!(a1perf[1..].iter().all(|r| r[0] == "agent-1"));
+    let a1gets: u64 = a1perf[1..].iter().filter(|r| r[st] == "workload").map(|r| r[g].parse::<u64>().unwrap()).sum();
+    assert_eq!(a1gets, total(&ag[0], "GET", "count"));
+    // metadata: offsets, round trips and the achieved start skew of each agent.
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    for a in meta["agents"].as_array().unwrap() {
+        assert!(a["rtt_ms"].as_f64().unwrap() >= 0.0);
+        assert!(a["clock_offset_ms"].as_f64().is_some());
+        let skew = a["start_skew_ms"].as_f64().unwrap();
+        assert!(skew.abs() < 200.0, "start skew {skew} ms");
+    }
+    // Both agents are idle again and say so in their logs.
+    assert!(a1.log_text().contains("completed; idle"), "{}", a1.log_text());
+}
+
+#[test]
+fn independent_storage_each_agent_prepares_everything_under_its_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.3", &[], &[]));
+    let yaml = format!(
+        "target: \"file://{d}/\"\nduration: 1s\nconcurrency: 2\ndistributed:\n  shared_filesystem: false\n  tree_creation_mode: agent\n  start_delay: 1\n{}\
+prepare:\n  ensure_objects:\n    - base_uri: \"obj/\"\n      count: 10\n      size_spec: 4KiB\n\
+workload:\n  - op: get\n    path: \"obj/*\"\n",
+        agents_yaml(&[(&a1, "east"), (&a2, "west")]),
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    assert_eq!(count_files(&data.join("east/obj")), 10);
+    assert_eq!(count_files(&data.join("west/obj")), 10);
+    assert_eq!(count_files(&data), 20);
+}
+
+#[test]
+fn path_selection_distributed_never_touches_an_object_twice() {
+    // DELETE-only: with disjoint pools the agents delete exactly the 40 objects between them and
+    // never meet a missing one; any overlap would show as not-found errors.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        "target: \"file://{d}/\"\nduration: 1s\nconcurrency: 3\ndistributed:\n  shared_filesystem: true\n  path_selection: distributed\n  start_delay: 1\n{}\
+prepare:\n  ensure_objects:\n    - base_uri: \"pool/\"\n      count: 40\n      size_spec: 1KiB\n\
+workload:\n  - op: delete\n    path: \"pool/*\"\n",
+        agents_yaml(&[(&a1, "a"), (&a2, "b")]),
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let dir = r.dir.unwrap_or_else(|| panic!("{}", text(&r.out)));
+    let ra = tsv(&dir.join("agents/a/results.tsv"));
+    let rb = tsv(&dir.join("agents/b/results.tsv"));
+    assert_eq!(total(&ra, "DELETE", "count"), 20);
+    assert_eq!(total(&rb, "DELETE", "count"), 20);
+    assert_eq!(count_files(&data.join("pool")), 0);
+    let t = text(&r.out);
+    assert!(!t.contains("not_found"), "an object was deleted by both agents:\n{t}");
+}
+
+#[test]
+fn per_agent_endpoints_stay_with_their_agent() {
+    // Seed 002 / seed 000: agent-dc-a uses endpoints A and B only, agent-dc-b C and D only
+    // (four file:// mounts of one namespace, made with symlinks).
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    for m in ["A", "B", "C", "D"] {
+        std::os::unix::fs::symlink(&real, tmp.path().join(m)).unwrap();
+    }
+    let ep = |m: &str| format!("file://{}/", tmp.path().join(m).display());
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        r#"duration: 2s
+concurrency: 4
+distributed:
+  shared_filesystem: true
+  start_delay: 1
+  agents:
+    - address: "{}"
+      id: "agent-dc-a"
+      multi_endpoint:
+        strategy: round_robin
+        endpoints: ["{}", "{}"]
+    - address: "{}"
+      id: "agent-dc-b"
+      multi_endpoint:
+        strategy: least_connections
+        endpoints: ["{}", "{}"]
+prepare:
+  ensure_objects:
+    - base_uri: "data/"
+      count: 100
+      size_spec: 4KiB
+workload:
+  - op: get
+    path: "data/*"
+    weight: 80
+  - op: put
+    path: "up/x-{{}}"
+    object_size: 4KiB
+    weight: 20
+"#,
+        a1.addr,
+        ep("A"),
+        ep("B"),
+        a2.addr,
+        ep("C"),
+        ep("D")
+    );
+    let r = run_config(tmp.path(), &yaml);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let dir = r.dir.unwrap();
+    assert_eq!(count_files(&real.join("data")), 100, "each prepared object exactly once");
+    let ws = tsv(&dir.join("agents/agent-dc-a/workload_endpoint_stats.tsv"));
+    let (u, n) = (col(&ws, "endpoint_uri"), col(&ws, "total_requests"));
+    let uris: Vec<&str> = ws[1..].iter().map(|r| r[u].as_str()).collect();
+    assert_eq!(uris, vec![ep("A").as_str(), ep("B").as_str()], "agent-dc-a lists only A and B");
+    let (ra, rb): (u64, u64) = (ws[1][n].parse().unwrap(), ws[2][n].parse().unwrap());
+    assert!(ra.abs_diff(rb) <= 4, "round robin ~50/50 (within one request per worker): {ra} vs {rb}");
+    let wb = tsv(&dir.join("agents/agent-dc-b/workload_endpoint_stats.tsv"));
+    let uris_b: Vec<&str> = wb[1..].iter().map(|r| r[u].as_str()).collect();
+    assert_eq!(uris_b, vec![ep("C").as_str(), ep("D").as_str()]);
+    // The aggregate lists all four; requests per endpoint add up to the totals.
+    let all = tsv(&dir.join("workload_endpoint_stats.tsv"));
+    assert_eq!(all.len(), 5);
+    let sum: u64 = all[1..].iter().map(|r| r[n].parse::<u64>().unwrap()).sum();
+    let res = tsv(&dir.join("results.tsv"));
+    assert_eq!(sum, total(&res, "GET", "count") + total(&res, "PUT", "count"));
+    let pstats = tsv(&dir.join("agents/agent-dc-a/prepare_endpoint_stats.tsv"));
+    let prep_a: u64 = pstats[1..].iter().map(|r| r[n].parse::<u64>().unwrap()).sum();
+    assert_eq!(prep_a, 50, "agent-dc-a created its 50 files through A and B");
+}
+
+#[test]
+fn unreachable_agent_stops_the_run_before_any_io() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let a1 = Agent::start("127.0.0.1", &[], &[]);
+    // A port nobody listens on: bind one, note it, close it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let yaml = format!(
+        "target: \"file://{d}/\"\nduration: 1s\ndistributed:\n  agents:\n    - address: \"{}\"\n      id: ok-agent\n    - address: \"{dead}\"\n      id: gone-agent\n\
+prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 5\n      size_spec: 1KiB\nworkload:\n  - op: get\n    path: \"x/*\"\n",
+        a1.addr,
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    assert_eq!(r.out.status.code(), Some(2), "{t}");
+    assert!(t.contains("gone-agent") && t.contains(&dead) && t.contains("unreachable"), "{t}");
+    assert!(r.dir.is_none(), "no results folder");
+    assert_eq!(count_files(&data), 0, "nothing touched");
+}
+
+#[test]
+fn rejected_config_names_the_agent_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let missing = tmp.path().join("not-there");
+    let yaml = format!(
+        "target: \"file://{}/\"\nduration: 1s\ndistributed:\n{}workload:\n  - op: put\n    path: \"p-{{}}\"\n    object_size: 1KiB\n",
+        missing.display(),
+        agents_yaml(&[(&a1, "a"), (&a2, "b")])
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    assert_eq!(r.out.status.code(), Some(2), "{t}");
+    assert!(t.contains("agent a (") && t.contains("rejected the config") && t.contains("does not exist"), "{t}");
+    assert!(r.dir.is_none());
+    assert!(!missing.exists());
+    // Both agents are free again.
+    let p = ctl(&["ctl", "ping", "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    assert_eq!(text(&p).matches("idle").count(), 2, "{}", text(&p));
+}
+
+fn long_run_yaml(data: &Path, agents: &str, secs: u64) -> String {
+    format!(
+        "target: \"file://{d}/\"\nduration: {secs}s\nconcurrency: 2\ndistributed:\n  start_delay: 1\n{agents}\
+prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 20\n      size_spec: 4KiB\nworkload:\n  - op: get\n    path: \"x/*\"\n",
+        d = data.display()
+    )
+}
+
+fn wait_for(path: &Path, needle: &str, within: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn agent_killed_mid_run_is_marked_and_the_others_results_are_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let a1 = Agent::start("127.0.0.1", &[], &[]);
+    let mut a2 = Agent::start("127.0.0.2", &[], &[]);
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "stays"), (&a2, "dies")]), 4)).unwrap();
+    let out_path = tmp.path().join("ctl.out");
+    let t0 = Instant::now();
+    let mut c = Command::new(BIN)
+        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(1500));
+    a2.child.kill().unwrap();
+    let status = c.wait().unwrap();
+    let took = t0.elapsed();
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(took < Duration::from_secs(25), "the controller ended {took:?} after start (4 s run)");
+    assert!(out.contains("dies lost"), "{out}");
+    let dir = results_dirs(tmp.path()).pop().expect("results written");
+    let stays = tsv(&dir.join("agents/stays/results.tsv"));
+    assert!(total(&stays, "GET", "count") > 0);
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    assert!(meta["degraded"].as_str().unwrap().contains("dies"), "{meta}");
+    let missing = meta["missing_intervals"].as_array().unwrap();
+    assert!(!missing.is_empty() && missing.iter().all(|m| m["missing_agents"][0] == "dies"), "{meta}");
+    let dies = meta["agents"].as_array().unwrap().iter().find(|a| a["id"] == "dies").unwrap();
+    assert!(dies["failure"].as_str().unwrap().starts_with("lost"), "{dies}");
+}
+
+#[test]
+fn ctrl_c_on_the_controller_stops_every_agent_and_writes_what_was_measured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a"), (&a2, "b")]), 60)).unwrap();
+    let out_path = tmp.path().join("ctl.out");
+    let mut c = Command::new(BIN)
+        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(1000));
+    let t0 = Instant::now();
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let status = c.wait().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(15), "stopped {:?} after Ctrl-C", t0.elapsed());
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    let dir = results_dirs(tmp.path()).pop().expect("results written");
+    assert!(total(&tsv(&dir.join("results.tsv")), "GET", "count") > 0);
+    assert!(wait_for(&a1.log, "idle", Duration::from_secs(10)) && wait_for(&a2.log, "idle", Duration::from_secs(10)));
+    assert!(a1.log_text().contains("aborted by the controller"), "{}", a1.log_text());
+}
+
+#[test]
+fn controller_killed_agents_return_to_idle_and_take_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let a1 = Agent::start("127.0.0.1", &[], &[]);
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 60)).unwrap();
+    let out_path = tmp.path().join("ctl.out");
+    let mut c = Command::new(BIN)
+        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
+    // While it runs, a second controller is told the agent is busy.
+    let busy = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(text(&busy).contains("busy with run"), "{}", text(&busy));
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert!(wait_for(&a1.log, "the controller went away; idle", Duration::from_secs(15)), "{}", a1.log_text());
+    std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 1)).unwrap();
+    let next = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next));
+}
+
+#[test]
+fn token_protected_agent_refuses_an_unauthenticated_controller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let tok = tmp.path().join("token");
+    std::fs::write(&tok, "correct-horse-battery\n").unwrap();
+    let a1 = Agent::start("127.0.0.1", &["--token-file", tok.to_str().unwrap()], &[]);
+    let body = long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 1);
+    let r = run_config(tmp.path(), &body);
+    assert_eq!(r.out.status.code(), Some(2), "{}", text(&r.out));
+    assert!(text(&r.out).contains("requires a token"), "{}", text(&r.out));
+    let p = ctl(&["ctl", "ping", "--agents", &a1.addr], tmp.path());
+    assert_eq!(p.status.code(), Some(1));
+    // With the token (in the config), the same run works.
+    let with = body.replace("distributed:\n", &format!("distributed:\n  token_file: \"{}\"\n", tok.display()));
+    let r = run_config(tmp.path(), &with);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+}
+
+#[test]
+fn dry_run_lists_agents_and_contacts_nobody() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = "target: \"file:///nonexistent-sai3/\"\nduration: 1s\nconcurrency: 8\ndistributed:\n  shared_filesystem: true\n  agents:\n    - address: \"127.0.0.9:7761\"\n      id: one\n      concurrency_override: 4\n    - address: \"127.0.0.10:7761\"\n\
+prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 10\n      size_spec: 1KiB\nworkload:\n  - op: get\n    path: \"x/*\"\n";
+    let cfg = tmp.path().join("d.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let o = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("one at 127.0.0.9:7761: concurrency 4"), "{t}");
+    assert!(t.contains("agent-1 at 127.0.0.10:7761: concurrency 8"), "{t}");
+    assert!(t.contains("5 of 10 objects"), "{t}");
+    assert!(t.contains("no agent was contacted"), "{t}");
+}
