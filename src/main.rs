@@ -97,8 +97,38 @@ enum CtlCommand {
     },
 }
 
+/// The older tool's program names (seed documents) map onto subcommands, so `sai3bench-agent`,
+/// `sai3bench-ctl` and `sai3-analyze` work as written when linked to this binary.
+fn args_with_aliases() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let prog = args.first().and_then(|a| std::path::Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let sub = match prog.as_str() {
+        "sai3bench-agent" | "sai3-agent" => Some("agent"),
+        "sai3bench-ctl" | "sai3-ctl" => {
+            if args.get(1).is_some_and(|a| a == "ssh-setup") {
+                None
+            } else {
+                Some("ctl")
+            }
+        }
+        "sai3-analyze" | "sai3bench-analyze" => Some("analyze"),
+        _ => None,
+    };
+    if let Some(sub) = sub {
+        args.insert(1, sub.into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Two rustls providers are compiled in (ring for us, aws-lc for a dependency): choose ring
+    // once, before any TLS configuration is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A bug must still end in one readable line, not a Rust backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error in sai3 ({info}) — please report it with the command line and the config");
+    }));
+    let cli = Cli::parse_from(args_with_aliases());
     let result = match cli.command {
         Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca } => {
             cmd::agent::run(cmd::agent::AgentArgs { listen, id, token_file, tls_cert, tls_key, tls_client_ca })

@@ -486,3 +486,56 @@ prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 10\n      size
     assert!(t.contains("5 of 10 objects"), "{t}");
     assert!(t.contains("no agent was contacted"), "{t}");
 }
+
+/// A CA and a server (or client) certificate for 127.0.0.1, as PEM files in `dir`.
+fn make_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |names: Vec<String>| {
+        let k = KeyPair::generate().unwrap();
+        let c = CertificateParams::new(names).unwrap().signed_by(&k, &ca, &ca_key).unwrap();
+        (c.pem(), k.serialize_pem())
+    };
+    let (srv, srv_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
+    let (cli, cli_key) = leaf(vec!["sai3-controller".into()]);
+    let w = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    (w("ca.pem", &ca.pem()), w("server.pem", &srv), w("server.key", &srv_key), w("client.pem", &cli), w("client.key", &cli_key))
+}
+
+#[test]
+fn tls_with_client_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (ca, srv, srv_key, cli, cli_key) = make_pki(tmp.path());
+    let a1 = Agent::start(
+        "127.0.0.1",
+        &["--tls-cert", srv.to_str().unwrap(), "--tls-key", srv_key.to_str().unwrap(), "--tls-client-ca", ca.to_str().unwrap()],
+        &[],
+    );
+    let body = long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 1);
+    // Plaintext controller against a TLS agent: refused before any I/O.
+    let r = run_config(tmp.path(), &body);
+    assert_eq!(r.out.status.code(), Some(2), "{}", text(&r.out));
+    assert!(r.dir.is_none());
+    // TLS without a client certificate: refused (the agent requires one).
+    let only_ca = body.replace("distributed:\n", &format!("distributed:\n  tls:\n    ca: \"{}\"\n", ca.display()));
+    let r = run_config(tmp.path(), &only_ca);
+    assert_eq!(r.out.status.code(), Some(2), "{}", text(&r.out));
+    // TLS with the client certificate: the run works.
+    let full = body.replace(
+        "distributed:\n",
+        &format!("distributed:\n  tls:\n    ca: \"{}\"\n    cert: \"{}\"\n    key: \"{}\"\n", ca.display(), cli.display(), cli_key.display()),
+    );
+    let r = run_config(tmp.path(), &full);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let saved = std::fs::read_to_string(r.dir.unwrap().join("config.yaml")).unwrap();
+    assert!(saved.contains("tls:"), "config copy kept");
+}

@@ -68,12 +68,24 @@ pub fn run(args: AgentArgs) -> CmdResult {
             .map_err(|e| Failure::Usage(format!("cannot listen on {addr}: {e} — is another agent already using that port?")))?;
         let bound = listener.local_addr().map_err(|e| Failure::Run(e.to_string()))?;
         let mode = if tls.is_some() { "TLS" } else { "PLAINTEXT" };
+        let mut builder = Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(2)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(4)));
+        if let Some(cfg) = tls.clone() {
+            builder = builder.tls_config(cfg).map_err(|e| Failure::Usage(format!("TLS settings (--tls-cert/--tls-key): {e}")))?;
+        }
         if !bound.ip().is_loopback() && tls.is_none() && token.is_none() {
             eprintln!("⚠ WARNING: this agent listens on {bound} with neither TLS nor a token: anyone who can reach this port");
             eprintln!("⚠ can make it read, write and DELETE data with its credentials. Use --token-file (or SAI3_AGENT_TOKEN)");
             eprintln!("⚠ and/or --tls-cert/--tls-key, or listen on 127.0.0.1.");
         }
-        println!("sai3 agent listening ({mode}) on {bound}");
+        let prog = std::env::args_os()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("sai3bench-agent"))
+            .unwrap_or_else(|| "sai3 agent".to_string());
+        println!("{prog} listening ({mode}) on {bound}");
         eprintln!("agent id {id}, version {}{}", env!("CARGO_PKG_VERSION"), if token.is_some() { ", token required" } else { "" });
         let svc = AgentService::new(id);
         let inner = pb::agent_server::AgentServer::new(svc).max_decoding_message_size(256 << 20).max_encoding_message_size(256 << 20);
@@ -81,10 +93,6 @@ pub fn run(args: AgentArgs) -> CmdResult {
             auth::check(&token, &req)?;
             Ok(req)
         });
-        let mut builder = Server::builder().tcp_nodelay(true).http2_keepalive_interval(Some(std::time::Duration::from_secs(2))).http2_keepalive_timeout(Some(std::time::Duration::from_secs(4)));
-        if let Some(cfg) = tls {
-            builder = builder.tls_config(cfg).map_err(|e| Failure::Usage(format!("TLS settings: {e}")))?;
-        }
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -21,6 +21,8 @@ use crate::report::{self, console::Console, plan_view};
 
 /// Length of the intervals agents stream.
 const TICK: Duration = Duration::from_millis(100);
+/// How long agents may take to validate the config (open stores, reach the storage).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
@@ -101,6 +103,7 @@ fn prepare_share(plan: &Plan, i: usize) -> String {
 fn describe_fleet(plan: &Plan) -> String {
     let mut s = String::new();
     let d = plan.distributed.as_ref();
+    s.push_str("=== Agent List ===\n");
     s.push_str(&format!("Agents: {}\n", plan.agent_count()));
     if let Some(d) = d {
         s.push_str(&format!(
@@ -130,6 +133,11 @@ pub fn run_distributed(plan: Plan, args: &RunArgs) -> CmdResult {
         return Ok(());
     }
     let dialer = dialer(&plan)?;
+    if dialer.tls.is_none() && config::redact_yaml(&plan.config_text) != plan.config_text {
+        return Err(Failure::Usage(
+            "the config holds credentials (a password or secret in a URI) and the agents are reached without TLS; credentials never travel in clear text — set distributed.tls, or remove them from the config and give each agent its credentials in its own environment (AWS_ACCESS_KEY_ID, AZURE_STORAGE_ACCOUNT_KEY, …)".into(),
+        ));
+    }
     runtime()?.block_on(Controller::new(plan, args, dialer).run())
 }
 
@@ -317,11 +325,24 @@ impl Controller {
             }
         }
         if problems.is_empty() {
-            let deadline = Instant::now() + Duration::from_secs(120);
+            let deadline = Instant::now() + READY_TIMEOUT;
+            let mut next_note = Instant::now() + Duration::from_secs(5);
             while self.members.iter().any(|m| m.ready.is_none() && m.lost.is_none()) {
-                let Some((i, ev)) = self.next_event(deadline).await else {
+                if Instant::now() >= next_note {
+                    let ready = self.members.iter().filter(|m| m.ready.is_some()).count();
+                    c.line(&format!(
+                        "⏳ {ready}/{n} agents ready, {} remaining ({}s timeout remaining)",
+                        n - ready,
+                        deadline.saturating_duration_since(Instant::now()).as_secs()
+                    ));
+                    next_note += Duration::from_secs(5);
+                }
+                let Some((i, ev)) = self.next_event(deadline.min(next_note)).await else {
+                    if Instant::now() < deadline {
+                        continue;
+                    }
                     for m in self.members.iter().filter(|m| m.ready.is_none()) {
-                        problems.push(format!("agent {} ({}): no answer to the config within 120s", m.id, m.address));
+                        problems.push(format!("agent {} ({}): no answer to the config within {}s — see the agent's log", m.id, m.address, READY_TIMEOUT.as_secs()));
                     }
                     break;
                 };
