@@ -56,6 +56,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
             snap: s,
             cpu: CpuSample { user_pct: 20.0 + idx as f64, system_pct: 10.0, iowait_pct: 0.5 },
             missing_agents: vec![],
+            summary: None,
         });
     }
     let mut prep = Snapshot::default();
@@ -119,6 +120,7 @@ fn build() -> (RunReport, Recorded) {
         endpoints: (0..4).map(|i| EndpointInfo { idx: i, uri: format!("file:///mnt/ep{i}/") }).collect(),
         distributed: true,
         warnings: vec![],
+        stats_delay_ms: None,
         degraded: None,
     };
     (r, rec)

@@ -110,6 +110,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         endpoints: runner_endpoints(&agent),
         distributed: false,
         warnings: plan.warnings.clone(),
+        stats_delay_ms: None,
         degraded: agent.failure.clone().or(usage_error.clone()),
         aggregate: agent.clone(),
         agents: vec![agent],

@@ -155,7 +155,6 @@ struct Member {
     prepared: Option<pb::Prepared>,
     resolved: bool,
     started_ns: Option<i64>,
-    rows: Vec<IntervalRow>,
     phases: BTreeMap<Stage, PhaseResult>,
     fin: Option<pb::Final>,
     lost: Option<String>,
@@ -187,6 +186,9 @@ struct Controller {
     controller_prepare: Option<PhaseResult>,
     controller_created: u64,
     live: LiveView,
+    folder: exec::FleetFolder,
+    /// Interval arrival delays: count, sum and max in ms.
+    delay: (u64, f64, f64),
 }
 
 /// Merges the agents' 100 ms rows of the same index for the progress bar.
@@ -197,7 +199,7 @@ struct LiveView {
 
 impl Controller {
     fn new(plan: Plan, args: &RunArgs, dialer: Dialer) -> Self {
-        let members = plan
+        let members: Vec<Member> = plan
             .distributed
             .as_ref()
             .map(|d| d.agents.iter())
@@ -215,13 +217,14 @@ impl Controller {
                 prepared: None,
                 resolved: false,
                 started_ns: None,
-                rows: Vec::new(),
                 phases: BTreeMap::new(),
                 fin: None,
                 lost: None,
             })
             .collect();
         let (events_tx, events) = mpsc::unbounded_channel();
+        let ids: Vec<String> = members.iter().map(|m: &Member| m.id.clone()).collect();
+        let folder = exec::FleetFolder::new(&ids, TICK, plan.perf_log.interval);
         Controller {
             config_name: args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             results_base: args.results_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
@@ -237,6 +240,8 @@ impl Controller {
             controller_prepare: None,
             controller_created: 0,
             live: LiveView::default(),
+            folder,
+            delay: (0, 0.0, 0.0),
         }
     }
 
@@ -530,8 +535,13 @@ impl Controller {
             }
         };
         match ev {
-            Event::Interval(w) => match codec::interval_from_wire(&w, &m.map) {
-                Ok(r) => m.rows.push(r),
+            Event::Interval(w) => match {
+                let now_ms = unix_ns(SystemTime::now()) as f64 / 1e6;
+                let d = (now_ms - (w.timestamp_epoch_ms as f64 - m.offset_ns as f64 / 1e6)).max(0.0);
+                self.delay = (self.delay.0 + 1, self.delay.1 + d, self.delay.2.max(d));
+                codec::interval_from_wire(&w, &m.map)
+            } {
+                Ok(r) => self.folder.push(i, r),
                 Err(e) => bad(m, e),
             },
             Event::PhaseEnd(p) => match codec::phase_from_wire(&p, &m.map, len) {
@@ -551,11 +561,13 @@ impl Controller {
                     self.console.line(&format!("⚠ {}: {}", m.id, f.failure));
                 }
                 m.fin = Some(f);
+                self.folder.agent_done(i, false);
             }
             Event::Lost(reason) => {
                 if m.fin.is_none() && m.lost.is_none() {
                     self.console.line(&format!("❌ {} lost: {reason}", m.id));
                     m.lost = Some(reason);
+                    self.folder.agent_done(i, true);
                 }
             }
             Event::Rejected(reason) => {
@@ -584,7 +596,7 @@ impl Controller {
             let (snap, _, elapsed_s, duration_s) = self.live.pending.remove(&key).expect("entry");
             // Rows older than this one that some agent never sent are dropped from the display.
             self.live.pending.retain(|k, _| k.1 > key.1 || k.0 != key.0);
-            let row = IntervalRow { index: key.1, stage: key.0, timestamp_epoch_ms: 0, elapsed_s, duration_s, snap, cpu: CpuSample::default(), missing_agents: vec![] };
+            let row = IntervalRow { index: key.1, stage: key.0, timestamp_epoch_ms: 0, elapsed_s, duration_s, snap, cpu: CpuSample::default(), missing_agents: vec![], summary: None };
             obs.on_interval(&row);
         }
     }
@@ -630,8 +642,14 @@ impl Controller {
         let plan = self.plan.clone();
         let table_len = self.table.len();
         let mut agents = Vec::new();
-        let mut lost = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if !m.done() || m.lost.is_some() {
+                self.folder.agent_done(i, m.lost.is_some());
+            }
+        }
+        let fleet_rows = self.folder.finish();
         for (i, m) in self.members.iter_mut().enumerate() {
+            let (rows, partial) = self.folder.take_agent(i);
             let ready = m.ready.clone().unwrap_or_default();
             let mut failure = m.lost.clone().map(|l| format!("lost: {l}"));
             if let Some(f) = &m.fin {
@@ -647,19 +665,11 @@ impl Controller {
                     if phases.contains_key(&stage) {
                         continue;
                     }
-                    let rows: Vec<&IntervalRow> = m.rows.iter().filter(|r| r.stage == stage).collect();
-                    if rows.is_empty() {
-                        continue;
-                    }
-                    let mut totals = Snapshot::default();
-                    for r in &rows {
-                        totals.merge(&r.snap);
-                    }
-                    let wall = Duration::from_secs_f64(rows.iter().map(|r| r.elapsed_s).fold(0.0, f64::max));
+                    let Some(totals) = partial.get(&stage).cloned() else { continue };
+                    let wall = Duration::from_secs_f64(rows.iter().filter(|r| r.stage == stage).map(|r| r.elapsed_s).fold(0.0, f64::max));
                     phases.insert(stage, PhaseResult { stage, wall, totals, in_flight_at_end: vec![0; table_len] });
                 }
             }
-            lost.push(m.lost.is_some());
             agents.push(AgentReport {
                 id: m.id.clone(),
                 address: m.address.clone(),
@@ -669,7 +679,7 @@ impl Controller {
                 prepare: phases.remove(&Stage::Prepare),
                 workload: phases.remove(&Stage::Workload),
                 cleanup: phases.remove(&Stage::Cleanup),
-                intervals: exec::fold_intervals(&m.rows, TICK, plan.perf_log.interval),
+                intervals: rows,
                 prepare_existing: m.prepared.as_ref().map(|p| p.existing).unwrap_or(0),
                 prepare_created: m.prepared.as_ref().map(|p| p.created).unwrap_or(0),
                 failure,
@@ -679,7 +689,7 @@ impl Controller {
                 cpu,
             });
         }
-        let mut aggregate = exec::aggregate(&agents, &lost);
+        let mut aggregate = exec::aggregate(&agents, fleet_rows);
         if let Some(cp) = self.controller_prepare.take() {
             aggregate.prepare = Some(match aggregate.prepare.take() {
                 None => cp,
@@ -691,7 +701,7 @@ impl Controller {
             });
             aggregate.prepare_created += self.controller_created;
         }
-        let lost_ids: Vec<String> = agents.iter().zip(&lost).filter(|(_, l)| **l).map(|(a, _)| a.id.clone()).collect();
+        let lost_ids: Vec<String> = self.members.iter().filter(|m| m.lost.is_some()).map(|m| m.id.clone()).collect();
         let failed: Vec<String> = agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
         let degraded = if self.interrupted {
             Some("interrupted (Ctrl-C on the controller)".to_string())
@@ -713,6 +723,7 @@ impl Controller {
             distributed: true,
             warnings: plan.warnings.clone(),
             degraded: degraded.clone(),
+            stats_delay_ms: (self.delay.0 > 0).then(|| (self.delay.1 / self.delay.0 as f64, self.delay.2)),
             aggregate,
             agents,
         };

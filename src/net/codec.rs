@@ -129,6 +129,7 @@ pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<IntervalRow
         snap: w.snap.as_ref().map(|s| snapshot_from_wire(s, map)).transpose()?.unwrap_or_default(),
         cpu: CpuSample { user_pct: w.cpu_user_pct, system_pct: w.cpu_system_pct, iowait_pct: w.cpu_iowait_pct },
         missing_agents: Vec::new(),
+        summary: None,
     })
 }
 

@@ -81,6 +81,7 @@ pub fn serialize(r: &RunReport) -> String {
         },
         "warnings": r.warnings,
         "degraded": r.degraded,
+        "stats_delay_ms": r.stats_delay_ms.map(|(mean, max)| json!({"mean": mean, "max": max})),
         "missing_intervals": r.aggregate.intervals.iter().filter(|i| !i.missing_agents.is_empty()).map(|i| json!({
             "stage": i.stage.name(),
             "elapsed_s": i.elapsed_s,

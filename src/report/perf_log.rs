@@ -45,10 +45,11 @@ pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
     for r in rows {
         let secs = r.duration_s;
         let mut f = vec![agent_id.to_string(), r.timestamp_epoch_ms.to_string(), f3(r.elapsed_s), r.stage.name().to_string()];
-        for class in [OpClass::Get, OpClass::Put, OpClass::Meta] {
-            let c = r.snap.class_total(class);
-            let (ops, bytes) = c.as_ref().map(|c| (c.count, c.bytes)).unwrap_or((0, 0));
-            let lat = c.as_ref().map(|c| Lat::of(&c.hist)).unwrap_or_default();
+        let sum = r.summary();
+        for (i, class) in [OpClass::Get, OpClass::Put, OpClass::Meta].into_iter().enumerate() {
+            let c = sum.classes[i];
+            let (ops, bytes) = (c.ops, c.bytes);
+            let lat = Lat { mean: c.mean_us, p50: c.p50_us, p90: c.p90_us, p95: 0, p99: c.p99_us, max: 0 };
             f.push(ops.to_string());
             if class != OpClass::Meta {
                 f.push(bytes.to_string());

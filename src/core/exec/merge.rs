@@ -106,12 +106,153 @@ fn merge_phase(phases: Vec<&PhaseResult>) -> Option<PhaseResult> {
     Some(out)
 }
 
-/// The aggregate of a fleet: phase totals merged (wall time = the longest agent's), the fleet's
-/// interval rows, summed counts, the union of endpoints, mean CPU. `agents` carry their folded
-/// intervals and endpoint indices of the run's table.
-pub fn aggregate(agents: &[AgentReport], lost: &[bool]) -> AgentReport {
-    let rows: Vec<(&str, &[IntervalRow], bool)> =
-        agents.iter().enumerate().map(|(i, a)| (a.id.as_str(), a.intervals.as_slice(), lost.get(i).copied().unwrap_or(false))).collect();
+/// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
+/// merged rows, holding only the intervals still open: memory stays flat however long the run.
+/// A fleet interval closes when every agent has moved past it (or ended); a lost agent that has
+/// no row for it is listed in its `missing_agents`.
+pub struct FleetFolder {
+    tick_us: u64,
+    interval_us: u64,
+    agents: Vec<AgentFold>,
+    fleet_open: BTreeMap<(Stage, u64), (IntervalRow, Vec<bool>)>,
+    fleet_rows: Vec<IntervalRow>,
+}
+
+#[derive(Default)]
+struct AgentFold {
+    id: String,
+    open: BTreeMap<(Stage, u64), IntervalRow>,
+    rows: Vec<IntervalRow>,
+    partial: BTreeMap<Stage, Snapshot>,
+    last_key: Option<(Stage, u64)>,
+    done: bool,
+    lost: bool,
+}
+
+impl FleetFolder {
+    pub fn new(ids: &[String], tick: Duration, interval: Duration) -> Self {
+        FleetFolder {
+            tick_us: tick.as_micros().max(1) as u64,
+            interval_us: interval.as_micros().max(1) as u64,
+            agents: ids.iter().map(|id| AgentFold { id: id.clone(), ..Default::default() }).collect(),
+            fleet_open: BTreeMap::new(),
+            fleet_rows: Vec::new(),
+        }
+    }
+
+    /// One short row of agent `a` (rows of one agent arrive in order).
+    pub fn push(&mut self, a: usize, row: IntervalRow) {
+        let key = (row.stage, row.index * self.tick_us / self.interval_us);
+        self.agents[a].partial.entry(row.stage).or_default().merge(&row.snap);
+        let older: Vec<(Stage, u64)> = self.agents[a].open.keys().filter(|k| **k < key).copied().collect();
+        for k in older {
+            self.close_agent_row(a, k);
+        }
+        let ag = &mut self.agents[a];
+        match ag.open.get_mut(&key) {
+            None => {
+                let mut r = row;
+                r.index = key.1;
+                ag.open.insert(key, r);
+            }
+            Some(acc) => {
+                if acc.duration_s + row.duration_s > 0.0 {
+                    acc.cpu = weighted(acc.cpu, acc.duration_s, row.cpu, row.duration_s);
+                }
+                acc.snap.merge(&row.snap);
+                acc.duration_s += row.duration_s;
+                acc.elapsed_s = acc.elapsed_s.max(row.elapsed_s);
+                acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
+            }
+        }
+        if ag.last_key.is_none_or(|l| l < key) {
+            ag.last_key = Some(key);
+        }
+        self.close_fleet_rows();
+    }
+
+    fn close_agent_row(&mut self, a: usize, k: (Stage, u64)) {
+        let n = self.agents.len();
+        let Some(mut row) = self.agents[a].open.remove(&k) else { return };
+        match self.fleet_open.get_mut(&k) {
+            None => {
+                let mut seen = vec![false; n];
+                seen[a] = true;
+                let mut f = row.clone();
+                f.missing_agents.clear();
+                self.fleet_open.insert(k, (f, seen));
+            }
+            Some((f, seen)) => {
+                f.snap.merge(&row.snap);
+                f.elapsed_s = f.elapsed_s.max(row.elapsed_s);
+                f.duration_s = f.duration_s.max(row.duration_s);
+                f.timestamp_epoch_ms = f.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
+                f.cpu.user_pct += row.cpu.user_pct;
+                f.cpu.system_pct += row.cpu.system_pct;
+                f.cpu.iowait_pct += row.cpu.iowait_pct;
+                seen[a] = true;
+            }
+        }
+        row.compact();
+        self.agents[a].rows.push(row);
+    }
+
+    fn close_fleet_rows(&mut self) {
+        while let Some((&k, _)) = self.fleet_open.iter().next() {
+            let passed = self.agents.iter().all(|ag| ag.done || ag.last_key.is_some_and(|l| l > k));
+            if !passed {
+                break;
+            }
+            self.close_fleet_row(k);
+        }
+    }
+
+    fn close_fleet_row(&mut self, k: (Stage, u64)) {
+        let Some((mut f, seen)) = self.fleet_open.remove(&k) else { return };
+        let n = seen.iter().filter(|s| **s).count().max(1) as f64;
+        f.cpu = CpuSample { user_pct: f.cpu.user_pct / n, system_pct: f.cpu.system_pct / n, iowait_pct: f.cpu.iowait_pct / n };
+        f.missing_agents = self.agents.iter().zip(&seen).filter(|(ag, s)| ag.lost && !**s).map(|(ag, _)| ag.id.clone()).collect();
+        f.compact();
+        self.fleet_rows.push(f);
+    }
+
+    /// Agent `a` ended (lost or not): close its open rows.
+    pub fn agent_done(&mut self, a: usize, lost: bool) {
+        let keys: Vec<(Stage, u64)> = self.agents[a].open.keys().copied().collect();
+        for k in keys {
+            self.close_agent_row(a, k);
+        }
+        self.agents[a].done = true;
+        self.agents[a].lost |= lost;
+        self.close_fleet_rows();
+    }
+
+    /// Close everything still open and return the fleet's rows.
+    pub fn finish(&mut self) -> Vec<IntervalRow> {
+        for a in 0..self.agents.len() {
+            if !self.agents[a].done {
+                self.agent_done(a, false);
+            }
+        }
+        let keys: Vec<(Stage, u64)> = self.fleet_open.keys().copied().collect();
+        for k in keys {
+            self.close_fleet_row(k);
+        }
+        std::mem::take(&mut self.fleet_rows)
+    }
+
+    /// Agent `a`'s perf-log rows, and the sum of everything it streamed per stage (the totals of
+    /// a phase it never finished, e.g. when it was lost).
+    pub fn take_agent(&mut self, a: usize) -> (Vec<IntervalRow>, BTreeMap<Stage, Snapshot>) {
+        let ag = &mut self.agents[a];
+        (std::mem::take(&mut ag.rows), std::mem::take(&mut ag.partial))
+    }
+}
+
+/// The aggregate of a fleet: phase totals merged (wall time = the longest agent's), `intervals`
+/// (the fleet's rows), summed counts, the union of endpoints, mean CPU. `agents` carry endpoint
+/// indices of the run's table.
+pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentReport {
     let mut endpoints: Vec<String> = Vec::new();
     for a in agents {
         for e in &a.endpoints {
@@ -137,7 +278,7 @@ pub fn aggregate(agents: &[AgentReport], lost: &[bool]) -> AgentReport {
         prepare: merge_phase(agents.iter().filter_map(|a| a.prepare.as_ref()).collect()),
         workload: merge_phase(agents.iter().filter_map(|a| a.workload.as_ref()).collect()),
         cleanup: merge_phase(agents.iter().filter_map(|a| a.cleanup.as_ref()).collect()),
-        intervals: merge_fleet(&rows),
+        intervals,
         prepare_existing: agents.iter().map(|a| a.prepare_existing).sum(),
         prepare_created: agents.iter().map(|a| a.prepare_created).sum(),
         failure: (!failures.is_empty()).then(|| failures.join("; ")),
@@ -171,6 +312,7 @@ mod tests {
             snap,
             cpu: CpuSample { user_pct: 10.0, system_pct: 5.0, iowait_pct: 0.0 },
             missing_agents: vec![],
+            summary: None,
         }
     }
 
@@ -186,6 +328,41 @@ mod tests {
         assert!((folded[2].elapsed_s - 2.5).abs() < 1e-9);
         let max0 = folded[0].snap.op_total(OpKind::Get).unwrap().hist.max();
         assert_eq!(max0, 21, "largest sample of the first second");
+    }
+
+    #[test]
+    fn streaming_folder_matches_batch_merge_and_marks_the_lost_agent() {
+        let a: Vec<IntervalRow> = (0..25).map(|i| row(Stage::Workload, i, &[i + 1, 200 + i])).collect();
+        let b: Vec<IntervalRow> = (0..12).map(|i| row(Stage::Workload, i, &[5_000 + i])).collect();
+        let (tick, iv) = (Duration::from_millis(100), Duration::from_secs(1));
+        let mut f = FleetFolder::new(&["a".into(), "b".into()], tick, iv);
+        // Interleaved arrival, as from two streams.
+        for i in 0..25 {
+            f.push(0, a[i].clone());
+            if i < 12 {
+                f.push(1, b[i].clone());
+            }
+            if i == 12 {
+                f.agent_done(1, true);
+            }
+        }
+        let fleet = f.finish();
+        let fa = fold_intervals(&a, tick, iv);
+        let fb = fold_intervals(&b, tick, iv);
+        let batch = merge_fleet(&[("a", &fa, false), ("b", &fb, true)]);
+        assert_eq!(fleet.len(), batch.len());
+        for (x, y) in fleet.iter().zip(&batch) {
+            assert_eq!(x.snap.total_ops(), y.snap.total_ops());
+            assert_eq!(x.summary(), y.summary(), "percentiles identical to the batch merge");
+            assert_eq!(x.missing_agents, y.missing_agents);
+        }
+        assert_eq!(fleet[2].missing_agents, vec!["b".to_string()]);
+        let (rows_a, partial_a) = f.take_agent(0);
+        assert_eq!(rows_a.len(), 3);
+        assert!(rows_a.iter().all(|r| r.summary.is_some()), "stored rows are compacted");
+        assert_eq!(partial_a[&Stage::Workload].total_ops(), 50);
+        let (_, partial_b) = f.take_agent(1);
+        assert_eq!(partial_b[&Stage::Workload].op_total(OpKind::Get).unwrap().hist.max(), 5_011);
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod stores;
 mod workload;
 
 pub use cpu::CpuSampler;
-pub use merge::{aggregate, fold_intervals, merge_fleet};
+pub use merge::{aggregate, fold_intervals, merge_fleet, FleetFolder};
 pub use outcome::*;
 pub use run::{run, NullObserver, RunError, RunObserver, RunOptions, RunRole, Runner};
 pub use stores::{open_stores, Stores};

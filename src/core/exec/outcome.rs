@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::core::metrics::Snapshot;
+use crate::core::OpClass;
 
 /// Phase of a run, the `stage` column of perf_log.tsv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +62,61 @@ pub struct IntervalRow {
     pub cpu: CpuSample,
     /// For merged rows: ids of agents whose data for this interval is missing (lost agents).
     pub missing_agents: Vec<String>,
+    /// Set by [`IntervalRow::compact`]: the per-class figures, kept when the histograms are
+    /// dropped so that a long run's time series stays small in memory.
+    pub summary: Option<RowSummary>,
+}
+
+/// One op class's figures in one interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClassSummary {
+    pub ops: u64,
+    pub bytes: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+}
+
+/// GET, PUT and META figures of an interval (index: `OpClass` order).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RowSummary {
+    pub classes: [ClassSummary; 3],
+}
+
+impl IntervalRow {
+    /// Per-class counts and latency percentiles: the stored summary of a compacted row, else
+    /// computed from the histograms.
+    pub fn summary(&self) -> RowSummary {
+        if let Some(s) = self.summary {
+            return s;
+        }
+        let mut out = RowSummary::default();
+        for (i, class) in [OpClass::Get, OpClass::Put, OpClass::Meta].into_iter().enumerate() {
+            if let Some(c) = self.snap.class_total(class) {
+                let h = &c.hist;
+                out.classes[i] = ClassSummary {
+                    ops: c.count,
+                    bytes: c.bytes,
+                    mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+                    p50_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.50) },
+                    p90_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.90) },
+                    p99_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.99) },
+                };
+            }
+        }
+        out
+    }
+
+    /// Keep the summary and every count, drop the histograms (a full histogram is ~190 KB; a
+    /// time series of them would grow without bound). Compacted rows can no longer be merged
+    /// into percentiles: merge first, then compact.
+    pub fn compact(&mut self) {
+        if self.summary.is_none() {
+            self.summary = Some(self.summary());
+        }
+        self.snap.drop_histograms();
+    }
 }
 
 /// Where a configured endpoint sits in the endpoint stats files.
@@ -118,4 +174,7 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     /// Set when the run stopped early or lost part of its fleet: why.
     pub degraded: Option<String>,
+    /// Distributed runs: delay from the end of an agent's interval to its arrival at the
+    /// controller (clock offset corrected), mean and max in ms.
+    pub stats_delay_ms: Option<(f64, f64)>,
 }

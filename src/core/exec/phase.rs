@@ -96,6 +96,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
             snap,
             cpu: cpu.sample(),
             missing_agents: Vec::new(),
+            summary: None,
         };
         if stopped.is_none() {
             if let Some(reason) = job.check(&row.snap) {
@@ -105,6 +106,8 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
         }
         totals.merge(&row.snap);
         observer.on_interval(&row);
+        let mut row = row;
+        row.compact();
         intervals.push(row);
         last = now;
         index += 1;

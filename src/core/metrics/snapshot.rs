@@ -16,6 +16,12 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
 }
 
+/// An empty, auto-resizing histogram with the smallest possible counts array.
+fn tiny_histogram() -> Histogram<u64> {
+    // Invariant: 1 significant digit is a valid precision.
+    Histogram::new(1).expect("valid precision")
+}
+
 #[inline]
 fn clamp_us(us: u64) -> u64 {
     us.clamp(1, HIST_MAX_US)
@@ -158,6 +164,18 @@ impl Snapshot {
             self.endpoint_mut(i).merge(e);
         }
         self.late_starts += other.late_starts;
+    }
+
+    /// Replace every histogram by an empty one that holds no memory; counts, bytes and errors
+    /// stay. See `IntervalRow::compact`.
+    pub fn drop_histograms(&mut self) {
+        for c in self.cells.values_mut() {
+            c.hist = tiny_histogram();
+            c.service = None;
+        }
+        for e in &mut self.endpoints {
+            e.hist = tiny_histogram();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
