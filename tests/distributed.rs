@@ -64,7 +64,10 @@ fn results_dirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("sai3-") && n[5..].starts_with(|c: char| c.is_ascii_digit())
+        })
         .collect();
     v.sort();
     v
@@ -538,4 +541,84 @@ fn tls_with_client_certificates() {
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
     let saved = std::fs::read_to_string(r.dir.unwrap().join("config.yaml")).unwrap();
     assert!(saved.contains("tls:"), "config copy kept");
+}
+
+fn seed_config(name: &str, subs: &[(&str, &str)]) -> String {
+    let mut s = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs").join(name)).unwrap();
+    for (a, b) in subs {
+        s = s.replace(a, b);
+    }
+    s
+}
+
+#[test]
+fn seed_000_examples_3_and_4_per_agent_endpoints_as_written() {
+    // The seed's four endpoint directories, made one namespace (like four mounts of one export).
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("sai3-multi-ep-test");
+    std::fs::create_dir_all(base.join("shared")).unwrap();
+    for e in ["a", "b", "c", "d"] {
+        std::os::unix::fs::symlink("shared", base.join(format!("endpoint-{e}"))).unwrap();
+    }
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let base_s = base.display().to_string();
+    let subs = [("/tmp/sai3-multi-ep-test", base_s.as_str()), ("localhost:7761", a1.addr.as_str()), ("localhost:7762", a2.addr.as_str()), ("duration: 20s", "duration: 2s")];
+    // Example 3: prepare only; each agent creates its 50 files through its own two endpoints.
+    let r = run_config(tmp.path(), &seed_config("multi_endpoint_prepare.yaml", &subs));
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    assert!(text(&r.out).contains("Endpoints: 4 (2 per agent, round_robin / least_connections)"), "{}", text(&r.out));
+    assert_eq!(count_files(&base.join("shared/testdata")), 100);
+    let dir = r.dir.unwrap();
+    let pa = tsv(&dir.join("agents/agent-dc-a/prepare_endpoint_stats.tsv"));
+    let (u, n) = (col(&pa, "endpoint_uri"), col(&pa, "total_requests"));
+    assert_eq!(pa.len(), 3, "only A and B: {pa:?}");
+    assert!(pa[1][u].ends_with("endpoint-a/") && pa[2][u].ends_with("endpoint-b/"));
+    assert_eq!((pa[1][n].as_str(), pa[2][n].as_str()), ("25", "25"));
+    let pb = tsv(&dir.join("agents/agent-dc-b/prepare_endpoint_stats.tsv"));
+    assert!(pb[1][u].ends_with("endpoint-c/") && pb[2][u].ends_with("endpoint-d/"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Example 4: the workload; agent-dc-a's requests go to A and B only, ~50/50, no errors.
+    let r = run_config(tmp.path(), &seed_config("multi_endpoint_workload.yaml", &subs));
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let dir = r.dir.unwrap();
+    let wa = tsv(&dir.join("agents/agent-dc-a/workload_endpoint_stats.tsv"));
+    assert_eq!(wa.len(), 3);
+    assert!(wa[1][u].ends_with("endpoint-a/") && wa[2][u].ends_with("endpoint-b/"));
+    let (ra, rb): (u64, u64) = (wa[1][n].parse().unwrap(), wa[2][n].parse().unwrap());
+    assert!(ra.abs_diff(rb) <= 8, "round robin: {ra} vs {rb}");
+    let res = tsv(&dir.join("results.tsv"));
+    for op in ["GET", "PUT", "META"] {
+        assert_eq!(total(&res, op, "errors"), 0, "{op} errors");
+    }
+}
+
+#[test]
+fn seed_000_examples_1_and_2_with_local_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    // Example 1 as written (paths in a temp dir, agents where they listen, 2 s instead of 30 s).
+    let d1 = tmp.path().join("sai3-test");
+    std::fs::create_dir(&d1).unwrap();
+    let d1s = d1.display().to_string();
+    let y1 = seed_config(
+        "local_test_2agents.yaml",
+        &[("/tmp/sai3-test", d1s.as_str()), ("127.0.0.1:7761", a1.addr.as_str()), ("127.0.0.1:7762", a2.addr.as_str()), ("duration: 30s", "duration: 2s"), ("min: 1MB", "min: 10KB"), ("max: 5MB", "max: 50KB"), ("object_size: 2MB", "object_size: 20KB")],
+    );
+    let r = run_config(tmp.path(), &y1);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    assert!(r.dir.as_ref().unwrap().join("agents/test-agent-1/results.tsv").exists());
+    assert!(r.dir.as_ref().unwrap().join("agents/test-agent-2/results.tsv").exists());
+    // Example 2 has no `distributed:` section: its agents come from --agents.
+    let d2 = tmp.path().join("sai3bench-test");
+    std::fs::create_dir(&d2).unwrap();
+    let d2s = d2.display().to_string();
+    let cfg = tmp.path().join("distributed_mixed_test.yaml");
+    std::fs::write(&cfg, seed_config("distributed_mixed_test.yaml", &[("/tmp/sai3bench-test", d2s.as_str())])).unwrap();
+    let o = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = results_dirs(tmp.path()).into_iter().find(|d| d.to_string_lossy().contains("distributed_mixed_test")).unwrap();
+    assert!(dir.join("agents/agent-0/results.tsv").exists() && dir.join("agents/agent-1/results.tsv").exists());
+    // Without a shared_filesystem key the agents share the target: 180 prepared objects, once each.
+    let prep = tsv(&dir.join("prepare_results.tsv"));
+    assert_eq!(total(&prep, "PUT", "count"), 180);
 }

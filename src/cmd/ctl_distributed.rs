@@ -354,8 +354,6 @@ impl Controller {
                 match ev {
                     Event::Ready(r) => {
                         c.line(&format!("✅ {} ready", self.members[i].id));
-                        let map = r.endpoints.iter().map(|e| self.table_index(e)).collect();
-                        self.members[i].map = map;
                         self.members[i].ready = Some(r);
                     }
                     Event::Rejected(reason) => {
@@ -376,7 +374,12 @@ impl Controller {
             return Err(Failure::Usage(format!("cannot start the run; no I/O was done:\n  {}", problems.join("\n  "))));
         }
         c.line(&format!("✅ All {n} agents ready - starting workload execution"));
-        if let Some(line) = report::console::endpoints_line(&self.table_info(), self.plan.effective_endpoints(None), n) {
+        // The run's endpoint table: agents in order, each agent's endpoints in its order.
+        for i in 0..n {
+            let eps = self.members[i].ready.as_ref().map(|r| r.endpoints.clone()).unwrap_or_default();
+            self.members[i].map = eps.iter().map(|e| self.table_index(e)).collect();
+        }
+        if let Some(line) = self.endpoints_line() {
             c.line(&line);
         }
 
@@ -432,8 +435,11 @@ impl Controller {
                 let m = &self.members[i];
                 m.send(pb::control_msg::Ctl::Start(pb::Start { start_unix_ns: start_ns + m.offset_ns }));
             }
-            c.line("");
-            c.line(&format!("⏳ Starting in {}s...", delay.as_secs_f64()));
+            let has_workload = !self.plan.workload.is_empty() && !self.plan.duration.is_zero();
+            if has_workload {
+                c.line("");
+                c.line(&format!("⏳ Starting in {}s...", delay.as_secs_f64()));
+            }
             let observer = c.observer(self.plan.duration);
             let start_at = Instant::now() + delay;
             let mut announced = false;
@@ -449,7 +455,7 @@ impl Controller {
                         }
                         None => break,
                     },
-                    _ = tokio::time::sleep_until(wake.into()), if !announced => {
+                    _ = tokio::time::sleep_until(wake.into()), if !announced && has_workload => {
                         announced = true;
                         c.line("✅ Starting workload now!");
                         observer.on_phase_start(Stage::Workload, "");
@@ -519,6 +525,29 @@ impl Controller {
                 self.table.len() - 1
             }
         }
+    }
+
+    /// `Endpoints: 4 (2 per agent, round_robin)` and the table with the agents using each.
+    fn endpoints_line(&self) -> Option<String> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let counts: Vec<usize> = self.members.iter().map(|m| m.map.len()).collect();
+        let mut strategies: Vec<String> = Vec::new();
+        for m in &self.members {
+            if let Some(r) = &m.ready {
+                if !r.strategy.is_empty() && !strategies.contains(&r.strategy) {
+                    strategies.push(r.strategy.clone());
+                }
+            }
+        }
+        let per = if counts.iter().all(|c| *c == counts[0]) { format!("{} per agent", counts[0]) } else { "per agent".to_string() };
+        let mut s = format!("Endpoints: {} ({per}, {})", self.table.len(), strategies.join(" / "));
+        for (idx, uri) in self.table.iter().enumerate() {
+            let users: Vec<&str> = self.members.iter().filter(|m| m.map.contains(&idx)).map(|m| m.id.as_str()).collect();
+            s.push_str(&format!("\n  [{idx}] {uri}  ({})", users.join(", ")));
+        }
+        Some(s)
     }
 
     fn table_info(&self) -> Vec<EndpointInfo> {
