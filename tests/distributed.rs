@@ -622,3 +622,27 @@ fn seed_000_examples_1_and_2_with_local_agents() {
     let prep = tsv(&dir.join("prepare_results.tsv"));
     assert_eq!(total(&prep, "PUT", "count"), 180);
 }
+
+#[test]
+fn tree_creation_mode_controller_creates_everything_before_the_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        "target: \"file://{d}/\"\nduration: 1s\nconcurrency: 2\ndistributed:\n  shared_filesystem: true\n  tree_creation_mode: controller\n  start_delay: 1\n{}\
+prepare:\n  tree:\n    base_uri: \"file://{d}/\"\n    width: 2\n    depth: 2\n    files_per_dir: 3\n    size_spec: 2KiB\n\
+workload:\n  - op: stat\n    path: \"*/*.dat\"\n",
+        agents_yaml(&[(&a1, "a"), (&a2, "b")]),
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    assert_eq!(r.out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Controller preparing the tree and files"), "{t}");
+    assert!(t.contains("a prepared: 6 objects present, 0 created") && t.contains("b prepared: 6 objects present, 0 created"), "each agent counts its share: {t}");
+    assert_eq!(count_files(&data), 12);
+    let dir = r.dir.unwrap();
+    assert_eq!(total(&tsv(&dir.join("prepare_results.tsv")), "PUT", "count"), 12, "the controller's prepare is in the aggregate");
+    assert!(total(&tsv(&dir.join("agents/a/results.tsv")), "STAT", "count") > 0);
+}
