@@ -138,7 +138,9 @@ fn main() -> ExitCode {
         }
         Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_distributed::ping(agents, token_file),
         Command::SshSetup { .. } => cmd::not_available("ssh-setup"),
-        Command::Analyze { .. } => cmd::not_available("analyze"),
+        Command::Analyze { dirs, output, pattern, base_dir, overwrite } => {
+            cmd::analyze::run(cmd::analyze::AnalyzeArgs { dirs, output, pattern, base_dir, overwrite })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Subcommands: one thin file each, glue between the CLI, `net`, `report` and `core`.
 pub mod agent;
+pub mod analyze;
 pub mod ctl;
 pub mod ctl_distributed;
 

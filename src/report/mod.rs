@@ -1,6 +1,7 @@
 //! Output: one exporter per results file, the results folder, the console, and `analyze`.
 //! Each file's columns are a `COLUMNS` constant in its module; `write_results` owns all writing.
 
+pub mod analyze;
 pub mod console;
 pub mod endpoint_stats;
 pub mod fmt;

@@ -1,0 +1,244 @@
+//! `sai3 analyze`: the workbook read back with an independent reader (calamine) and checked cell
+//! by cell against the TSVs; charts present in the xlsx package; summary values pinned by a
+//! golden file; bad input; folding of long perf logs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use calamine::{open_workbook, Data, Reader, Xlsx};
+use sai3::report::analyze;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results")
+}
+
+fn sai3(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn tsv(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+fn num(d: &Data) -> Option<f64> {
+    match d {
+        Data::Float(f) => Some(*f),
+        Data::Int(i) => Some(*i as f64),
+        Data::DateTime(t) => Some(t.as_f64()),
+        _ => None,
+    }
+}
+
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::String(s) => s.clone(),
+        Data::Empty => String::new(),
+        other => format!("{other}"),
+    }
+}
+
+/// Every data cell of `sheet` equals the TSV's (numbers exactly; timestamps as Excel date-times).
+fn check_sheet_against_tsv(wb: &mut Xlsx<std::io::BufReader<std::fs::File>>, sheet: &str, file: &Path) {
+    let range = wb.worksheet_range(sheet).unwrap_or_else(|e| panic!("{sheet}: {e}"));
+    let t = tsv(file);
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), t.len(), "{sheet}: rows vs {}", file.display());
+    for (c, h) in t[0].iter().enumerate() {
+        let got = cell_text(&rows[0][c]);
+        assert!(got == *h || got.starts_with(&format!("{h} (")) || (h == "timestamp_epoch_ms" && got == "timestamp"), "{sheet} header {c}: {got} vs {h}");
+    }
+    for (r, trow) in t.iter().enumerate().skip(1) {
+        for (c, want) in trow.iter().enumerate() {
+            let got = &rows[r][c];
+            if want.is_empty() {
+                assert!(matches!(got, Data::Empty), "{sheet} r{r} c{c}: {got:?} vs empty");
+            } else if let Ok(w) = want.parse::<f64>() {
+                let w = if t[0][c] == "timestamp_epoch_ms" { analyze::excel_datetime(w) } else { w };
+                let g = num(got).unwrap_or_else(|| panic!("{sheet} r{r} c{c}: {got:?} is not a number (TSV {want})"));
+                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{sheet} r{r} c{c}: {g} vs {w}");
+            } else {
+                assert_eq!(cell_text(got), *want, "{sheet} r{r} c{c}");
+            }
+        }
+    }
+}
+
+fn chart_count(xlsx: &Path) -> usize {
+    let f = std::fs::File::open(xlsx).unwrap();
+    let mut z = zip::ZipArchive::new(f).unwrap();
+    let names: Vec<String> = (0..z.len()).map(|i| z.by_index(i).unwrap().name().unwrap().to_string()).collect();
+    let charts: Vec<&String> = names.iter().filter(|n| n.starts_with("xl/charts/chart") && n.ends_with(".xml")).collect();
+    for c in &charts {
+        let mut body = String::new();
+        z.by_name(c).unwrap().read_to_string(&mut body).unwrap();
+        assert!(body.contains("<c:ser>"), "{c} has a data series");
+    }
+    charts.len()
+}
+
+#[test]
+fn two_runs_cell_by_cell_charts_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (fixtures().join("sai3-20261124-1134-l2"), fixtures().join("sai3-20261124-1147-w"));
+    let out = tmp.path().join("cmp.xlsx");
+    let o = sai3(&["analyze", "--dirs", &format!("{},{}", a.display(), b.display()), "--output", out.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    let names = wb.sheet_names().to_vec();
+    assert_eq!(names[0], "Summary");
+    assert!(names.iter().all(|n| n.chars().count() <= 31));
+    for (sheet, file) in [
+        ("R1 results", a.join("results.tsv")),
+        ("R1 prepare", a.join("prepare_results.tsv")),
+        ("R1 perf", a.join("perf_log.tsv")),
+        ("R1 test-agent-1", a.join("agents/test-agent-1/perf_log.tsv")),
+        ("R2 results", b.join("results.tsv")),
+        ("R2 perf", b.join("perf_log.tsv")),
+        ("R2 endpoints workload", b.join("workload_endpoint_stats.tsv")),
+        ("R2 endpoints prepare", b.join("prepare_endpoint_stats.tsv")),
+        ("R2 agent-dc-b", b.join("agents/agent-dc-b/perf_log.tsv")),
+    ] {
+        check_sheet_against_tsv(&mut wb, sheet, &file);
+    }
+    // Summary: one row per run, the GET ops/s of each equal to its results.tsv, Δ% against run 1.
+    let s = wb.worksheet_range("Summary").unwrap();
+    let hdr: Vec<String> = s.rows().next().unwrap().iter().map(cell_text).collect();
+    let col = |name: &str| hdr.iter().position(|h| h == name).unwrap();
+    let get_ops = |dir: &Path| -> f64 {
+        let t = tsv(&dir.join("results.tsv"));
+        let c = t[0].iter().position(|h| h == "ops_per_sec").unwrap();
+        t.iter().find(|r| r[0] == "GET" && r[1] == "ALL").unwrap()[c].parse().unwrap()
+    };
+    let rows: Vec<&[Data]> = s.rows().collect();
+    assert_eq!(num(&rows[1][col("GET ops/s")]).unwrap(), get_ops(&a));
+    assert_eq!(num(&rows[2][col("GET ops/s")]).unwrap(), get_ops(&b));
+    let d = num(&rows[2][col("Δ% GET ops/s")]).unwrap();
+    assert!((d - (get_ops(&b) - get_ops(&a)) / get_ops(&a) * 100.0).abs() < 1e-9);
+    assert!(matches!(rows[1][col("started")], Data::DateTime(_)), "a real date-time: {:?}", rows[1][col("started")]);
+    // Charts: Summary 1, per run 3 over time, and one per endpoint table.
+    assert_eq!(chart_count(&out), 1 + 3 + 3 + 2);
+}
+
+#[test]
+fn summary_values_match_the_golden_file() {
+    let runs: Vec<analyze::Run> =
+        ["sai3-20261124-1134-l2", "sai3-20261124-1147-w"].iter().map(|n| analyze::load_run(&fixtures().join(n)).unwrap()).collect();
+    let body: String = analyze::summary_rows(&runs).iter().map(|r| r.join("\t") + "\n").collect();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/analyze/summary.tsv");
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &body).unwrap();
+    }
+    assert_eq!(body, std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)"));
+}
+
+#[test]
+fn bad_input_is_named_and_the_other_runs_still_make_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_results = tmp.path().join("just-a-folder");
+    std::fs::create_dir(&not_results).unwrap();
+    let good = fixtures().join("sai3-20261124-1134-l2");
+    let broken = fixtures().join("sai3-20261124-1200-broken");
+    let out = tmp.path().join("x.xlsx");
+    let dirs = format!("{},{},{}", good.display(), broken.display(), not_results.display());
+    let o = sai3(&["analyze", "--dirs", &dirs, "--output", out.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("just-a-folder: not a sai3 results folder"), "{t}");
+    assert!(t.contains("sai3-20261124-1200-broken/results.tsv: line 4"), "file and line named: {t}");
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    let names = wb.sheet_names().to_vec();
+    assert!(names.contains(&"R1 results".to_string()) && names.contains(&"R2 perf".to_string()), "{names:?}");
+    let s = wb.worksheet_range("Summary").unwrap();
+    let all: Vec<String> = s.rows().flat_map(|r| r.iter().map(cell_text).collect::<Vec<_>>()).collect();
+    assert!(all.iter().any(|c| c.contains("results.tsv: line 4")), "problem listed on the Summary sheet");
+    assert!(all.iter().any(|c| c.contains("not a sai3 results folder")));
+}
+
+#[test]
+fn existing_output_needs_overwrite_and_pattern_finds_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.xlsx");
+    std::fs::write(&out, b"keep me").unwrap();
+    let base = fixtures();
+    let o = sai3(&["analyze", "--pattern", "sai3-*-l2", "--base-dir", base.to_str().unwrap(), "--output", out.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--overwrite"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let o = sai3(&["analyze", "--pattern", "sai3-*-l2", "--base-dir", base.to_str().unwrap(), "--output", out.to_str().unwrap(), "--overwrite"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("1 runs"), "{}", text(&o));
+    let o = sai3(&["analyze", "--pattern", "nothing-*", "--base-dir", base.to_str().unwrap(), "--output", "y.xlsx"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn synthetic_perf_log(path: &Path, rows: usize) {
+    use std::io::Write;
+    let header = std::fs::read_to_string(fixtures().join("sai3-20261124-1134-l2/perf_log.tsv")).unwrap().lines().next().unwrap().to_string();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "{header}").unwrap();
+    for i in 0..rows {
+        let t = 1_795_520_074_000u64 + i as u64 * 1000;
+        writeln!(
+            f,
+            "all\t{t}\t{}.000\tworkload\t10\t40960\t10.00\t0.039\t100.00\t90\t150\t{}\t5\t20480\t5.00\t0.020\t200.00\t180\t300\t400\t1\t1.00\t50.00\t40\t60\t70\t10.00\t5.00\t0.00\t0",
+            i + 1,
+            200 + i % 7
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn long_perf_logs_are_folded_and_said_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("sai3-20260101-0000-long");
+    std::fs::create_dir(&run).unwrap();
+    for f in ["results.tsv", "metadata.json"] {
+        std::fs::copy(fixtures().join("sai3-20261124-1134-l2").join(f), run.join(f)).unwrap();
+    }
+    synthetic_perf_log(&run.join("perf_log.tsv"), 1000);
+    let out = tmp.path().join("long.xlsx");
+    let res = analyze::analyze(&[run.clone()], &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 }).unwrap();
+    assert!(res.problems.is_empty(), "{:?}", res.problems);
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    let perf = wb.worksheet_range("R1 perf").unwrap();
+    let rows: Vec<&[Data]> = perf.rows().collect();
+    assert_eq!(rows.len(), 1 + 250, "1000 rows folded 4:1");
+    let note = cell_text(&rows[0][30]);
+    assert!(note.contains("1000 rows folded 4:1"), "{note}");
+    // Folded: ops summed, p99 the maximum, elapsed the last of the group.
+    let hdr: Vec<String> = rows[0].iter().map(cell_text).collect();
+    let c = |n: &str| hdr.iter().position(|h| h == n || h.starts_with(&format!("{n} ("))).unwrap();
+    assert_eq!(num(&rows[1][c("get_ops")]), Some(40.0));
+    assert_eq!(num(&rows[1][c("get_p99_us")]), Some(203.0));
+    assert_eq!(num(&rows[1][c("elapsed_s")]), Some(4.0));
+    let charts = wb.worksheet_range("R1 charts").unwrap();
+    assert!(charts.rows().count() <= 51, "chart series down-sampled to 50 points");
+}
+
+/// The scale case: 1,000,000 perf-log rows. Slow in a debug build (about a minute);
+/// run with `cargo test --release --test analyze -- --ignored`.
+#[test]
+#[ignore]
+fn a_million_row_perf_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("sai3-20260101-0000-million");
+    std::fs::create_dir(&run).unwrap();
+    for f in ["results.tsv", "metadata.json"] {
+        std::fs::copy(fixtures().join("sai3-20261124-1134-l2").join(f), run.join(f)).unwrap();
+    }
+    synthetic_perf_log(&run.join("perf_log.tsv"), 1_000_000);
+    let out = tmp.path().join("m.xlsx");
+    let res = analyze::analyze(&[run], &out, &analyze::Options::default()).unwrap();
+    assert!(res.problems.is_empty());
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    assert_eq!(wb.worksheet_range("R1 perf").unwrap().rows().count(), 1_000_001);
+}
