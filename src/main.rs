@@ -48,10 +48,24 @@ enum Command {
         /// Hosts as user@host[:port], comma separated.
         #[arg(long, value_delimiter = ',', required = true)]
         hosts: Vec<String>,
+        /// Private key to create or reuse (default ~/.ssh/sai3_id_ed25519; the public key is KEY.pub).
         #[arg(long)]
         key_path: Option<PathBuf>,
+        /// SSH port for hosts given without :port (default 22).
         #[arg(long)]
         port: Option<u16>,
+        /// File whose first line is the password (else SAI3_SSH_PASSWORD, else a prompt).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Record unknown host keys without asking (a changed key is still refused).
+        #[arg(long)]
+        accept_new_host_keys: bool,
+        /// Only check that key login works.
+        #[arg(long)]
+        test_only: bool,
+        /// known_hosts file (default ~/.ssh/known_hosts).
+        #[arg(long)]
+        known_hosts: Option<PathBuf>,
     },
     /// Merge results folders into one Excel workbook.
     Analyze {
@@ -137,7 +151,9 @@ fn main() -> ExitCode {
             cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir })
         }
         Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_distributed::ping(agents, token_file),
-        Command::SshSetup { .. } => cmd::not_available("ssh-setup"),
+        Command::SshSetup { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts } => {
+            cmd::ssh_setup::run(cmd::ssh_setup::SshSetupArgs { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts })
+        }
         Command::Analyze { dirs, output, pattern, base_dir, overwrite } => {
             cmd::analyze::run(cmd::analyze::AnalyzeArgs { dirs, output, pattern, base_dir, overwrite })
         }

@@ -28,7 +28,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
-fn dialer(plan: &Plan) -> Result<Dialer, Failure> {
+pub(super) fn dialer(plan: &Plan) -> Result<Dialer, Failure> {
     let d = plan.distributed.as_ref();
     let token = auth::token(d.and_then(|d| d.token_file.as_deref())).map_err(Failure::Usage)?;
     let tls = match d.and_then(|d| d.tls.as_ref()) {
@@ -138,7 +138,18 @@ pub fn run_distributed(plan: Plan, args: &RunArgs) -> CmdResult {
             "the config holds credentials (a password or secret in a URI) and the agents are reached without TLS; credentials never travel in clear text — set distributed.tls, or remove them from the config and give each agent its credentials in its own environment (AWS_ACCESS_KEY_ID, AZURE_STORAGE_ACCOUNT_KEY, …)".into(),
         ));
     }
-    runtime()?.block_on(Controller::new(plan, args, dialer).run())
+    let ssh = plan.distributed.as_ref().and_then(|d| d.ssh.clone()).filter(|s| s.enabled);
+    match ssh {
+        None => runtime()?.block_on(async move { Controller::new(plan, args, dialer).run().await }),
+        Some(ssh) => runtime()?.block_on(super::ctl_ssh::run_with_ssh(plan, args, dialer, ssh)),
+    }
+}
+
+/// Run `plan` on agents that are already listening; the results folder written, if any.
+pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (CmdResult, Option<PathBuf>) {
+    let mut c = Controller::new(plan, args, dialer);
+    let r = c.run().await;
+    (r, c.results_dir.take())
 }
 
 /// What the controller knows of one agent.
@@ -187,6 +198,8 @@ struct Controller {
     controller_created: u64,
     live: LiveView,
     folder: exec::FleetFolder,
+    /// The results folder, once written.
+    results_dir: Option<PathBuf>,
     /// Interval arrival delays: count, sum and max in ms.
     delay: (u64, f64, f64),
 }
@@ -241,6 +254,7 @@ impl Controller {
             controller_created: 0,
             live: LiveView::default(),
             folder,
+            results_dir: None,
             delay: (0, 0.0, 0.0),
         }
     }
@@ -251,7 +265,7 @@ impl Controller {
         }
     }
 
-    async fn run(mut self) -> CmdResult {
+    async fn run(&mut self) -> CmdResult {
         let started_at = SystemTime::now();
         let n = self.members.len();
         let d = self.plan.distributed.clone().expect("distributed plan");
@@ -667,7 +681,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn finish(mut self, started_at: SystemTime, ended_at: SystemTime, start_ns: i64) -> CmdResult {
+    async fn finish(&mut self, started_at: SystemTime, ended_at: SystemTime, start_ns: i64) -> CmdResult {
         let plan = self.plan.clone();
         let table_len = self.table.len();
         let mut agents = Vec::new();
@@ -766,6 +780,7 @@ impl Controller {
         let dir = report::results_dir::create(&self.results_base, &plan.config_stem(), SystemTime::now())
             .map_err(|e| Failure::Run(format!("cannot create the results folder in {}: {e}", self.results_base.display())))?;
         c.line(&format!("Results saved to: {}", dir.display()));
+        self.results_dir = Some(dir.clone());
         report::write_results(&dir, &report, &c.text(), plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()))
             .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
         match degraded {

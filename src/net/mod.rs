@@ -10,3 +10,4 @@ pub mod agent_service;
 pub mod auth;
 pub mod codec;
 pub mod fleet;
+pub mod ssh;
