@@ -58,6 +58,11 @@ pub async fn deploy_agent(
     let uploaded = !(check.ok() && check.stdout_text() == format!("sai3 {}", env!("CARGO_PKG_VERSION")));
     if uploaded {
         session.upload(bytes, &bin, 0o755).await?;
+        // Other builds copied earlier are removed (after 10 minutes, so that a concurrent
+        // deployment of another build is not disturbed); a running agent keeps its file open.
+        let _ = session
+            .exec(&format!("find ~/.cache/sai3/bin -maxdepth 1 -name 'sai3-*' ! -name {} -mmin +10 -delete 2>/dev/null", shell_quote(&format!("sai3-{ident}"))), None, Duration::from_secs(30))
+            .await;
     }
     let token_path = format!("~/.cache/sai3/run-{run_id}-{id}.token");
     session.upload(format!("{token}\n").as_bytes(), &token_path, 0o600).await?;

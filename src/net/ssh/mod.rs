@@ -249,7 +249,9 @@ impl Session {
     /// renamed, so a half-written file is never used.
     pub async fn upload(&self, data: &[u8], path: &str, mode: u32) -> Result<(), SshError> {
         let q = shell_quote(path);
-        let cmd = format!("mkdir -p \"$(dirname {q})\" && cat > {q}.part && chmod {mode:o} {q}.part && mv -f {q}.part {q}");
+        // A temporary name per upload (`$$`: the remote shell's pid): two uploads of one file at
+        // once (two agents on one host) do not trip over each other.
+        let cmd = format!("mkdir -p \"$(dirname {q})\" && cat > {q}.part.$$ && chmod {mode:o} {q}.part.$$ && mv -f {q}.part.$$ {q}");
         let out = self.exec(&cmd, Some(data), Duration::from_secs(600)).await?;
         if !out.ok() {
             return Err(SshError::Other(self.target.to_string(), format!("upload to {path} failed: {}", out.stderr_text())));
