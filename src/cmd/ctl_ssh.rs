@@ -60,15 +60,29 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
     let agents = plan.distributed.as_ref().map(|d| d.agents.clone()).unwrap_or_default();
 
     println!("Starting {} agents over SSH (user {user}, key {})...", agents.len(), key_path.display());
-    let deployments = futures::future::join_all(agents.iter().map(|a| {
-        let host = a.address.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&a.address).to_string();
-        let target = SshTarget { user: user.clone(), host, port: ssh_plan.port };
+    // Hosts in parallel; the agents of one host one after the other (one copy of the binary).
+    let host_of = |a: &crate::core::config::AgentSpec| a.address.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&a.address).to_string();
+    let mut hosts: Vec<String> = Vec::new();
+    for a in &agents {
+        if !hosts.contains(&host_of(a)) {
+            hosts.push(host_of(a));
+        }
+    }
+    let per_host = futures::future::join_all(hosts.iter().map(|host| {
+        let target = SshTarget { user: user.clone(), host: host.clone(), port: ssh_plan.port };
+        let mine: Vec<&crate::core::config::AgentSpec> = agents.iter().filter(|a| host_of(a) == *host).collect();
         let (key, known, identity, token, run_id) = (key.clone(), known.clone(), &identity, run_token.clone(), run_id.clone());
-        let listen = listen_for(&a.address);
-        let id = a.id.clone();
-        async move { (id.clone(), deploy_agent(&target, key, &known, identity, &listen, &id, &token, &run_id).await) }
+        async move {
+            let mut out = Vec::new();
+            for a in mine {
+                let r = deploy_agent(&target, key.clone(), &known, identity, &listen_for(&a.address), &a.id, &token, &run_id).await;
+                out.push((a.id.clone(), r));
+            }
+            out
+        }
     }))
     .await;
+    let deployments: Vec<_> = per_host.into_iter().flatten().collect();
     let mut started: Vec<(String, RemoteAgent)> = Vec::new();
     let mut problems = Vec::new();
     for (id, r) in deployments {
