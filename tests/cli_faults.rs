@@ -57,7 +57,7 @@ impl Proxy {
                                 match m.load(Ordering::SeqCst) {
                                     HANG => std::thread::sleep(Duration::from_millis(50)),
                                     SLOW => {
-                                        std::thread::sleep(Duration::from_millis(40));
+                                        std::thread::sleep(Duration::from_millis(200));
                                         break;
                                     }
                                     _ => break,

@@ -4,7 +4,7 @@
 //! and every percentile equals the one computed directly from the recorded latencies.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use sai3::core::exec::{AgentReport, CpuSample, EndpointInfo, IntervalRow, PhaseResult, RunReport, Stage};
 use sai3::core::metrics::Snapshot;

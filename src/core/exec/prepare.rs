@@ -168,7 +168,6 @@ impl PrepareJob {
 
     async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         let mut rng = SmallRng::seed_from_u64(worker_seed(0x9e37, 0, w, 3));
-        let mut cursor = Cursor(w);
         let mut mine = Vec::new();
         loop {
             if self.cancel.is_cancelled() {
@@ -180,7 +179,9 @@ impl PrepareJob {
             let key = group.key(j);
             let size = group.size(j);
             let data = self.payload.make(size, group.fill, &mut rng);
-            let (ep, _guard) = group.store.pick(&mut cursor);
+            // Cycle on the task number, not per worker: round_robin then splits prepare exactly
+            // (object t goes to endpoint t mod n), however the tasks fell among the workers.
+            let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
             match ep.backend.put(&key, data).await {
@@ -215,12 +216,11 @@ impl CleanupJob {
         CleanupJob { keys, next: AtomicUsize::new(0), endpoints }
     }
 
-    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
-        let mut cursor = Cursor(w);
+    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((store, key)) = self.keys.get(t) else { break };
-            let (ep, _guard) = store.pick(&mut cursor);
+            let (ep, _guard) = store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
             match ep.backend.delete(key).await {
