@@ -8,7 +8,7 @@ mod load;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Chart, ChartLegendPosition, ChartType, Format, Workbook, Worksheet, XlsxError};
 
 pub use load::{find_dirs, load_run, load_table, Run, Table, Val};
 use load::PerfReader;
@@ -122,7 +122,19 @@ fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String]) -> Result<(), 
         ws.set_column_width(c as u16, (header_text(h).chars().count() as f64 + 3.0).clamp(9.0, 60.0))?;
     }
     ws.set_freeze_panes(1, 0)?;
+    print_setup(ws, false);
     Ok(())
+}
+
+/// Landscape with the header row repeated on every printed page; `fit_width` also scales the
+/// sheet to one page wide (for the chart sheets, so a printed or PDF-rendered chart is whole).
+/// Wide data sheets keep their natural size: shrunk to one page they would be unreadable.
+fn print_setup(ws: &mut Worksheet, fit_width: bool) {
+    ws.set_landscape();
+    if fit_width {
+        ws.set_print_fit_to_pages(1, 0);
+    }
+    let _ = ws.set_repeat_rows(0, 0);
 }
 
 fn write_val(ws: &mut Worksheet, f: &Formats, row: u32, col: u16, name: &str, v: &Val) -> Result<(), XlsxError> {
@@ -348,6 +360,7 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
     ws.set_name(name).map_err(xerr)?;
     let header: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
     header_row(ws, f, &header).map_err(xerr)?;
+    print_setup(ws, true);
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
             ws.write_number_with_format(r as u32 + 1, c as u16, *v, f.for_column(cols[c])).map_err(xerr)?;
@@ -368,6 +381,8 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
         chart.title().set_name(&format!("{run_label}: {title}"));
         chart.x_axis().set_name("elapsed (s)");
         chart.y_axis().set_name(*unit);
+        // Rates and latencies start at zero, so a small wobble does not look like a collapse.
+        chart.y_axis().set_min(0);
         for &c in series.iter() {
             let label = ["", "GET", "PUT", "META", "GET", "PUT", "GET", "PUT", "META"][c];
             chart.add_series().set_name(label).set_categories((name, 1, 0, last, 0)).set_values((name, 1, c as u16, last, c as u16));
@@ -388,7 +403,12 @@ fn endpoint_chart(wb: &mut Workbook, name: &str, t: &Table, title: &str) -> Resu
     let mut chart = Chart::new(ChartType::Bar);
     chart.title().set_name(title);
     chart.add_series().set_name("requests").set_categories((name, 1, u as u16, t.rows.len() as u32, u as u16)).set_values((name, 1, n as u16, t.rows.len() as u32, n as u16));
-    chart.set_width(640).set_height(80 + 30 * t.rows.len() as u32);
+    // Bar charts swap the axes: the x axis holds the values. Start it at zero so that an even
+    // split (1,270 vs 1,269) looks even, and give every endpoint room for its label.
+    chart.x_axis().set_min(0);
+    chart.legend().set_hidden();
+    print_setup(ws, true);
+    chart.set_width(640).set_height((120 + 36 * t.rows.len() as u32).min(1200));
     ws.insert_chart(t.rows.len() as u32 + 3, 0, &chart).map_err(xerr)?;
     Ok(())
 }
@@ -455,6 +475,7 @@ fn write_summary(wb: &mut Workbook, f: &Formats, runs: &[Run], problems: &[Strin
     ws.set_column_width(0, runs.iter().map(|r| r.name.len()).max().unwrap_or(10).clamp(12, 60) as f64 + 2.0)?;
     ws.set_column_width(1, 20)?;
     ws.set_freeze_panes(1, 1)?;
+    print_setup(ws, false);
     for (i, run) in runs.iter().enumerate() {
         let r = i as u32 + 1;
         ws.write_string(r, 0, &run.name)?;
@@ -526,11 +547,14 @@ fn write_summary(wb: &mut Workbook, f: &Formats, runs: &[Run], problems: &[Strin
         let mut chart = Chart::new(ChartType::Column);
         chart.title().set_name("Throughput by run (ops/s)");
         chart.y_axis().set_name("ops/s");
+        chart.y_axis().set_min(0);
         for (k, (class, _)) in CLASSES.iter().enumerate() {
             let col = 5 + (k * SUMMARY_METRICS.len()) as u16;
             chart.add_series().set_name(*class).set_categories(("Summary", 1, 0, last, 0)).set_values(("Summary", 1, col, last, col));
         }
-        chart.set_width(760).set_height(340);
+        chart.legend().set_position(ChartLegendPosition::Bottom);
+        // Narrow enough to sit on the first landscape page with the run table.
+        chart.set_width(640).set_height(340);
         ws.insert_chart(r + 1, 0, &chart)?;
     }
     Ok(())
