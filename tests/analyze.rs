@@ -79,6 +79,7 @@ fn chart_count(xlsx: &Path) -> usize {
         let mut body = String::new();
         z.by_name(c).unwrap().read_to_string(&mut body).unwrap();
         assert!(body.contains("<c:ser>"), "{c} has a data series");
+        assert!(body.contains("<c:min val=\"0\"/>"), "{c}: the value axis starts at zero");
     }
     charts.len()
 }
