@@ -146,7 +146,7 @@ fn phase_lines(a: &AgentReport, ind: &str) -> Vec<String> {
     if let Some(p) = &a.prepare {
         let ops = p.totals.total_ops();
         v.push(format!(
-            "{ind}Prepare: {} objects present, {} created in {:.2}s ({:.2} ops/s, {:.2} MiB/s), {} errors",
+            "{ind}Prepare: {} objects present, {} created in {:.3}s ({:.2} ops/s, {:.2} MiB/s), {} errors",
             a.prepare_existing,
             ops,
             p.wall.as_secs_f64(),
