@@ -11,4 +11,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-exec python3 scripts/bench.d/bench_fleet.py --sai3 target/release/sai3 "$@"
+exec python3 scripts/bench.d/bench_fleet.py --sai3 "${CARGO_TARGET_DIR:-target}/release/sai3" "$@"

@@ -17,4 +17,4 @@ if ! command -v fio >/dev/null 2>&1; then
     { echo "bench-local: apt-get install fio failed; see /tmp/sai3-fio-install.log" >&2; exit 1; }
 fi
 cargo build --release --quiet
-exec python3 scripts/bench.d/bench_local.py --sai3 target/release/sai3 "$@"
+exec python3 scripts/bench.d/bench_local.py --sai3 "${CARGO_TARGET_DIR:-target}/release/sai3" "$@"

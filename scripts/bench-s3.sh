@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 scripts/testbed start >/dev/null
 eval "$(scripts/testbed env)"
 cargo build --release --quiet
-exec python3 scripts/bench.d/bench_s3.py --sai3 target/release/sai3 --state /tmp/sai3-testbed/state "$@"
+exec python3 scripts/bench.d/bench_s3.py --sai3 "${CARGO_TARGET_DIR:-target}/release/sai3" --state /tmp/sai3-testbed/state "$@"
