@@ -2,7 +2,7 @@
 # scripts/start_local_agents.sh N [BASE_PORT]  — start N sai3 agents on 127.0.0.1:BASE_PORT.. (default 7761),
 #   the shape the seed's examples expect (local_test_2agents.yaml uses 127.0.0.1:7761 and :7762).
 # scripts/start_local_agents.sh stop           — stop the agents this script started.
-# Logs: /tmp/sai3-agents/agent-PORT.log; PIDs: /tmp/sai3-agents/pids. Uses target/release/sai3
+# Logs: /tmp/sai3-agents/agent-PORT.log; PIDs: /tmp/sai3-agents/pids. Uses ${CARGO_TARGET_DIR:-target}/release/sai3
 # (built when missing) or $SAI3_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ fi
 n="${1:-2}"
 base="${2:-7761}"
 [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 ]] || { echo "usage: $0 N [BASE_PORT] | stop" >&2; exit 2; }
-bin="${SAI3_BIN:-target/release/sai3}"
+bin="${SAI3_BIN:-${CARGO_TARGET_DIR:-target}/release/sai3}"
 if [[ ! -x "$bin" ]]; then
   echo "building $bin ..." >&2
   cargo build --release --quiet
