@@ -337,6 +337,8 @@ fn rejected_config_names_the_agent_and_touches_nothing() {
     let p = ctl(&["ctl", "ping", "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     assert_eq!(text(&p).matches("idle").count(), 2, "{}", text(&p));
+    assert_eq!(text(&p).matches("round trip ").count(), 2, "ping reports the round trip: {}", text(&p));
+    assert!(text(&p).contains("clock offset "), "{}", text(&p));
 }
 
 fn long_run_yaml(data: &Path, agents: &str, secs: u64) -> String {

@@ -62,9 +62,20 @@ pub fn ping(agents: Vec<String>, token_file: Option<PathBuf>) -> CmdResult {
             let addr = if a.contains(':') { a.clone() } else { format!("{a}:7761") };
             let t0 = Instant::now();
             match dialer.connect(&addr).await {
-                Ok((_, r)) => {
+                Ok((conn, r)) => {
+                    let connect_ms = t0.elapsed().as_secs_f64() * 1e3;
                     let state = if r.busy { format!("busy with {}", r.busy_with) } else { "idle".into() };
-                    println!("✅ {addr}: sai3 {} agent {} on {} — {state}, {:.1} ms", r.version, r.agent_id, r.hostname, t0.elapsed().as_secs_f64() * 1e3);
+                    // The connect time includes TCP/TLS set-up and the agent's first request; the
+                    // round trip and clock offset are those a run would use (best of 5 samples).
+                    let timing = match conn.clock(5).await {
+                        Ok((offset, rtt)) => format!(
+                            "round trip {:.2} ms, clock offset {:+.2} ms, connect {connect_ms:.1} ms",
+                            rtt as f64 / 1e6,
+                            offset as f64 / 1e6
+                        ),
+                        Err(e) => format!("connect {connect_ms:.1} ms, clock query failed: {e}"),
+                    };
+                    println!("✅ {addr}: sai3 {} agent {} on {} — {state}; {timing}", r.version, r.agent_id, r.hostname);
                 }
                 Err(e) => {
                     bad += 1;

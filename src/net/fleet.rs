@@ -77,7 +77,11 @@ impl Dialer {
                 let mut msg = e.to_string();
                 let mut src = std::error::Error::source(&e);
                 while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
+                    // Layers often repeat their cause's text; keep each piece once.
+                    let t = s.to_string();
+                    if !msg.ends_with(&t) && !msg.contains(&format!("{t}: ")) {
+                        msg = format!("{msg}: {t}");
+                    }
                     src = s.source();
                 }
                 return Err(format!("unreachable ({msg}) — is `sai3 agent --listen {address}` running there?"));
