@@ -1,0 +1,121 @@
+//! The entries of `prepare` (ensure_objects, tree) and of `workload`, and the bookkeeping of
+//! which paths need a `target` or the endpoints.
+
+use super::*;
+
+pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<EnsureObjects> {
+    let o = ctx.obj(v, path, ENSURE_KEYS, "an ensure_objects entry")?;
+    for k in ["base_uri", "count", "size_spec"] {
+        if !o.has(k) {
+            ctx.err(path, format!("`{k}:` is missing"));
+        }
+    }
+    let base_uri = ctx.base(o.get("base_uri"), &o.at("base_uri"));
+    let count = ctx.uint(o.get("count"), &o.at("count"), 0);
+    let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
+    let fill = ctx.fill(&o);
+    let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
+    let base_uri = base_uri?;
+    note_path(uses, &base_uri, &o.at("base_uri"), use_me, &o.at("use_multi_endpoint"));
+    Some(EnsureObjects { base_uri, count: count?, size: size?, fill, use_multi_endpoint: use_me })
+}
+
+pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<TreeSpec> {
+    let o = ctx.obj(v, path, TREE_KEYS, "`prepare.tree`")?;
+    for k in ["base_uri", "width", "depth", "files_per_dir", "size_spec"] {
+        if !o.has(k) {
+            ctx.err(path, format!("`{k}:` is missing"));
+        }
+    }
+    let base_uri = ctx.base(o.get("base_uri"), &o.at("base_uri"));
+    let width = ctx.uint(o.get("width"), &o.at("width"), 1);
+    let depth = ctx.uint(o.get("depth"), &o.at("depth"), 1);
+    let files = ctx.uint(o.get("files_per_dir"), &o.at("files_per_dir"), 1);
+    let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
+    let fill = ctx.fill(&o);
+    let (base_uri, width, depth, files, size) = (base_uri?, width?, depth?, files?, size?);
+    let leaves = (width as f64).powf(depth as f64);
+    if leaves * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
+        ctx.err(path, format!("{width}^{depth} directories × {files} files is more than 1,000,000,000 files — make the tree smaller"));
+        return None;
+    }
+    note_path(uses, &base_uri, &o.at("base_uri"), true, "");
+    Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, fill })
+}
+
+fn note_path(uses: &mut PathUse, p: &str, yaml_path: &str, use_me: bool, opt_path: &str) {
+    if p.contains("://") {
+        return;
+    }
+    if !use_me {
+        uses.opt_out.push(opt_path.to_string());
+    } else if uses.first_relative.is_none() {
+        uses.first_relative = Some((yaml_path.to_string(), p.to_string()));
+    }
+}
+
+pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<OpSpec> {
+    let o = ctx.obj(v, path, OP_KEYS, "an operation (`{op, path, weight}`)")?;
+    if !o.has("op") {
+        ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete");
+    }
+    if !o.has("path") {
+        ctx.err(path, "`path:` is missing — the object, pattern or prefix this operation works on");
+    }
+    let op = o.get("op").and_then(|v| {
+        let s = ctx.string(Some(v), &o.at("op"))?;
+        let op = OpKind::parse(&s);
+        if op.is_none() {
+            let names = ["get", "put", "list", "stat", "delete"];
+            ctx.err(&o.at("op"), format!("`{s}` is not an operation{}", hint(&s, &names, "use one of")));
+        }
+        op
+    });
+    let mut p = ctx.string(o.get("path"), &o.at("path"));
+    let weight = if o.has("weight") { ctx.uint(o.get("weight"), &o.at("weight"), 1) } else { Some(1) };
+    if weight.is_some_and(|w| w > u32::MAX as u64) {
+        ctx.err(&o.at("weight"), "is too large — weights are relative, use smaller numbers");
+    }
+    let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
+    let size = match (o.get("object_size"), o.get("size_spec")) {
+        (Some(_), Some(_)) => {
+            ctx.err(&o.at("size_spec"), "give either `object_size` or `size_spec`, not both");
+            None
+        }
+        (Some(s), None) => ctx.size(Some(s), &o.at("object_size")).map(SizeSpec::Fixed),
+        (None, Some(s)) => ctx.size_spec(s, &o.at("size_spec")),
+        (None, None) => None,
+    };
+    let op = op?;
+    let size_key = if o.has("object_size") { "object_size" } else { "size_spec" };
+    if op == OpKind::Put {
+        if !o.has("object_size") && !o.has("size_spec") {
+            ctx.err(path, "a `put` needs `object_size:` (e.g. `1MB`) or `size_spec:`");
+        }
+    } else if o.has(size_key) {
+        ctx.err(&o.at(size_key), format!("only `put` takes a size; remove `{size_key}` from this `{}`", op.config_name()));
+    }
+    if let Some(ps) = &mut p {
+        if ps.starts_with('/') {
+            ctx.err(
+                &o.at("path"),
+                format!("`{ps}` starts with `/` — paths are relative to the target (`{}`) or full URIs", ps.trim_start_matches('/')),
+            );
+        } else if let Some((scheme, _)) = ps.split_once("://") {
+            if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+                ctx.err(&o.at("path"), format!("`{ps}` has an unknown scheme `{scheme}://`{}", hint(scheme, SCHEMES, "use one of")));
+            }
+        }
+        match op {
+            OpKind::Put => {
+                if ps.contains('*') {
+                    ctx.err(&o.at("path"), format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"));
+                }
+            }
+            OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),
+            _ => {}
+        }
+        note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
+    }
+    Some(OpSpec { op, path: p?, weight: weight?.min(u32::MAX as u64) as u32, size: if op == OpKind::Put { size } else { None }, use_multi_endpoint: use_me })
+}
