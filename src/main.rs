@@ -150,7 +150,7 @@ fn main() -> ExitCode {
         Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir } } => {
             cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir })
         }
-        Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_distributed::ping(agents, token_file),
+        Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_ping::ping(agents, token_file),
         Command::SshSetup { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts } => {
             cmd::ssh_setup::run(cmd::ssh_setup::SshSetupArgs { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts })
         }

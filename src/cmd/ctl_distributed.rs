@@ -1,4 +1,4 @@
-//! Distributed `ctl run` and `ctl ping`: connect to every agent, send each its config, wait for
+//! Distributed `ctl run`: connect to every agent, send each its config, wait for
 //! all to be ready, prepare, start them at one instant, follow their streams, merge, write the
 //! results folder. The wire is in `net::fleet`; merging in `core::exec::merge`.
 
@@ -24,7 +24,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// How long agents may take to validate the config (open stores, reach the storage).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
@@ -50,45 +50,6 @@ pub(super) fn dialer(plan: &Plan) -> Result<Dialer, Failure> {
         }
     };
     Ok(Dialer { tls, token, connect_timeout: Some(Duration::from_secs(5)) })
-}
-
-/// `sai3 ctl ping --agents a,b`: one line per agent; exit 1 when any does not answer.
-pub fn ping(agents: Vec<String>, token_file: Option<PathBuf>) -> CmdResult {
-    let token = auth::token(token_file.as_deref()).map_err(Failure::Usage)?;
-    let dialer = Dialer { tls: None, token, connect_timeout: Some(Duration::from_secs(3)) };
-    runtime()?.block_on(async move {
-        let mut bad = 0;
-        for a in &agents {
-            let addr = if a.contains(':') { a.clone() } else { format!("{a}:7761") };
-            let t0 = Instant::now();
-            match dialer.connect(&addr).await {
-                Ok((conn, r)) => {
-                    let connect_ms = t0.elapsed().as_secs_f64() * 1e3;
-                    let state = if r.busy { format!("busy with {}", r.busy_with) } else { "idle".into() };
-                    // The connect time includes TCP/TLS set-up and the agent's first request; the
-                    // round trip and clock offset are those a run would use (best of 5 samples).
-                    let timing = match conn.clock(5).await {
-                        Ok((offset, rtt)) => format!(
-                            "round trip {:.2} ms, clock offset {:+.2} ms, connect {connect_ms:.1} ms",
-                            rtt as f64 / 1e6,
-                            offset as f64 / 1e6
-                        ),
-                        Err(e) => format!("connect {connect_ms:.1} ms, clock query failed: {e}"),
-                    };
-                    println!("✅ {addr}: sai3 {} agent {} on {} — {state}; {timing}", r.version, r.agent_id, r.hostname);
-                }
-                Err(e) => {
-                    bad += 1;
-                    println!("❌ {addr}: {e}");
-                }
-            }
-        }
-        if bad > 0 {
-            Err(Failure::Run(format!("{bad} of {} agents did not answer", agents.len())))
-        } else {
-            Ok(())
-        }
-    })
 }
 
 /// Share of the prepare work per agent, for the dry run.

@@ -3,6 +3,7 @@ pub mod agent;
 pub mod analyze;
 pub mod ctl;
 pub mod ctl_distributed;
+pub mod ctl_ping;
 pub mod ctl_ssh;
 pub mod ssh_setup;
 
