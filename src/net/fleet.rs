@@ -9,6 +9,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::Request;
 
 use super::agent_service::unix_ns;
+use crate::core::store::chain_text;
 use super::auth;
 use super::pb::{self, agent_client::AgentClient, agent_msg::Msg};
 
@@ -74,16 +75,7 @@ impl Dialer {
         let channel = match tokio::time::timeout(timeout, ep.connect()).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    // Layers often repeat their cause's text; keep each piece once.
-                    let t = s.to_string();
-                    if !msg.ends_with(&t) && !msg.contains(&format!("{t}: ")) {
-                        msg = format!("{msg}: {t}");
-                    }
-                    src = s.source();
-                }
+                let msg = chain_text(&e);
                 return Err(format!("unreachable ({msg}) — is `sai3 agent --listen {address}` running there?"));
             }
             Err(_) => return Err(format!("no connection within {}s — is the host up and the port open?", timeout.as_secs())),

@@ -95,7 +95,7 @@ fn forbidden(what: String, code: &str, cred_hint: &str) -> StoreError {
 }
 
 /// The error and its sources as one line, each source added only when not already included.
-pub(super) fn chain_text(e: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain_text(e: &(dyn StdError + 'static)) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

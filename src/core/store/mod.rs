@@ -18,6 +18,7 @@ mod errmap;
 mod local;
 mod uri;
 
+pub(crate) use errmap::chain_text;
 pub use local::LocalBackend;
 pub use uri::{parse_location, redact_uri, Location};
 
