@@ -122,18 +122,15 @@ fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String]) -> Result<(), 
         ws.set_column_width(c as u16, (header_text(h).chars().count() as f64 + 3.0).clamp(9.0, 60.0))?;
     }
     ws.set_freeze_panes(1, 0)?;
-    print_setup(ws, false);
+    print_setup(ws);
     Ok(())
 }
 
-/// Landscape with the header row repeated on every printed page; `fit_width` also scales the
-/// sheet to one page wide (for the chart sheets, so a printed or PDF-rendered chart is whole).
-/// Wide data sheets keep their natural size: shrunk to one page they would be unreadable.
-fn print_setup(ws: &mut Worksheet, fit_width: bool) {
+/// Landscape with the header row repeated on every printed page. Sheets with charts are also
+/// scaled to one page wide (`set_print_fit_to_pages(1, 0)`) so a printed or PDF-rendered chart
+/// is whole; wide data sheets keep their natural size, shrunk they would be unreadable.
+fn print_setup(ws: &mut Worksheet) {
     ws.set_landscape();
-    if fit_width {
-        ws.set_print_fit_to_pages(1, 0);
-    }
     let _ = ws.set_repeat_rows(0, 0);
 }
 
@@ -360,7 +357,7 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
     ws.set_name(name).map_err(xerr)?;
     let header: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
     header_row(ws, f, &header).map_err(xerr)?;
-    print_setup(ws, true);
+    ws.set_print_fit_to_pages(1, 0);
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
             ws.write_number_with_format(r as u32 + 1, c as u16, *v, f.for_column(cols[c])).map_err(xerr)?;
@@ -407,7 +404,7 @@ fn endpoint_chart(wb: &mut Workbook, name: &str, t: &Table, title: &str) -> Resu
     // split (1,270 vs 1,269) looks even, and give every endpoint room for its label.
     chart.x_axis().set_min(0);
     chart.legend().set_hidden();
-    print_setup(ws, true);
+    ws.set_print_fit_to_pages(1, 0);
     chart.set_width(640).set_height((120 + 36 * t.rows.len() as u32).min(1200));
     ws.insert_chart(t.rows.len() as u32 + 3, 0, &chart).map_err(xerr)?;
     Ok(())
@@ -475,7 +472,7 @@ fn write_summary(wb: &mut Workbook, f: &Formats, runs: &[Run], problems: &[Strin
     ws.set_column_width(0, runs.iter().map(|r| r.name.len()).max().unwrap_or(10).clamp(12, 60) as f64 + 2.0)?;
     ws.set_column_width(1, 20)?;
     ws.set_freeze_panes(1, 1)?;
-    print_setup(ws, false);
+    print_setup(ws);
     for (i, run) in runs.iter().enumerate() {
         let r = i as u32 + 1;
         ws.write_string(r, 0, &run.name)?;
