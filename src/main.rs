@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use sai3::cmd;
 
 #[derive(Parser)]
-#[command(name = "sai3", version, about = "Distributed storage I/O benchmark for S3, Azure Blob, GCS, file and O_DIRECT storage")]
+#[command(
+    name = "sai3",
+    version,
+    about = "Distributed storage I/O benchmark for S3, Azure Blob, GCS, file and O_DIRECT storage"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,10 @@ enum CtlCommand {
 /// `sai3bench-ctl` and `sai3-analyze` work as written when linked to this binary.
 fn args_with_aliases() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let prog = args.first().and_then(|a| std::path::Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let prog = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
     let sub = match prog.as_str() {
         "sai3bench-agent" | "sai3-agent" => Some("agent"),
         "sai3bench-ctl" | "sai3-ctl" => {
@@ -152,7 +159,15 @@ fn main() -> ExitCode {
         }
         Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_ping::ping(agents, token_file),
         Command::SshSetup { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts } => {
-            cmd::ssh_setup::run(cmd::ssh_setup::SshSetupArgs { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts })
+            cmd::ssh_setup::run(cmd::ssh_setup::SshSetupArgs {
+                hosts,
+                key_path,
+                port,
+                password_file,
+                accept_new_host_keys,
+                test_only,
+                known_hosts,
+            })
         }
         Command::Analyze { dirs, output, pattern, base_dir, overwrite } => {
             cmd::analyze::run(cmd::analyze::AnalyzeArgs { dirs, output, pattern, base_dir, overwrite })

@@ -52,7 +52,10 @@ fn check_sheet_against_tsv(wb: &mut Xlsx<std::io::BufReader<std::fs::File>>, she
     assert_eq!(rows.len(), t.len(), "{sheet}: rows vs {}", file.display());
     for (c, h) in t[0].iter().enumerate() {
         let got = cell_text(&rows[0][c]);
-        assert!(got == *h || got.starts_with(&format!("{h} (")) || (h == "timestamp_epoch_ms" && got == "timestamp"), "{sheet} header {c}: {got} vs {h}");
+        assert!(
+            got == *h || got.starts_with(&format!("{h} (")) || (h == "timestamp_epoch_ms" && got == "timestamp"),
+            "{sheet} header {c}: {got} vs {h}"
+        );
     }
     for (r, trow) in t.iter().enumerate().skip(1) {
         for (c, want) in trow.iter().enumerate() {
@@ -74,7 +77,8 @@ fn chart_count(xlsx: &Path) -> usize {
     let f = std::fs::File::open(xlsx).unwrap();
     let mut z = zip::ZipArchive::new(f).unwrap();
     let names: Vec<String> = (0..z.len()).map(|i| z.by_index(i).unwrap().name().unwrap().to_string()).collect();
-    let charts: Vec<&String> = names.iter().filter(|n| n.starts_with("xl/charts/chart") && n.ends_with(".xml")).collect();
+    let charts: Vec<&String> =
+        names.iter().filter(|n| n.starts_with("xl/charts/chart") && n.ends_with(".xml")).collect();
     for c in &charts {
         let mut body = String::new();
         z.by_name(c).unwrap().read_to_string(&mut body).unwrap();
@@ -89,7 +93,10 @@ fn two_runs_cell_by_cell_charts_and_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (fixtures().join("sai3-20261124-1134-l2"), fixtures().join("sai3-20261124-1147-w"));
     let out = tmp.path().join("cmp.xlsx");
-    let o = sai3(&["analyze", "--dirs", &format!("{},{}", a.display(), b.display()), "--output", out.to_str().unwrap()], tmp.path());
+    let o = sai3(
+        &["analyze", "--dirs", &format!("{},{}", a.display(), b.display()), "--output", out.to_str().unwrap()],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let names = wb.sheet_names().to_vec();
@@ -129,8 +136,10 @@ fn two_runs_cell_by_cell_charts_and_summary() {
 
 #[test]
 fn summary_values_match_the_golden_file() {
-    let runs: Vec<analyze::Run> =
-        ["sai3-20261124-1134-l2", "sai3-20261124-1147-w"].iter().map(|n| analyze::load_run(&fixtures().join(n)).unwrap()).collect();
+    let runs: Vec<analyze::Run> = ["sai3-20261124-1134-l2", "sai3-20261124-1147-w"]
+        .iter()
+        .map(|n| analyze::load_run(&fixtures().join(n)).unwrap())
+        .collect();
     let body: String = analyze::summary_rows(&runs).iter().map(|r| r.join("\t") + "\n").collect();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/analyze/summary.tsv");
     if std::env::var("UPDATE_GOLDEN").is_ok() {
@@ -169,20 +178,43 @@ fn existing_output_needs_overwrite_and_pattern_finds_runs() {
     let out = tmp.path().join("x.xlsx");
     std::fs::write(&out, b"keep me").unwrap();
     let base = fixtures();
-    let o = sai3(&["analyze", "--pattern", "sai3-*-l2", "--base-dir", base.to_str().unwrap(), "--output", out.to_str().unwrap()], tmp.path());
+    let o = sai3(
+        &["analyze", "--pattern", "sai3-*-l2", "--base-dir", base.to_str().unwrap(), "--output", out.to_str().unwrap()],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--overwrite"));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
-    let o = sai3(&["analyze", "--pattern", "sai3-*-l2", "--base-dir", base.to_str().unwrap(), "--output", out.to_str().unwrap(), "--overwrite"], tmp.path());
+    let o = sai3(
+        &[
+            "analyze",
+            "--pattern",
+            "sai3-*-l2",
+            "--base-dir",
+            base.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--overwrite",
+        ],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("1 runs"), "{}", text(&o));
-    let o = sai3(&["analyze", "--pattern", "nothing-*", "--base-dir", base.to_str().unwrap(), "--output", "y.xlsx"], tmp.path());
+    let o = sai3(
+        &["analyze", "--pattern", "nothing-*", "--base-dir", base.to_str().unwrap(), "--output", "y.xlsx"],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(2));
 }
 
 fn synthetic_perf_log(path: &Path, rows: usize) {
     use std::io::Write;
-    let header = std::fs::read_to_string(fixtures().join("sai3-20261124-1134-l2/perf_log.tsv")).unwrap().lines().next().unwrap().to_string();
+    let header = std::fs::read_to_string(fixtures().join("sai3-20261124-1134-l2/perf_log.tsv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     writeln!(f, "{header}").unwrap();
     for i in 0..rows {
@@ -207,7 +239,8 @@ fn long_perf_logs_are_folded_and_said_so() {
     }
     synthetic_perf_log(&run.join("perf_log.tsv"), 1000);
     let out = tmp.path().join("long.xlsx");
-    let res = analyze::analyze(&[run.clone()], &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 }).unwrap();
+    let res =
+        analyze::analyze(&[run.clone()], &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 }).unwrap();
     assert!(res.problems.is_empty(), "{:?}", res.problems);
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let perf = wb.worksheet_range("R1 perf").unwrap();

@@ -39,7 +39,17 @@ fn offenders(dir: &str, forbidden: &[&str]) -> Vec<String> {
 fn core_names_no_network_cli_or_report_crate() {
     let bad = offenders(
         "src/core",
-        &["tonic::", "prost::", "russh", "clap::", "polars", "rust_xlsxwriter", "crate::net", "crate::report", "crate::cmd"],
+        &[
+            "tonic::",
+            "prost::",
+            "russh",
+            "clap::",
+            "polars",
+            "rust_xlsxwriter",
+            "crate::net",
+            "crate::report",
+            "crate::cmd",
+        ],
     );
     assert!(bad.is_empty(), "core must stay free of these:\n{}", bad.join("\n"));
 }

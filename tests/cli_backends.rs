@@ -15,7 +15,10 @@ fn testbed(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            assert!(std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"), "{var} not set but SAI3_REQUIRE_TESTBED=1");
+            assert!(
+                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
+                "{var} not set but SAI3_REQUIRE_TESTBED=1"
+            );
             eprintln!("skipped: {var} not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
             None
         }
@@ -100,11 +103,18 @@ fn run_mix(base: &str, extra: &str) -> (Vec<Vec<String>>, PathBuf, tempfile::Tem
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("mix.yaml");
     std::fs::write(&cfg, format!("target: \"{base}\"\n{MIX}{extra}")).unwrap();
-    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()], tmp.path(), &[]);
+    let o = sai3(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
+        tmp.path(),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{base}: {}", text(&o));
     let dir = results_dir(tmp.path());
     let rows = tsv(&dir.join("results.tsv"));
-    assert!(all(&rows, "GET", "count") > 0 && all(&rows, "PUT", "count") > 0 && all(&rows, "META", "count") > 0, "{base}: {rows:?}");
+    assert!(
+        all(&rows, "GET", "count") > 0 && all(&rows, "PUT", "count") > 0 && all(&rows, "META", "count") > 0,
+        "{base}: {rows:?}"
+    );
     for op in ["GET", "PUT", "META"] {
         assert_eq!(all(&rows, op, "errors"), 0, "{base}: {op} errors");
     }
@@ -126,8 +136,16 @@ fn s3_mixed_run_matches_the_server() {
     assert_eq!(bytes - up_bytes, 30 * 8192, "prepared bytes on the server");
     // Bytes PUT, from the per-phase figures: ops_per_sec × avg_bytes is rounded, so compare the
     // server's bytes with count × avg_bytes within the rounding of avg_bytes (< 1 byte per op).
-    let avg: f64 = rows.iter().find(|r| r[0] == "PUT" && r[1] == "ALL").map(|r| r[col(&rows, "avg_bytes")].parse().unwrap()).unwrap();
-    assert!((up_bytes as f64 - avg * puts as f64).abs() <= puts as f64, "PUT bytes on server {up_bytes} vs reported {}", avg * puts as f64);
+    let avg: f64 = rows
+        .iter()
+        .find(|r| r[0] == "PUT" && r[1] == "ALL")
+        .map(|r| r[col(&rows, "avg_bytes")].parse().unwrap())
+        .unwrap();
+    assert!(
+        (up_bytes as f64 - avg * puts as f64).abs() <= puts as f64,
+        "PUT bytes on server {up_bytes} vs reported {}",
+        avg * puts as f64
+    );
     let cfg_copy = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
     let console = std::fs::read_to_string(dir.join("console_log.txt")).unwrap();
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
@@ -162,13 +180,25 @@ fn s3_cleanup_deletes_exactly_what_the_run_created() {
 
 #[test]
 fn s3_two_endpoints_round_robin() {
-    let (Some(a), Some(b), Some(data_dir)) = (testbed("SAI3_TEST_S3_URI"), testbed("SAI3_TEST_S3_URI2"), testbed("SAI3_TEST_S3_DIR")) else { return };
+    let (Some(a), Some(b), Some(data_dir)) =
+        (testbed("SAI3_TEST_S3_URI"), testbed("SAI3_TEST_S3_URI2"), testbed("SAI3_TEST_S3_DIR"))
+    else {
+        return;
+    };
     let p = unique();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("me.yaml");
     let body = MIX.replace("concurrency: 4", "concurrency: 4");
-    std::fs::write(&cfg, format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{body}")).unwrap();
-    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()], tmp.path(), &[]);
+    std::fs::write(
+        &cfg,
+        format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{body}"),
+    )
+    .unwrap();
+    let o = sai3(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
+        tmp.path(),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Endpoints: 2 (round_robin)"), "{}", text(&o));
     let dir = results_dir(tmp.path());
@@ -201,7 +231,10 @@ fn s3_wrong_credentials_is_one_clear_message() {
     assert_ne!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("127.0.0.1:9000") || t.contains(&uri), "names the endpoint: {t}");
     assert!(!t.contains("wrong-secret"), "{t}");
-    assert!(std::fs::read_dir(tmp.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")), "no results folder");
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")),
+        "no results folder"
+    );
 }
 
 #[test]

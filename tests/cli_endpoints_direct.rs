@@ -81,7 +81,10 @@ workload:
         ),
     )
     .unwrap();
-    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()], tmp.path());
+    let o = sai3(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains(&format!("Endpoints: 2 ({strategy})")), "{}", text(&o));
     let dir = results_dir(tmp.path());
@@ -100,7 +103,11 @@ workload:
     }
     let prep_req: u64 = prep[1..].iter().map(|r| r[col(&prep, "total_requests")].parse::<u64>().unwrap()).sum();
     assert_eq!(prep_req, 40);
-    assert_eq!(files_in(&ns.join("data")), 40 + all_count(&results, "PUT"), "PUTs counted = new files in the one namespace");
+    assert_eq!(
+        files_in(&ns.join("data")),
+        40 + all_count(&results, "PUT"),
+        "PUTs counted = new files in the one namespace"
+    );
     let bytes_w = col(&eps, "bytes_written");
     let written: u64 = eps[1..].iter().map(|r| r[bytes_w].parse::<u64>().unwrap()).sum();
     assert_eq!(written, all_count(&results, "PUT") * 16384);
@@ -132,7 +139,10 @@ fn direct_io_on_a_real_disk() {
         ),
     )
     .unwrap();
-    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", base.path().to_str().unwrap()], base.path());
+    let o = sai3(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", base.path().to_str().unwrap()],
+        base.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let results = tsv(&results_dir(base.path()).join("results.tsv"));
     let puts = all_count(&results, "PUT");
@@ -160,10 +170,16 @@ fn direct_io_on_tmpfs_is_a_clear_error() {
         format!("target: \"direct://{}/\"\nduration: 1s\nworkload:\n  - op: put\n    path: \"w/{{}}\"\n    object_size: 4KiB\n", base.path().display()),
     )
     .unwrap();
-    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", base.path().to_str().unwrap()], base.path());
+    let o = sai3(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", base.path().to_str().unwrap()],
+        base.path(),
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("O_DIRECT") && t.contains(&base.path().display().to_string()), "{t}");
     assert!(!base.path().join("w").exists(), "nothing written");
-    assert!(std::fs::read_dir(base.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")));
+    assert!(std::fs::read_dir(base.path())
+        .unwrap()
+        .flatten()
+        .all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")));
 }

@@ -28,7 +28,12 @@ impl Proxy {
     fn start(upstream: String, mode: u8) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let p = Proxy { port, mode: Arc::new(AtomicU8::new(mode)), dead: Arc::new(AtomicBool::new(false)), conns: Arc::default() };
+        let p = Proxy {
+            port,
+            mode: Arc::new(AtomicU8::new(mode)),
+            dead: Arc::new(AtomicBool::new(false)),
+            conns: Arc::default(),
+        };
         let (m, dead, conns) = (p.mode.clone(), p.dead.clone(), p.conns.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -44,7 +49,8 @@ impl Proxy {
                     c.push(client.try_clone().unwrap());
                     c.push(server.try_clone().unwrap());
                 }
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
                     let m = m.clone();
                     std::thread::spawn(move || {
                         let mut buf = vec![0u8; 64 * 1024];
@@ -94,7 +100,10 @@ fn testbed() -> Option<(String, String, String)> {
             Some((uri.clone(), hostport.to_string(), bucket.trim_end_matches('/').to_string()))
         }
         _ => {
-            assert!(std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"), "SAI3_TEST_S3_URI not set but SAI3_REQUIRE_TESTBED=1");
+            assert!(
+                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
+                "SAI3_TEST_S3_URI not set but SAI3_REQUIRE_TESTBED=1"
+            );
             eprintln!("skipped: SAI3_TEST_S3_URI not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
             None
         }
@@ -110,11 +119,19 @@ fn text(o: &Output) -> String {
 }
 
 fn results_dir(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
 }
 
 fn tsv(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
 }
 
 fn col(rows: &[Vec<String>], name: &str) -> usize {
@@ -156,7 +173,9 @@ fn run_with(yaml: &str, during: impl FnOnce()) -> (Output, Option<PathBuf>, Dura
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) && !std::fs::read_to_string(&out_path).unwrap_or_default().contains("Running the workload") {
+    while started.elapsed() < Duration::from_secs(30)
+        && !std::fs::read_to_string(&out_path).unwrap_or_default().contains("Running the workload")
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     during();
@@ -202,7 +221,11 @@ fn endpoint_killed_mid_run_errors_are_counted_and_results_written() {
     assert!(rows[1].2 > 0, "the killed endpoint's errors are counted: {rows:?}");
     assert!(rows[0].1.abs_diff(rows[1].1) <= 8, "round robin keeps alternating (one request per worker): {rows:?}");
     let res = tsv(&dir.join("results.tsv"));
-    assert_eq!(all(&res, "GET", "errors") + all(&res, "PUT", "errors"), rows[1].2, "errors per op add up to errors per endpoint");
+    assert_eq!(
+        all(&res, "GET", "errors") + all(&res, "PUT", "errors"),
+        rows[1].2,
+        "errors per op add up to errors per endpoint"
+    );
     assert!(t.contains("connection") || t.contains("Errors by kind"), "{t}");
 }
 

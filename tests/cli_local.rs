@@ -155,7 +155,9 @@ fn local_run_writes_results_that_match_the_disk() {
     let perf = tsv(&dir.join("perf_log.tsv"));
     assert_eq!(perf[0].len(), 30, "{:?}", perf[0]);
     let (stage, g, p, m) = (col(&perf, "stage"), col(&perf, "get_ops"), col(&perf, "put_ops"), col(&perf, "meta_ops"));
-    let sum = |c: usize| -> u64 { perf.iter().skip(1).filter(|r| r[stage] == "workload").map(|r| r[c].parse::<u64>().unwrap()).sum() };
+    let sum = |c: usize| -> u64 {
+        perf.iter().skip(1).filter(|r| r[stage] == "workload").map(|r| r[c].parse::<u64>().unwrap()).sum()
+    };
     assert_eq!(sum(g), total("GET"));
     assert_eq!(sum(p), total("PUT"));
     assert_eq!(sum(m), total("META"));

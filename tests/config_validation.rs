@@ -25,8 +25,14 @@ fn name(p: &Path) -> String {
 fn expected_warnings(file: &str) -> Vec<&'static str> {
     match file {
         "multi_endpoint_prepare.yaml" => vec!["line 47: a literal `\\n` outside quotes was read as a line break"],
-        "agent_ids_explicit.yaml" | "agent_ids_default.yaml" | "me_per_agent_regions.yaml" | "me_minio_nodes.yaml"
-        | "agent_concurrency_override.yaml" | "start_delay.yaml" | "ssh_deploy.yaml" | "config_endpoints_1_2.yaml"
+        "agent_ids_explicit.yaml"
+        | "agent_ids_default.yaml"
+        | "me_per_agent_regions.yaml"
+        | "me_minio_nodes.yaml"
+        | "agent_concurrency_override.yaml"
+        | "start_delay.yaml"
+        | "ssh_deploy.yaml"
+        | "config_endpoints_1_2.yaml"
         | "config_endpoints_3_4.yaml" => vec!["no `workload` entries and no `prepare`: the run has nothing to do"],
         _ => vec![],
     }
@@ -41,7 +47,8 @@ fn every_valid_config_parses() {
         match config::load(f) {
             Ok(plan) => {
                 let want = expected_warnings(&name(f));
-                let ok = plan.warnings.len() == want.len() && plan.warnings.iter().zip(&want).all(|(got, w)| got.contains(w));
+                let ok = plan.warnings.len() == want.len()
+                    && plan.warnings.iter().zip(&want).all(|(got, w)| got.contains(w));
                 if !ok {
                     failures.push(format!("{}: warnings {:?}, expected {:?}", name(f), plan.warnings, want));
                 }
@@ -72,7 +79,9 @@ fn every_invalid_config_fails_with_its_expected_message() {
             Ok(want) if want == got => {}
             Ok(want) => failures.push(format!("{}:\n--- expected\n{want}--- got\n{got}", name(f))),
             Err(_) if bless => std::fs::write(&exp_path, &got).unwrap(),
-            Err(_) => failures.push(format!("{}: no {} (run with SAI3_BLESS=1 and review)\n{got}", name(f), name(&exp_path))),
+            Err(_) => {
+                failures.push(format!("{}: no {} (run with SAI3_BLESS=1 and review)\n{got}", name(f), name(&exp_path)))
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -80,7 +89,8 @@ fn every_invalid_config_fails_with_its_expected_message() {
 
 #[test]
 fn seed_quirk_reads_fill_after_literal_newline() {
-    let plan = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/multi_endpoint_prepare.yaml")).unwrap();
+    let plan =
+        config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/multi_endpoint_prepare.yaml")).unwrap();
     let e = &plan.prepare.ensure_objects[0];
     assert_eq!(e.count, 100);
     assert_eq!(e.size, config::SizeSpec::Fixed(512_000));
@@ -97,7 +107,10 @@ fn seed_configs_resolve_as_documented() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs");
     let hybrid = config::load(&dir.join("me_hybrid.yaml")).unwrap();
     assert_eq!(hybrid.effective_endpoints(Some(0)).unwrap().endpoints.len(), 4);
-    assert_eq!(hybrid.effective_endpoints(Some(1)).unwrap().endpoints, vec!["s3://192.168.1.14:9000/bucket/", "s3://192.168.1.15:9000/bucket/"]);
+    assert_eq!(
+        hybrid.effective_endpoints(Some(1)).unwrap().endpoints,
+        vec!["s3://192.168.1.14:9000/bucket/", "s3://192.168.1.15:9000/bucket/"]
+    );
     assert_eq!(hybrid.effective_endpoints(Some(2)).unwrap().endpoints.len(), 4);
 
     let ids = config::load(&dir.join("agent_ids_default.yaml")).unwrap();
@@ -140,7 +153,8 @@ fn every_size_spec_form() {
         ),
     ];
     for (spec, want) in cases {
-        let text = format!("target: file:///tmp/x/\nworkload:\n  - op: put\n    path: \"p/{{}}\"\n    size_spec: {spec}\n");
+        let text =
+            format!("target: file:///tmp/x/\nworkload:\n  - op: put\n    path: \"p/{{}}\"\n    size_spec: {spec}\n");
         let plan = parse(&text, None).unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!(plan.workload[0].size.as_ref(), Some(&want), "{spec}");
     }

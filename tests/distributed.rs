@@ -27,7 +27,10 @@ impl Agent {
     fn start(ip: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let log = std::env::temp_dir().join(format!("sai3-test-agent-{}-{}.log", std::process::id(), rand_suffix()));
         let mut cmd = Command::new(BIN);
-        cmd.args(["agent", "--listen", &format!("{ip}:0")]).args(extra).stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+        cmd.args(["agent", "--listen", &format!("{ip}:0")])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
         cmd.env_remove("SAI3_AGENT_TOKEN");
         for (k, v) in env {
             cmd.env(k, v);
@@ -48,7 +51,8 @@ impl Agent {
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst) * 1000 + (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 1000)
+    N.fetch_add(1, Ordering::SeqCst) * 1000
+        + (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 1000)
 }
 
 fn ctl(args: &[&str], cwd: &Path) -> Output {
@@ -129,11 +133,31 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
     let r = run_config(tmp.path(), &yaml);
     let t = text(&r.out);
     assert_eq!(r.out.status.code(), Some(0), "{t}");
-    for l in ["=== Distributed Workload ===", "✅ agent-1 ready", "✅ agent-2 ready", "✅ All 2 agents ready", "⏳ Starting in 1s", "✓ All 2 agents completed", "--- Agent: agent-1 ---", "=== Aggregate Totals ===", "Results saved to:"] {
+    for l in [
+        "=== Distributed Workload ===",
+        "✅ agent-1 ready",
+        "✅ agent-2 ready",
+        "✅ All 2 agents ready",
+        "⏳ Starting in 1s",
+        "✓ All 2 agents completed",
+        "--- Agent: agent-1 ---",
+        "=== Aggregate Totals ===",
+        "Results saved to:",
+    ] {
         assert!(t.contains(l), "missing `{l}` in:\n{t}");
     }
     let dir = r.dir.unwrap();
-    for f in ["results.tsv", "prepare_results.tsv", "perf_log.tsv", "config.yaml", "console_log.txt", "metadata.json", "agents/agent-1/results.tsv", "agents/agent-2/perf_log.tsv", "agents/agent-2/prepare_results.tsv"] {
+    for f in [
+        "results.tsv",
+        "prepare_results.tsv",
+        "perf_log.tsv",
+        "config.yaml",
+        "console_log.txt",
+        "metadata.json",
+        "agents/agent-1/results.tsv",
+        "agents/agent-2/perf_log.tsv",
+        "agents/agent-2/prepare_results.tsv",
+    ] {
         assert!(dir.join(f).exists(), "{f}");
     }
     // Prepare: each of the 36 tree files created exactly once across the two agents.
@@ -146,7 +170,8 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
     assert_eq!((p1, p2), (18, 18), "split j mod 2");
     // Workload: the aggregate equals the sum of the agents, and PUTs equal new files on disk.
     let all = tsv(&dir.join("results.tsv"));
-    let ag: Vec<Vec<Vec<String>>> = ["agent-1", "agent-2"].iter().map(|a| tsv(&dir.join(format!("agents/{a}/results.tsv")))).collect();
+    let ag: Vec<Vec<Vec<String>>> =
+        ["agent-1", "agent-2"].iter().map(|a| tsv(&dir.join(format!("agents/{a}/results.tsv")))).collect();
     for op in ["GET", "PUT", "META"] {
         let sum: u64 = ag.iter().map(|r| total(r, op, "count")).sum();
         assert_eq!(total(&all, op, "count"), sum, "{op}");
@@ -164,7 +189,8 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
     let a1gets: u64 = a1perf[1..].iter().filter(|r| r[st] == "workload").map(|r| r[g].parse::<u64>().unwrap()).sum();
     assert_eq!(a1gets, total(&ag[0], "GET", "count"));
     // metadata: offsets, round trips and the achieved start skew of each agent.
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
     for a in meta["agents"].as_array().unwrap() {
         assert!(a["rtt_ms"].as_f64().unwrap() >= 0.0);
         assert!(a["clock_offset_ms"].as_f64().is_some());
@@ -390,7 +416,8 @@ fn agent_killed_mid_run_is_marked_and_the_others_results_are_written() {
     let dir = results_dirs(tmp.path()).pop().expect("results written");
     let stays = tsv(&dir.join("agents/stays/results.tsv"));
     assert!(total(&stays, "GET", "count") > 0);
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
     assert!(meta["degraded"].as_str().unwrap().contains("dies"), "{meta}");
     let missing = meta["missing_intervals"].as_array().unwrap();
     assert!(!missing.is_empty() && missing.iter().all(|m| m["missing_agents"][0] == "dies"), "{meta}");
@@ -511,7 +538,13 @@ fn make_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
         std::fs::write(&p, body).unwrap();
         p
     };
-    (w("ca.pem", &ca.pem()), w("server.pem", &srv), w("server.key", &srv_key), w("client.pem", &cli), w("client.key", &cli_key))
+    (
+        w("ca.pem", &ca.pem()),
+        w("server.pem", &srv),
+        w("server.key", &srv_key),
+        w("client.pem", &cli),
+        w("client.key", &cli_key),
+    )
 }
 
 #[test]
@@ -522,7 +555,14 @@ fn tls_with_client_certificates() {
     let (ca, srv, srv_key, cli, cli_key) = make_pki(tmp.path());
     let a1 = Agent::start(
         "127.0.0.1",
-        &["--tls-cert", srv.to_str().unwrap(), "--tls-key", srv_key.to_str().unwrap(), "--tls-client-ca", ca.to_str().unwrap()],
+        &[
+            "--tls-cert",
+            srv.to_str().unwrap(),
+            "--tls-key",
+            srv_key.to_str().unwrap(),
+            "--tls-client-ca",
+            ca.to_str().unwrap(),
+        ],
         &[],
     );
     let body = long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 1);
@@ -537,7 +577,12 @@ fn tls_with_client_certificates() {
     // TLS with the client certificate: the run works.
     let full = body.replace(
         "distributed:\n",
-        &format!("distributed:\n  tls:\n    ca: \"{}\"\n    cert: \"{}\"\n    key: \"{}\"\n", ca.display(), cli.display(), cli_key.display()),
+        &format!(
+            "distributed:\n  tls:\n    ca: \"{}\"\n    cert: \"{}\"\n    key: \"{}\"\n",
+            ca.display(),
+            cli.display(),
+            cli_key.display()
+        ),
     );
     let r = run_config(tmp.path(), &full);
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
@@ -546,7 +591,8 @@ fn tls_with_client_certificates() {
 }
 
 fn seed_config(name: &str, subs: &[(&str, &str)]) -> String {
-    let mut s = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs").join(name)).unwrap();
+    let mut s =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs").join(name)).unwrap();
     for (a, b) in subs {
         s = s.replace(a, b);
     }
@@ -564,7 +610,12 @@ fn seed_000_examples_3_and_4_per_agent_endpoints_as_written() {
     }
     let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
     let base_s = base.display().to_string();
-    let subs = [("/tmp/sai3-multi-ep-test", base_s.as_str()), ("localhost:7761", a1.addr.as_str()), ("localhost:7762", a2.addr.as_str()), ("duration: 20s", "duration: 2s")];
+    let subs = [
+        ("/tmp/sai3-multi-ep-test", base_s.as_str()),
+        ("localhost:7761", a1.addr.as_str()),
+        ("localhost:7762", a2.addr.as_str()),
+        ("duration: 20s", "duration: 2s"),
+    ];
     // Example 3: prepare only; each agent creates its 50 files through its own two endpoints.
     let r = run_config(tmp.path(), &seed_config("multi_endpoint_prepare.yaml", &subs));
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
@@ -604,7 +655,15 @@ fn seed_000_examples_1_and_2_with_local_agents() {
     let d1s = d1.display().to_string();
     let y1 = seed_config(
         "local_test_2agents.yaml",
-        &[("/tmp/sai3-test", d1s.as_str()), ("127.0.0.1:7761", a1.addr.as_str()), ("127.0.0.1:7762", a2.addr.as_str()), ("duration: 30s", "duration: 2s"), ("min: 1MB", "min: 10KB"), ("max: 5MB", "max: 50KB"), ("object_size: 2MB", "object_size: 20KB")],
+        &[
+            ("/tmp/sai3-test", d1s.as_str()),
+            ("127.0.0.1:7761", a1.addr.as_str()),
+            ("127.0.0.1:7762", a2.addr.as_str()),
+            ("duration: 30s", "duration: 2s"),
+            ("min: 1MB", "min: 10KB"),
+            ("max: 5MB", "max: 50KB"),
+            ("object_size: 2MB", "object_size: 20KB"),
+        ],
     );
     let r = run_config(tmp.path(), &y1);
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
@@ -616,9 +675,13 @@ fn seed_000_examples_1_and_2_with_local_agents() {
     let d2s = d2.display().to_string();
     let cfg = tmp.path().join("distributed_mixed_test.yaml");
     std::fs::write(&cfg, seed_config("distributed_mixed_test.yaml", &[("/tmp/sai3bench-test", d2s.as_str())])).unwrap();
-    let o = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
+    let o = ctl(
+        &["ctl", "run", "--config", cfg.to_str().unwrap(), "--agents", &format!("{},{}", a1.addr, a2.addr)],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let dir = results_dirs(tmp.path()).into_iter().find(|d| d.to_string_lossy().contains("distributed_mixed_test")).unwrap();
+    let dir =
+        results_dirs(tmp.path()).into_iter().find(|d| d.to_string_lossy().contains("distributed_mixed_test")).unwrap();
     assert!(dir.join("agents/agent-0/results.tsv").exists() && dir.join("agents/agent-1/results.tsv").exists());
     // Without a shared_filesystem key the agents share the target: 180 prepared objects, once each.
     let prep = tsv(&dir.join("prepare_results.tsv"));
@@ -642,9 +705,17 @@ workload:\n  - op: stat\n    path: \"*/*.dat\"\n",
     let t = text(&r.out);
     assert_eq!(r.out.status.code(), Some(0), "{t}");
     assert!(t.contains("Controller preparing the tree and files"), "{t}");
-    assert!(t.contains("a prepared: 6 objects present, 0 created") && t.contains("b prepared: 6 objects present, 0 created"), "each agent counts its share: {t}");
+    assert!(
+        t.contains("a prepared: 6 objects present, 0 created")
+            && t.contains("b prepared: 6 objects present, 0 created"),
+        "each agent counts its share: {t}"
+    );
     assert_eq!(count_files(&data), 12);
     let dir = r.dir.unwrap();
-    assert_eq!(total(&tsv(&dir.join("prepare_results.tsv")), "PUT", "count"), 12, "the controller's prepare is in the aggregate");
+    assert_eq!(
+        total(&tsv(&dir.join("prepare_results.tsv")), "PUT", "count"),
+        12,
+        "the controller's prepare is in the aggregate"
+    );
     assert!(total(&tsv(&dir.join("agents/a/results.tsv")), "STAT", "count") > 0);
 }

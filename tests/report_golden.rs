@@ -69,8 +69,18 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
         concurrency: 8,
         endpoints: eps.iter().map(|e| format!("file:///mnt/ep{e}/")).collect(),
         strategy: Some("round_robin".into()),
-        prepare: Some(PhaseResult { stage: Stage::Prepare, wall: Duration::from_millis(500), totals: prep, in_flight_at_end: vec![0; 4] }),
-        workload: Some(PhaseResult { stage: Stage::Workload, wall: Duration::from_secs(3), totals, in_flight_at_end: vec![0; 4] }),
+        prepare: Some(PhaseResult {
+            stage: Stage::Prepare,
+            wall: Duration::from_millis(500),
+            totals: prep,
+            in_flight_at_end: vec![0; 4],
+        }),
+        workload: Some(PhaseResult {
+            stage: Stage::Workload,
+            wall: Duration::from_secs(3),
+            totals,
+            in_flight_at_end: vec![0; 4],
+        }),
         cleanup: None,
         intervals,
         prepare_existing: 0,
@@ -170,11 +180,15 @@ fn files_match_golden() {
             _ => mismatched.push(name),
         }
     }
-    assert!(mismatched.is_empty(), "differ from tests/golden (UPDATE_GOLDEN=1 to rewrite, then review): {mismatched:?}");
+    assert!(
+        mismatched.is_empty(),
+        "differ from tests/golden (UPDATE_GOLDEN=1 to rewrite, then review): {mismatched:?}"
+    );
     for name in ["config.yaml", "console_log.txt", "metadata.json"] {
         assert!(dir.path().join(name).is_file(), "{name} missing");
     }
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["agents"].as_array().unwrap().len(), 2);
     assert_eq!(meta["agents"][1]["endpoints"][0], "file:///mnt/ep2/");
     assert_eq!(meta["started_epoch_ms"], 1_790_000_000_000u64);
@@ -184,10 +198,24 @@ fn files_match_golden() {
 #[test]
 fn column_lists_are_the_documented_ones() {
     assert_eq!(report::perf_log::COLUMNS.len(), 30);
-    assert_eq!(&report::results_tsv::COLUMNS[..13], &[
-        "operation", "size_bucket", "bucket_idx", "mean_us", "p50_us", "p90_us", "p95_us", "p99_us", "max_us",
-        "avg_bytes", "ops_per_sec", "throughput_mibps", "count"
-    ]);
+    assert_eq!(
+        &report::results_tsv::COLUMNS[..13],
+        &[
+            "operation",
+            "size_bucket",
+            "bucket_idx",
+            "mean_us",
+            "p50_us",
+            "p90_us",
+            "p95_us",
+            "p99_us",
+            "max_us",
+            "avg_bytes",
+            "ops_per_sec",
+            "throughput_mibps",
+            "count"
+        ]
+    );
     assert_eq!(report::endpoint_stats::COLUMNS.len(), 14);
 }
 
@@ -209,16 +237,24 @@ fn figures_are_true() {
         assert_eq!(sum, num(&all(op)[count]), "{op}");
     }
     let err_sum: f64 = prow.iter().map(|r| num(&r[col(&ph, "errors")])).sum();
-    let err_all: f64 = ["GET", "PUT", "META"].iter().map(|o| rows.iter().find(|r| r[0] == *o && r[1] == "ALL").map(|r| num(&r[col(&rh, "errors")])).unwrap_or(0.0)).sum();
+    let err_all: f64 = ["GET", "PUT", "META"]
+        .iter()
+        .map(|o| rows.iter().find(|r| r[0] == *o && r[1] == "ALL").map(|r| num(&r[col(&rh, "errors")])).unwrap_or(0.0))
+        .sum();
     assert_eq!(err_sum, err_all);
-    assert_eq!(err_all, 2.0 * 3.0 + (0 + 1 + 2 + 1 + 2 + 3) as f64, "1 GET timeout per interval per agent + DELETE errors");
+    assert_eq!(
+        err_all,
+        2.0 * 3.0 + (0 + 1 + 2 + 1 + 2 + 3) as f64,
+        "1 GET timeout per interval per agent + DELETE errors"
+    );
 
     // ALL rows equal the sum of their bucket rows; per-op META rows sum to META ALL.
     for op in ["GET", "PUT", "META"] {
         let buckets: f64 = rows.iter().filter(|r| r[0] == op && r[1] != "ALL").map(|r| num(&r[count])).sum();
         assert_eq!(buckets, num(&all(op)[count]), "{op}");
     }
-    let per_op: f64 = rows.iter().filter(|r| ["LIST", "STAT", "DELETE"].contains(&r[0].as_str())).map(|r| num(&r[count])).sum();
+    let per_op: f64 =
+        rows.iter().filter(|r| ["LIST", "STAT", "DELETE"].contains(&r[0].as_str())).map(|r| num(&r[count])).sum();
     assert_eq!(per_op, num(&all("META")[count]));
 
     // Endpoint requests (successes + errors) equal the op totals.
@@ -229,7 +265,9 @@ fn figures_are_true() {
     assert!((pct - 100.0).abs() < 0.05, "{pct}");
 
     // Percentiles of the merged histograms equal the exact ones of all recorded samples.
-    for (op, kinds) in [("GET", vec![OpKind::Get]), ("PUT", vec![OpKind::Put]), ("META", vec![OpKind::List, OpKind::Stat])] {
+    for (op, kinds) in
+        [("GET", vec![OpKind::Get]), ("PUT", vec![OpKind::Put]), ("META", vec![OpKind::List, OpKind::Stat])]
+    {
         let mut v: Vec<u64> = rec.samples.iter().filter(|(o, _)| kinds.contains(o)).map(|(_, l)| *l).collect();
         v.sort_unstable();
         assert_eq!(v.len() as f64, num(&all(op)[count]));

@@ -17,10 +17,18 @@ struct Bed {
 
 fn bed() -> Option<Bed> {
     let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (get("SAI3_TEST_SSH_HOST"), get("SAI3_TEST_SSH_PORT"), get("SAI3_TEST_SSH_USER"), get("SAI3_TEST_SSH_PASSWORD")) {
+    match (
+        get("SAI3_TEST_SSH_HOST"),
+        get("SAI3_TEST_SSH_PORT"),
+        get("SAI3_TEST_SSH_USER"),
+        get("SAI3_TEST_SSH_PASSWORD"),
+    ) {
         (Some(host), Some(port), Some(user), Some(password)) => Some(Bed { host, port, user, password }),
         _ => {
-            assert!(std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"), "SAI3_TEST_SSH_* not set but SAI3_REQUIRE_TESTBED=1");
+            assert!(
+                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
+                "SAI3_TEST_SSH_* not set but SAI3_REQUIRE_TESTBED=1"
+            );
             eprintln!("skipped: SAI3_TEST_SSH_* not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
             None
         }
@@ -53,7 +61,15 @@ fn text(o: &Output) -> String {
 /// ssh-setup with password and --accept-new-host-keys into `dir` (key `dir/id`, known_hosts `dir/kh`).
 fn install(b: &Bed, dir: &Path) -> Output {
     setup(
-        &["--hosts", &b.spec(), "--key-path", dir.join("id").to_str().unwrap(), "--known-hosts", dir.join("kh").to_str().unwrap(), "--accept-new-host-keys"],
+        &[
+            "--hosts",
+            &b.spec(),
+            "--key-path",
+            dir.join("id").to_str().unwrap(),
+            "--known-hosts",
+            dir.join("kh").to_str().unwrap(),
+            "--accept-new-host-keys",
+        ],
         &[("SAI3_SSH_PASSWORD", &b.password)],
     )
 }
@@ -79,7 +95,18 @@ fn setup_installs_the_key_once_and_key_login_works() {
     let key_b64 = pubkey.split_whitespace().nth(1).unwrap();
     assert_eq!(ak.lines().filter(|l| l.contains(key_b64)).count(), 1, "idempotent");
     // --test-only: verifies, changes nothing, needs no password.
-    let o = setup(&["--hosts", &b.spec(), "--key-path", tmp.path().join("id").to_str().unwrap(), "--known-hosts", tmp.path().join("kh").to_str().unwrap(), "--test-only"], &[]);
+    let o = setup(
+        &[
+            "--hosts",
+            &b.spec(),
+            "--key-path",
+            tmp.path().join("id").to_str().unwrap(),
+            "--known-hosts",
+            tmp.path().join("kh").to_str().unwrap(),
+            "--test-only",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
@@ -91,9 +118,16 @@ fn failures_are_one_clear_line_per_host() {
     let kh = tmp.path().join("kh");
     let (key_s, kh_s) = (key.to_str().unwrap(), kh.to_str().unwrap());
     // Wrong password (a fresh key, so the password is needed).
-    let o = setup(&["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", kh_s, "--accept-new-host-keys"], &[("SAI3_SSH_PASSWORD", "not-the-password")]);
+    let o = setup(
+        &["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", kh_s, "--accept-new-host-keys"],
+        &[("SAI3_SSH_PASSWORD", "not-the-password")],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains(&format!("FAILED {}", b.spec())) && text(&o).contains("authentication failed"), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("FAILED {}", b.spec())) && text(&o).contains("authentication failed"),
+        "{}",
+        text(&o)
+    );
     // Key refused: --test-only with a key that was never installed.
     let o = setup(&["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", kh_s, "--test-only"], &[]);
     assert_eq!(o.status.code(), Some(1));
@@ -102,7 +136,15 @@ fn failures_are_one_clear_line_per_host() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let t0 = Instant::now();
     let o = setup(
-        &["--hosts", &format!("{}@127.0.0.1:{closed},{}@no-such-host.invalid:22", b.user, b.user), "--key-path", key_s, "--known-hosts", kh_s, "--accept-new-host-keys"],
+        &[
+            "--hosts",
+            &format!("{}@127.0.0.1:{closed},{}@no-such-host.invalid:22", b.user, b.user),
+            "--key-path",
+            key_s,
+            "--known-hosts",
+            kh_s,
+            "--accept-new-host-keys",
+        ],
         &[("SAI3_SSH_PASSWORD", &b.password)],
     );
     assert!(t0.elapsed() < Duration::from_secs(15));
@@ -111,7 +153,10 @@ fn failures_are_one_clear_line_per_host() {
     assert!(t.contains(&format!("FAILED {}@127.0.0.1:{closed}: ", b.user)) && t.contains("connection refused"), "{t}");
     assert!(t.contains(&format!("FAILED {}@no-such-host.invalid:22", b.user)), "{t}");
     // Unknown host key without --accept-new-host-keys (and no terminal to ask): refused.
-    let o = setup(&["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", tmp.path().join("empty-kh").to_str().unwrap()], &[("SAI3_SSH_PASSWORD", &b.password)]);
+    let o = setup(
+        &["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", tmp.path().join("empty-kh").to_str().unwrap()],
+        &[("SAI3_SSH_PASSWORD", &b.password)],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("host key is not in"), "{}", text(&o));
     // Changed host key: a known_hosts line with another ed25519 key for this host is refused,
@@ -119,7 +164,10 @@ fn failures_are_one_clear_line_per_host() {
     let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBo6sXFRbKx1yTnwPnhrOYAHWnPwLEXeWvFb0PEHHTN6";
     let line = format!("[{}]:{} {other}\n", b.host, b.port);
     std::fs::write(&kh, &line).unwrap();
-    let o = setup(&["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", kh_s, "--accept-new-host-keys"], &[("SAI3_SSH_PASSWORD", &b.password)]);
+    let o = setup(
+        &["--hosts", &b.spec(), "--key-path", key_s, "--known-hosts", kh_s, "--accept-new-host-keys"],
+        &[("SAI3_SSH_PASSWORD", &b.password)],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("HOST KEY CHANGED") && text(&o).contains("line 1"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), line);
@@ -127,12 +175,14 @@ fn failures_are_one_clear_line_per_host() {
 
 /// PIDs of processes of `user` whose command line contains `needle` (zombies excluded).
 fn processes(user: &str, needle: &str) -> Vec<u32> {
-    let uid = String::from_utf8_lossy(&Command::new("id").args(["-u", user]).output().unwrap().stdout).trim().to_string();
+    let uid =
+        String::from_utf8_lossy(&Command::new("id").args(["-u", user]).output().unwrap().stdout).trim().to_string();
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-        let owner = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
+        let owner =
+            status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
         let zombie = status.lines().any(|l| l.starts_with("State:") && l.contains('Z'));
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
@@ -159,7 +209,8 @@ fn distributed_run_with_agents_started_over_ssh() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
-    let ports: Vec<u16> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    let ports: Vec<u16> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
     let yaml = format!(
         r#"target: "file://{}/"
 duration: 2s
@@ -194,11 +245,25 @@ workload:
     );
     let cfg = tmp.path().join("ssh-run.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let o = Command::new(BIN).args(["ctl", "run", "--config", cfg.to_str().unwrap()]).current_dir(tmp.path()).env("HOME", &home).env_remove("SAI3_AGENT_TOKEN").output().unwrap();
+    let o = Command::new(BIN)
+        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .env("HOME", &home)
+        .env_remove("SAI3_AGENT_TOKEN")
+        .output()
+        .unwrap();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("ssh-a: started on") && t.contains("stopped agent ssh-a") && t.contains("stopped agent ssh-b"), "{t}");
-    let dir = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-2")).unwrap();
+    assert!(
+        t.contains("ssh-a: started on") && t.contains("stopped agent ssh-a") && t.contains("stopped agent ssh-b"),
+        "{t}"
+    );
+    let dir = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-2"))
+        .unwrap();
     let log = std::fs::read_to_string(dir.join("agents/ssh-a/agent.log")).unwrap();
     assert!(log.contains("listening (PLAINTEXT) on 127.0.0.1:") && log.contains("token required"), "{log}");
     assert!(dir.join("agents/ssh-b/results.tsv").exists());
@@ -207,7 +272,11 @@ workload:
         assert!(processes(&b.user, &format!("127.0.0.1:{p}")).is_empty(), "agent on port {p} still running");
     }
     let cache = b.home().join(".cache/sai3");
-    let tokens: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".token")).collect();
+    let tokens: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".token"))
+        .collect();
     assert!(tokens.is_empty(), "token files removed");
     // The copied binary of this (debug, large) build is not needed on the test host afterwards.
     let _ = std::fs::remove_dir_all(cache.join("bin"));
@@ -215,7 +284,12 @@ workload:
     // nothing is left running.
     let bad = std::fs::read_to_string(&cfg).unwrap().replace(&format!("port: {}", b.port), "port: 1");
     std::fs::write(&cfg, bad).unwrap();
-    let o = Command::new(BIN).args(["ctl", "run", "--config", cfg.to_str().unwrap()]).current_dir(tmp.path()).env("HOME", &home).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .env("HOME", &home)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("agent ssh-a") && text(&o).contains("connection refused"), "{}", text(&o));
 }

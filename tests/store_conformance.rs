@@ -23,7 +23,9 @@ fn testbed_uri(var: &str) -> Option<String> {
                 std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
                 "{var} is not set but SAI3_REQUIRE_TESTBED=1: run `scripts/testbed start` and `eval \"$(scripts/testbed env)\"`"
             );
-            eprintln!("skipped: {var} not set (start the testbed: scripts/testbed start; eval \"$(scripts/testbed env)\")");
+            eprintln!(
+                "skipped: {var} not set (start the testbed: scripts/testbed start; eval \"$(scripts/testbed env)\")"
+            );
             None
         }
     }
@@ -41,14 +43,23 @@ async fn conformance(base: &str) {
         multipart_part_size: Some(5 << 20),
         ..StorageOptions::default()
     };
-    let b: std::sync::Arc<dyn Backend> = open_backend(base, &opts).await.unwrap_or_else(|e| panic!("{base}: open: {e}"));
+    let b: std::sync::Arc<dyn Backend> =
+        open_backend(base, &opts).await.unwrap_or_else(|e| panic!("{base}: open: {e}"));
     b.preflight(true).await.unwrap_or_else(|e| panic!("{base}: preflight: {e}"));
 
     // PUT then GET/STAT, small, empty and multipart-sized.
     for (key, n) in [("a/one.dat", 4096usize), ("a/b/two.dat", 1), ("a/empty.dat", 0), ("big/multi.dat", 11 << 20)] {
         b.put(key, data(n, 7)).await.unwrap_or_else(|e| panic!("{base}{key}: put: {e}"));
-        assert_eq!(b.get(key).await.unwrap_or_else(|e| panic!("{base}{key}: get: {e}")), n as u64, "{base}{key}: get length");
-        assert_eq!(b.stat(key).await.unwrap_or_else(|e| panic!("{base}{key}: stat: {e}")), n as u64, "{base}{key}: stat size");
+        assert_eq!(
+            b.get(key).await.unwrap_or_else(|e| panic!("{base}{key}: get: {e}")),
+            n as u64,
+            "{base}{key}: get length"
+        );
+        assert_eq!(
+            b.stat(key).await.unwrap_or_else(|e| panic!("{base}{key}: stat: {e}")),
+            n as u64,
+            "{base}{key}: stat size"
+        );
     }
     // Overwrite replaces.
     b.put("a/one.dat", data(100, 9)).await.unwrap();
@@ -57,7 +68,11 @@ async fn conformance(base: &str) {
     // LIST is recursive, relative to the base, with sizes; partial-name prefixes work.
     let mut listed: Vec<(String, u64)> = b.list("a/").await.unwrap().into_iter().map(|o| (o.key, o.size)).collect();
     listed.sort();
-    assert_eq!(listed, vec![("a/b/two.dat".into(), 1), ("a/empty.dat".into(), 0), ("a/one.dat".into(), 100)], "{base}: list a/");
+    assert_eq!(
+        listed,
+        vec![("a/b/two.dat".into(), 1), ("a/empty.dat".into(), 0), ("a/one.dat".into(), 100)],
+        "{base}: list a/"
+    );
     let mut on: Vec<String> = b.list("a/o").await.unwrap().into_iter().map(|o| o.key).collect();
     on.sort();
     assert_eq!(on, vec!["a/one.dat"], "{base}: list with a partial name");

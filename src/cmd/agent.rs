@@ -45,7 +45,9 @@ pub fn run(args: AgentArgs) -> CmdResult {
             let key = auth::read_pem("--tls-key", k).map_err(Failure::Usage)?;
             let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
             if let Some(ca) = &args.tls_client_ca {
-                cfg = cfg.client_ca_root(Certificate::from_pem(auth::read_pem("--tls-client-ca", ca).map_err(Failure::Usage)?));
+                cfg = cfg.client_ca_root(Certificate::from_pem(
+                    auth::read_pem("--tls-client-ca", ca).map_err(Failure::Usage)?,
+                ));
             }
             Some(cfg)
         }

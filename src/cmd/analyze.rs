@@ -24,7 +24,9 @@ pub fn run(a: AnalyzeArgs) -> CmdResult {
         }
         dirs.extend(found);
     } else if a.base_dir.is_some() {
-        return Err(Failure::Usage("--base-dir goes with --pattern (e.g. --pattern 'sai3-*' --base-dir results/)".into()));
+        return Err(Failure::Usage(
+            "--base-dir goes with --pattern (e.g. --pattern 'sai3-*' --base-dir results/)".into(),
+        ));
     }
     if dirs.is_empty() {
         return Err(Failure::Usage("give the results folders: --dirs a,b or --pattern 'sai3-*' [--base-dir D]".into()));
@@ -43,6 +45,9 @@ pub fn run(a: AnalyzeArgs) -> CmdResult {
         for p in &out.problems {
             eprintln!("problem: {p}");
         }
-        Err(Failure::Run(format!("{} problem(s) — listed above and on the Summary sheet; the readable runs are in the workbook", out.problems.len())))
+        Err(Failure::Run(format!(
+            "{} problem(s) — listed above and on the Summary sheet; the readable runs are in the workbook",
+            out.problems.len()
+        )))
     }
 }

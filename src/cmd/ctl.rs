@@ -130,5 +130,10 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
 }
 
 fn runner_endpoints(agent: &crate::core::exec::AgentReport) -> Vec<crate::core::exec::EndpointInfo> {
-    agent.endpoints.iter().enumerate().map(|(idx, uri)| crate::core::exec::EndpointInfo { idx, uri: uri.clone() }).collect()
+    agent
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(idx, uri)| crate::core::exec::EndpointInfo { idx, uri: uri.clone() })
+        .collect()
 }

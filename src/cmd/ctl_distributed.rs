@@ -12,7 +12,10 @@ use tokio::sync::mpsc;
 use super::ctl::{new_run_id, RunArgs};
 use super::{CmdResult, Failure};
 use crate::core::config::{self, PathSelection, Plan, TreeCreationMode};
-use crate::core::exec::{self, AgentReport, CpuSample, EndpointInfo, IntervalRow, NullObserver, PhaseResult, RunOptions, RunReport, RunRole, Runner, Stage};
+use crate::core::exec::{
+    self, AgentReport, CpuSample, EndpointInfo, IntervalRow, NullObserver, PhaseResult, RunOptions, RunReport, RunRole,
+    Runner, Stage,
+};
 use crate::core::metrics::Snapshot;
 use crate::net::agent_service::unix_ns;
 use crate::net::fleet::{AgentConn, ClientTls, Dialer, Event};
@@ -25,7 +28,10 @@ const TICK: Duration = Duration::from_millis(100);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
 pub(super) fn dialer(plan: &Plan) -> Result<Dialer, Failure> {
@@ -36,7 +42,11 @@ pub(super) fn dialer(plan: &Plan) -> Result<Dialer, Failure> {
         Some(t) => {
             let ca = match &t.ca {
                 Some(p) => Some(auth::read_pem("distributed.tls.ca", p).map_err(Failure::Usage)?),
-                None => return Err(Failure::Usage("distributed.tls.ca: give the CA certificate (PEM) that signed the agents' certificates".into())),
+                None => {
+                    return Err(Failure::Usage(
+                        "distributed.tls.ca: give the CA certificate (PEM) that signed the agents' certificates".into(),
+                    ))
+                }
             };
             let identity = match (&t.cert, &t.key) {
                 (Some(c), Some(k)) => Some((
@@ -80,15 +90,28 @@ fn describe_fleet(plan: &Plan) -> String {
     if let Some(d) = d {
         s.push_str(&format!(
             "Storage: {}; tree_creation_mode {}; path_selection {}; start_delay {}s\n",
-            if d.shared_filesystem { "shared (all agents access the same data)" } else { "per agent (each agent works under <target>/<agent id>/)" },
+            if d.shared_filesystem {
+                "shared (all agents access the same data)"
+            } else {
+                "per agent (each agent works under <target>/<agent id>/)"
+            },
             d.tree_creation_mode.name(),
             if d.path_selection == PathSelection::Distributed { "distributed" } else { "random" },
             d.start_delay.as_secs_f64()
         ));
         for (i, a) in d.agents.iter().enumerate() {
-            s.push_str(&format!("  [{i}] {} at {}: concurrency {}\n", a.id, a.address, plan.effective_concurrency(Some(i))));
+            s.push_str(&format!(
+                "  [{i}] {} at {}: concurrency {}\n",
+                a.id,
+                a.address,
+                plan.effective_concurrency(Some(i))
+            ));
             match plan.effective_endpoints(Some(i)) {
-                Some(ep) => s.push_str(&format!("      endpoints ({}): {}\n", ep.strategy.name(), ep.endpoints.iter().map(|e| crate::core::store::redact_uri(e)).collect::<Vec<_>>().join(", "))),
+                Some(ep) => s.push_str(&format!(
+                    "      endpoints ({}): {}\n",
+                    ep.strategy.name(),
+                    ep.endpoints.iter().map(|e| crate::core::store::redact_uri(e)).collect::<Vec<_>>().join(", ")
+                )),
                 None => s.push_str(&format!("      target: {}\n", plan.target.as_deref().unwrap_or("-"))),
             }
             s.push_str(&format!("      prepare: {}\n", prepare_share(plan, i)));
@@ -246,7 +269,11 @@ impl Controller {
         c.line(&format!("Config: {}", self.config_name));
         c.line(&format!("Agents: {n}"));
         c.line(&format!("Start delay: {}s", d.start_delay.as_secs_f64()));
-        c.line(if d.shared_filesystem { "Storage mode: shared (all agents access same data)" } else { "Storage mode: independent (each agent has its own data)" });
+        c.line(if d.shared_filesystem {
+            "Storage mode: shared (all agents access same data)"
+        } else {
+            "Storage mode: independent (each agent has its own data)"
+        });
 
         // 1. Connect to every agent, in parallel; stop before any I/O if one is missing or busy.
         let conns = futures::future::join_all(self.members.iter().map(|m| {
@@ -260,9 +287,17 @@ impl Controller {
             match r {
                 Ok((conn, ping)) => {
                     if ping.busy {
-                        problems.push(format!("agent {} ({}): busy with {} — wait for that run to end", m.id, m.address, ping.busy_with));
+                        problems.push(format!(
+                            "agent {} ({}): busy with {} — wait for that run to end",
+                            m.id, m.address, ping.busy_with
+                        ));
                     } else if ping.version != env!("CARGO_PKG_VERSION") {
-                        c.line(&format!("⚠ agent {} runs sai3 {} (this controller is {})", m.id, ping.version, env!("CARGO_PKG_VERSION")));
+                        c.line(&format!(
+                            "⚠ agent {} runs sai3 {} (this controller is {})",
+                            m.id,
+                            ping.version,
+                            env!("CARGO_PKG_VERSION")
+                        ));
                     }
                     m.conn = Some(conn);
                 }
@@ -270,7 +305,10 @@ impl Controller {
             }
         }
         if !problems.is_empty() {
-            return Err(Failure::Usage(format!("cannot start the run; nothing was touched:\n  {}", problems.join("\n  "))));
+            return Err(Failure::Usage(format!(
+                "cannot start the run; nothing was touched:\n  {}",
+                problems.join("\n  ")
+            )));
         }
         // 2. Clocks.
         let clocks = futures::future::join_all(self.members.iter().map(|m| {
@@ -288,7 +326,10 @@ impl Controller {
             }
         }
         if !problems.is_empty() {
-            return Err(Failure::Usage(format!("cannot start the run; nothing was touched:\n  {}", problems.join("\n  "))));
+            return Err(Failure::Usage(format!(
+                "cannot start the run; nothing was touched:\n  {}",
+                problems.join("\n  ")
+            )));
         }
 
         // 3. Configure: each agent validates against its own storage.
@@ -333,7 +374,12 @@ impl Controller {
                         continue;
                     }
                     for m in self.members.iter().filter(|m| m.ready.is_none()) {
-                        problems.push(format!("agent {} ({}): no answer to the config within {}s — see the agent's log", m.id, m.address, READY_TIMEOUT.as_secs()));
+                        problems.push(format!(
+                            "agent {} ({}): no answer to the config within {}s — see the agent's log",
+                            m.id,
+                            m.address,
+                            READY_TIMEOUT.as_secs()
+                        ));
                     }
                     break;
                 };
@@ -345,7 +391,10 @@ impl Controller {
                     Event::Rejected(reason) => {
                         c.line(&format!("❌ {} rejected the config", self.members[i].id));
                         self.members[i].lost = Some(reason.clone());
-                        problems.push(format!("agent {} ({}) rejected the config: {reason}", self.members[i].id, self.members[i].address));
+                        problems.push(format!(
+                            "agent {} ({}) rejected the config: {reason}",
+                            self.members[i].id, self.members[i].address
+                        ));
                     }
                     Event::Lost(reason) => {
                         self.members[i].lost = Some(reason.clone());
@@ -450,16 +499,19 @@ impl Controller {
                 }
             }
             if announced {
-                let merged = self.members.iter().filter_map(|m| m.phases.get(&Stage::Workload)).fold(None::<PhaseResult>, |acc, p| {
-                    Some(match acc {
-                        None => p.clone(),
-                        Some(mut a) => {
-                            a.totals.merge(&p.totals);
-                            a.wall = a.wall.max(p.wall);
-                            a
-                        }
-                    })
-                });
+                let merged = self.members.iter().filter_map(|m| m.phases.get(&Stage::Workload)).fold(
+                    None::<PhaseResult>,
+                    |acc, p| {
+                        Some(match acc {
+                            None => p.clone(),
+                            Some(mut a) => {
+                                a.totals.merge(&p.totals);
+                                a.wall = a.wall.max(p.wall);
+                                a
+                            }
+                        })
+                    },
+                );
                 if let Some(p) = merged {
                     observer.on_phase_end(Stage::Workload, &p);
                 }
@@ -527,10 +579,15 @@ impl Controller {
                 }
             }
         }
-        let per = if counts.iter().all(|c| *c == counts[0]) { format!("{} per agent", counts[0]) } else { "per agent".to_string() };
+        let per = if counts.iter().all(|c| *c == counts[0]) {
+            format!("{} per agent", counts[0])
+        } else {
+            "per agent".to_string()
+        };
         let mut s = format!("Endpoints: {} ({per}, {})", self.table.len(), strategies.join(" / "));
         for (idx, uri) in self.table.iter().enumerate() {
-            let users: Vec<&str> = self.members.iter().filter(|m| m.map.contains(&idx)).map(|m| m.id.as_str()).collect();
+            let users: Vec<&str> =
+                self.members.iter().filter(|m| m.map.contains(&idx)).map(|m| m.id.as_str()).collect();
             s.push_str(&format!("\n  [{idx}] {uri}  ({})", users.join(", ")));
         }
         Some(s)
@@ -566,7 +623,8 @@ impl Controller {
                 Err(e) => bad(m, e),
             },
             Event::Prepared(p) => {
-                self.console.line(&format!("✓ {} prepared: {} objects present, {} created", m.id, p.existing, p.created));
+                self.console
+                    .line(&format!("✓ {} prepared: {} objects present, {} created", m.id, p.existing, p.created));
                 m.prepared = Some(p);
             }
             Event::Started(ns) => m.started_ns = Some(ns),
@@ -611,7 +669,17 @@ impl Controller {
             let (snap, _, elapsed_s, duration_s) = self.live.pending.remove(&key).expect("entry");
             // Rows older than this one that some agent never sent are dropped from the display.
             self.live.pending.retain(|k, _| k.1 > key.1 || k.0 != key.0);
-            let row = IntervalRow { index: key.1, stage: key.0, timestamp_epoch_ms: 0, elapsed_s, duration_s, snap, cpu: CpuSample::default(), missing_agents: vec![], summary: None };
+            let row = IntervalRow {
+                index: key.1,
+                stage: key.0,
+                timestamp_epoch_ms: 0,
+                elapsed_s,
+                duration_s,
+                snap,
+                cpu: CpuSample::default(),
+                missing_agents: vec![],
+                summary: None,
+            };
             obs.on_interval(&row);
         }
     }
@@ -620,22 +688,32 @@ impl Controller {
         let plan = self.plan.clone();
         let Some(d) = &plan.distributed else { return Ok(()) };
         let targets: Vec<Option<usize>> =
-            if matches!(d.tree_creation_mode, TreeCreationMode::Controller) && !d.shared_filesystem { (0..self.members.len()).map(Some).collect() } else { vec![None] };
+            if matches!(d.tree_creation_mode, TreeCreationMode::Controller) && !d.shared_filesystem {
+                (0..self.members.len()).map(Some).collect()
+            } else {
+                vec![None]
+            };
         for t in targets {
             let Some(role) = RunRole::controller(&plan, run_id, t) else { continue };
             let what = if role.make_files { "tree and files" } else { "directory tree" };
-            self.console.line(&format!("Controller preparing the {what}{}...", role.root_suffix.as_ref().map(|s| format!(" under {s}")).unwrap_or_default()));
+            self.console.line(&format!(
+                "Controller preparing the {what}{}...",
+                role.root_suffix.as_ref().map(|s| format!(" under {s}")).unwrap_or_default()
+            ));
             let opts = RunOptions::new(self.plan.perf_log.interval, Arc::new(NullObserver));
             let mut runner = Runner::new(plan.clone(), role, opts).await.map_err(|e| e.to_string())?;
             runner.preflight().await.map_err(|e| e.to_string())?;
-            let local_table: Vec<String> = runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
+            let local_table: Vec<String> =
+                runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
             runner.prepare().await.map_err(|e| e.to_string())?;
             let (_, created) = runner.prepare_counts();
             let rep = runner.into_report();
             if let Some(p) = rep.prepare {
                 let map: Vec<usize> = local_table.iter().map(|u| self.table_index(u)).collect();
-                let moved = codec::phase_from_wire(&codec::phase_to_wire(&p), &map, self.table.len()).map_err(|e| e.to_string())?;
-                self.console.line(&format!("✓ controller created {created} objects in {:.2}s", moved.wall.as_secs_f64()));
+                let moved = codec::phase_from_wire(&codec::phase_to_wire(&p), &map, self.table.len())
+                    .map_err(|e| e.to_string())?;
+                self.console
+                    .line(&format!("✓ controller created {created} objects in {:.2}s", moved.wall.as_secs_f64()));
                 self.controller_created += created;
                 self.controller_prepare = Some(match self.controller_prepare.take() {
                     None => moved,
@@ -672,7 +750,15 @@ impl Controller {
                     failure = Some(f.failure.clone());
                 }
             }
-            let cpu = m.fin.as_ref().map(|f| CpuSample { user_pct: f.cpu_user_pct, system_pct: f.cpu_system_pct, iowait_pct: f.cpu_iowait_pct }).unwrap_or_default();
+            let cpu = m
+                .fin
+                .as_ref()
+                .map(|f| CpuSample {
+                    user_pct: f.cpu_user_pct,
+                    system_pct: f.cpu_system_pct,
+                    iowait_pct: f.cpu_iowait_pct,
+                })
+                .unwrap_or_default();
             let mut phases = std::mem::take(&mut m.phases);
             // A lost agent's phase that never ended: its totals are the sum of what it streamed.
             if m.lost.is_some() {
@@ -681,14 +767,20 @@ impl Controller {
                         continue;
                     }
                     let Some(totals) = partial.get(&stage).cloned() else { continue };
-                    let wall = Duration::from_secs_f64(rows.iter().filter(|r| r.stage == stage).map(|r| r.elapsed_s).fold(0.0, f64::max));
+                    let wall = Duration::from_secs_f64(
+                        rows.iter().filter(|r| r.stage == stage).map(|r| r.elapsed_s).fold(0.0, f64::max),
+                    );
                     phases.insert(stage, PhaseResult { stage, wall, totals, in_flight_at_end: vec![0; table_len] });
                 }
             }
             agents.push(AgentReport {
                 id: m.id.clone(),
                 address: m.address.clone(),
-                concurrency: if ready.concurrency > 0 { ready.concurrency as usize } else { plan.effective_concurrency(Some(i)) },
+                concurrency: if ready.concurrency > 0 {
+                    ready.concurrency as usize
+                } else {
+                    plan.effective_concurrency(Some(i))
+                },
                 endpoints: ready.endpoints.clone(),
                 strategy: (!ready.strategy.is_empty()).then(|| ready.strategy.clone()),
                 prepare: phases.remove(&Stage::Prepare),
@@ -717,7 +809,8 @@ impl Controller {
             aggregate.prepare_created += self.controller_created;
         }
         let lost_ids: Vec<String> = self.members.iter().filter(|m| m.lost.is_some()).map(|m| m.id.clone()).collect();
-        let failed: Vec<String> = agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
+        let failed: Vec<String> =
+            agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
         let degraded = if self.interrupted {
             Some("interrupted (Ctrl-C on the controller)".to_string())
         } else if !lost_ids.is_empty() {
@@ -748,9 +841,15 @@ impl Controller {
             return Err(Failure::Run(degraded.unwrap_or_else(|| "nothing ran".into())));
         }
         c.line("");
-        c.line(if degraded.is_none() { "✅ Distributed workload complete!" } else { "⚠ Distributed workload ended with problems" });
-        let dir = report::results_dir::create(&self.results_base, &plan.config_stem(), SystemTime::now())
-            .map_err(|e| Failure::Run(format!("cannot create the results folder in {}: {e}", self.results_base.display())))?;
+        c.line(if degraded.is_none() {
+            "✅ Distributed workload complete!"
+        } else {
+            "⚠ Distributed workload ended with problems"
+        });
+        let dir =
+            report::results_dir::create(&self.results_base, &plan.config_stem(), SystemTime::now()).map_err(|e| {
+                Failure::Run(format!("cannot create the results folder in {}: {e}", self.results_base.display()))
+            })?;
         c.line(&format!("Results saved to: {}", dir.display()));
         self.results_dir = Some(dir.clone());
         report::write_results(&dir, &report, &c.text(), plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()))

@@ -31,7 +31,10 @@ pub fn ping(agents: Vec<String>, token_file: Option<PathBuf>) -> CmdResult {
                         ),
                         Err(e) => format!("connect {connect_ms:.1} ms, clock query failed: {e}"),
                     };
-                    println!("✅ {addr}: sai3 {} agent {} on {} — {state}; {timing}", r.version, r.agent_id, r.hostname);
+                    println!(
+                        "✅ {addr}: sai3 {} agent {} on {} — {state}; {timing}",
+                        r.version, r.agent_id, r.hostname
+                    );
                 }
                 Err(e) => {
                     bad += 1;

@@ -17,7 +17,8 @@ use crate::net::ssh::{self, KnownHosts, SshTarget};
 
 fn token() -> Result<String, Failure> {
     let mut b = [0u8; 24];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| Failure::Run("no system randomness for the run token".into()))?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Failure::Run("no system randomness for the run token".into()))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -32,7 +33,9 @@ async fn stop_all(started: &[(String, RemoteAgent)], dir: Option<&PathBuf>) {
         }
         match ra.stop().await {
             Ok(true) => println!("stopped agent {id} on {} (pid {})", ra.session.target, ra.pid),
-            Ok(false) => eprintln!("⚠ agent {id} on {} (pid {}) did not stop; kill it by hand", ra.session.target, ra.pid),
+            Ok(false) => {
+                eprintln!("⚠ agent {id} on {} (pid {}) did not stop; kill it by hand", ra.session.target, ra.pid)
+            }
             Err(e) => eprintln!("⚠ stopping agent {id}: {e}"),
         }
     }
@@ -50,7 +53,11 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
         });
     }
     let key_path = ssh_plan.key_path.clone().unwrap_or_else(ssh::default_key_path);
-    let key = Arc::new(ssh::load_key(&key_path).map_err(|e| Failure::Usage(format!("distributed.ssh.key_path: {e} — create and install it with `sai3 ssh-setup --hosts user@host,…`")))?);
+    let key = Arc::new(ssh::load_key(&key_path).map_err(|e| {
+        Failure::Usage(format!(
+            "distributed.ssh.key_path: {e} — create and install it with `sai3 ssh-setup --hosts user@host,…`"
+        ))
+    })?);
     let user = ssh_plan.user.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "root".into());
     let known = KnownHosts::new(KnownHosts::default_path());
     let exe = std::env::current_exe().map_err(|e| Failure::Run(format!("cannot find this sai3 binary: {e}")))?;
@@ -61,7 +68,9 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
 
     println!("Starting {} agents over SSH (user {user}, key {})...", agents.len(), key_path.display());
     // Hosts in parallel; the agents of one host one after the other (one copy of the binary).
-    let host_of = |a: &crate::core::config::AgentSpec| a.address.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&a.address).to_string();
+    let host_of = |a: &crate::core::config::AgentSpec| {
+        a.address.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&a.address).to_string()
+    };
     let mut hosts: Vec<String> = Vec::new();
     for a in &agents {
         if !hosts.contains(&host_of(a)) {
@@ -71,11 +80,22 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
     let per_host = futures::future::join_all(hosts.iter().map(|host| {
         let target = SshTarget { user: user.clone(), host: host.clone(), port: ssh_plan.port };
         let mine: Vec<&crate::core::config::AgentSpec> = agents.iter().filter(|a| host_of(a) == *host).collect();
-        let (key, known, identity, token, run_id) = (key.clone(), known.clone(), &identity, run_token.clone(), run_id.clone());
+        let (key, known, identity, token, run_id) =
+            (key.clone(), known.clone(), &identity, run_token.clone(), run_id.clone());
         async move {
             let mut out = Vec::new();
             for a in mine {
-                let r = deploy_agent(&target, key.clone(), &known, identity, &listen_for(&a.address), &a.id, &token, &run_id).await;
+                let r = deploy_agent(
+                    &target,
+                    key.clone(),
+                    &known,
+                    identity,
+                    &listen_for(&a.address),
+                    &a.id,
+                    &token,
+                    &run_id,
+                )
+                .await;
                 out.push((a.id.clone(), r));
             }
             out
@@ -88,7 +108,12 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
     for (id, r) in deployments {
         match r {
             Ok(ra) => {
-                println!("  {id}: started on {} (pid {}{})", ra.session.target, ra.pid, if ra.uploaded { ", binary copied" } else { "" });
+                println!(
+                    "  {id}: started on {} (pid {}{})",
+                    ra.session.target,
+                    ra.pid,
+                    if ra.uploaded { ", binary copied" } else { "" }
+                );
                 started.push((id, ra));
             }
             Err(e) => problems.push(format!("agent {id}: {e}")),
@@ -106,7 +131,8 @@ pub async fn run_with_ssh(plan: Plan, args: &RunArgs, mut dialer: Dialer, ssh_pl
                 match dialer.connect(&a.address).await {
                     Ok(_) => break,
                     Err(e) if Instant::now() >= deadline || interrupted.load(Ordering::SeqCst) => {
-                        problems.push(format!("agent {} ({}) started over SSH but does not answer: {e}", a.id, a.address));
+                        problems
+                            .push(format!("agent {} ({}) started over SSH but does not answer: {e}", a.id, a.address));
                         break;
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,

@@ -22,7 +22,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(a: SshSetupArgs) -> CmdResult {
     let port = a.port.unwrap_or(22);
-    let targets: Vec<SshTarget> = a.hosts.iter().map(|h| SshTarget::parse(h, port, None)).collect::<Result<_, _>>().map_err(Failure::Usage)?;
+    let targets: Vec<SshTarget> =
+        a.hosts.iter().map(|h| SshTarget::parse(h, port, None)).collect::<Result<_, _>>().map_err(Failure::Usage)?;
     let key_path = a.key_path.clone().unwrap_or_else(ssh::default_key_path);
     let known = KnownHosts::new(a.known_hosts.clone().unwrap_or_else(KnownHosts::default_path));
     let policy = if a.accept_new_host_keys {
@@ -34,7 +35,10 @@ pub fn run(a: SshSetupArgs) -> CmdResult {
     };
     let key = if a.test_only {
         if !key_path.exists() {
-            return Err(Failure::Usage(format!("no key at {} — run `sai3 ssh-setup` without --test-only to create and install it", key_path.display())));
+            return Err(Failure::Usage(format!(
+                "no key at {} — run `sai3 ssh-setup` without --test-only to create and install it",
+                key_path.display()
+            )));
         }
         ssh::load_key(&key_path).map_err(Failure::Usage)?
     } else {
@@ -49,10 +53,18 @@ pub fn run(a: SshSetupArgs) -> CmdResult {
     let key = Arc::new(key);
     let pub_line = ssh::public_line(key.public_key()).map_err(Failure::Usage)?;
     let file_password = match &a.password_file {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Failure::Usage(format!("--password-file {}: {e}", p.display())))?.lines().next().unwrap_or("").to_string()),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| Failure::Usage(format!("--password-file {}: {e}", p.display())))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        ),
         None => std::env::var("SAI3_SSH_PASSWORD").ok(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(e.to_string()))?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::Run(e.to_string()))?;
     let mut failed = 0;
     for t in &targets {
         let r = rt.block_on(setup_one(t, &key, &pub_line, &known, policy, a.test_only, file_password.as_deref()));
@@ -87,7 +99,9 @@ async fn setup_one(
             return Ok(());
         }
         Err(SshError::Auth(..)) if !test_only => {}
-        Err(SshError::Auth(_, why)) => return Err(format!("key login does not work ({why}) — run `sai3 ssh-setup` without --test-only")),
+        Err(SshError::Auth(_, why)) => {
+            return Err(format!("key login does not work ({why}) — run `sai3 ssh-setup` without --test-only"))
+        }
         Err(e) => return Err(e.to_string()),
     }
     let password = match password {

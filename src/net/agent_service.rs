@@ -29,7 +29,9 @@ pub fn unix_ns(t: SystemTime) -> i64 {
 }
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn log(line: &str) {
@@ -82,7 +84,10 @@ impl pb::agent_server::Agent for AgentService {
         {
             let mut b = self.busy.lock();
             if let Some(w) = &*b {
-                return Err(Status::unavailable(format!("agent {} is busy with {w}; try again when that run has ended", self.id)));
+                return Err(Status::unavailable(format!(
+                    "agent {} is busy with {w}; try again when that run has ended",
+                    self.id
+                )));
             }
             *b = Some(format!("a run from {peer}"));
         }
@@ -115,7 +120,10 @@ impl RunObserver for StreamObserver {
         if stage == Stage::Workload {
             send(&self.tx, Msg::Started(pb::Started { actual_unix_ns: unix_ns(SystemTime::now()) }));
         }
-        send(&self.tx, Msg::PhaseStart(pb::PhaseStart { stage: codec::stage_to_wire(stage) as i32, detail: detail.to_string() }));
+        send(
+            &self.tx,
+            Msg::PhaseStart(pb::PhaseStart { stage: codec::stage_to_wire(stage) as i32, detail: detail.to_string() }),
+        );
     }
     fn on_interval(&self, row: &IntervalRow) {
         send(&self.tx, Msg::Interval(codec::interval_to_wire(row)));
@@ -164,7 +172,10 @@ async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx)
     let plan = Arc::new(plan);
     let role = RunRole::agent(&plan, index, &c.run_id);
     let cancel = CancellationToken::new();
-    let mut opts = RunOptions::new(Duration::from_millis(u64::from(c.tick_ms.max(10))), Arc::new(StreamObserver { tx: tx.clone() }));
+    let mut opts = RunOptions::new(
+        Duration::from_millis(u64::from(c.tick_ms.max(10))),
+        Arc::new(StreamObserver { tx: tx.clone() }),
+    );
     opts.cancel = cancel.clone();
     let mut runner = match Runner::new(plan.clone(), role, opts).await {
         Ok(r) => r,

@@ -39,8 +39,12 @@ pub fn check(expected: &Option<String>, req: &Request<()>) -> Result<(), Status>
     let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match got {
         Some(g) if same(g.as_bytes(), tok.as_bytes()) => Ok(()),
-        Some(_) => Err(Status::unauthenticated("wrong token: this agent requires the shared token it was started with (--token-file or SAI3_AGENT_TOKEN)")),
-        None => Err(Status::unauthenticated("this agent requires a token: give the controller `distributed.token_file` or SAI3_AGENT_TOKEN")),
+        Some(_) => Err(Status::unauthenticated(
+            "wrong token: this agent requires the shared token it was started with (--token-file or SAI3_AGENT_TOKEN)",
+        )),
+        None => Err(Status::unauthenticated(
+            "this agent requires a token: give the controller `distributed.token_file` or SAI3_AGENT_TOKEN",
+        )),
     }
 }
 

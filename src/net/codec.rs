@@ -45,7 +45,11 @@ pub fn snapshot_to_wire(s: &Snapshot) -> pb::WireSnapshot {
                 service: c.service.as_ref().map(hist_bytes).unwrap_or_default(),
             })
             .collect(),
-        errors: s.errors.iter().map(|((op, kind), n)| pb::WireError { op: op.index() as u32, kind: kind.clone(), count: *n }).collect(),
+        errors: s
+            .errors
+            .iter()
+            .map(|((op, kind), n)| pb::WireError { op: op.index() as u32, kind: kind.clone(), count: *n })
+            .collect(),
         endpoints: s
             .endpoints
             .iter()
@@ -77,11 +81,20 @@ pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapsho
         *s.errors.entry((op_from(e.op)?, e.kind.clone())).or_default() += e.count;
     }
     for (i, e) in w.endpoints.iter().enumerate() {
-        let idx = map.get(i).copied().ok_or_else(|| DecodeError(format!("endpoint {i} is not in the agent's endpoint list")))?;
+        let idx = map
+            .get(i)
+            .copied()
+            .ok_or_else(|| DecodeError(format!("endpoint {i} is not in the agent's endpoint list")))?;
         if s.endpoints.len() <= idx {
             s.endpoints.resize_with(idx + 1, EndpointCell::new);
         }
-        let cell = EndpointCell { requests: e.requests, bytes_read: e.bytes_read, bytes_written: e.bytes_written, errors: e.errors, hist: hist_from(&e.hist)? };
+        let cell = EndpointCell {
+            requests: e.requests,
+            bytes_read: e.bytes_read,
+            bytes_written: e.bytes_written,
+            errors: e.errors,
+            hist: hist_from(&e.hist)?,
+        };
         s.endpoints[idx].merge(&cell);
     }
     s.late_starts = w.late_starts;
@@ -169,7 +182,13 @@ mod tests {
         for i in 0..n {
             let lat = 1 + (i * 7919 + seed * 104729) % 50_000;
             let op = OpKind::from_index((i % 5) as usize).unwrap();
-            s.record_ok(op, Some((i % 2) as usize), (i * 37) % 100_000, lat, if i % 3 == 0 { Some(lat / 2 + 1) } else { None });
+            s.record_ok(
+                op,
+                Some((i % 2) as usize),
+                (i * 37) % 100_000,
+                lat,
+                if i % 3 == 0 { Some(lat / 2 + 1) } else { None },
+            );
             if i % 11 == 0 {
                 s.record_err(op, Some(1), "timeout");
             }
@@ -202,7 +221,10 @@ mod tests {
             assert_eq!(c.service.as_ref().map(|h| h.len()), w.service.as_ref().map(|h| h.len()));
         }
         for (e, w) in direct.endpoints.iter().zip(&via_wire.endpoints) {
-            assert_eq!((e.requests, e.bytes_read, e.bytes_written, e.errors), (w.requests, w.bytes_read, w.bytes_written, w.errors));
+            assert_eq!(
+                (e.requests, e.bytes_read, e.bytes_written, e.errors),
+                (w.requests, w.bytes_read, w.bytes_written, w.errors)
+            );
             assert_eq!(e.hist.value_at_quantile(0.99), w.hist.value_at_quantile(0.99));
         }
     }

@@ -9,9 +9,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::Request;
 
 use super::agent_service::unix_ns;
-use crate::core::store::chain_text;
 use super::auth;
 use super::pb::{self, agent_client::AgentClient, agent_msg::Msg};
+use crate::core::store::chain_text;
 
 /// How long an agent may stay silent (it sends a heartbeat every second) before it is lost.
 pub const SILENCE: Duration = Duration::from_secs(5);
@@ -43,7 +43,9 @@ fn status_text(s: &tonic::Status) -> String {
     let m = s.message();
     match s.code() {
         tonic::Code::Unavailable if m.contains("busy") => m.to_string(),
-        tonic::Code::Unavailable => format!("unreachable ({m}) — is `sai3 agent` running and listening on that address?"),
+        tonic::Code::Unavailable => {
+            format!("unreachable ({m}) — is `sai3 agent` running and listening on that address?")
+        }
         tonic::Code::Unauthenticated => format!("refused: {m}"),
         tonic::Code::DeadlineExceeded => "no answer in time".to_string(),
         _ => format!("{:?}: {m}", s.code()),
@@ -78,9 +80,15 @@ impl Dialer {
                 let msg = chain_text(&e);
                 return Err(format!("unreachable ({msg}) — is `sai3 agent --listen {address}` running there?"));
             }
-            Err(_) => return Err(format!("no connection within {}s — is the host up and the port open?", timeout.as_secs())),
+            Err(_) => {
+                return Err(format!("no connection within {}s — is the host up and the port open?", timeout.as_secs()))
+            }
         };
-        let conn = AgentConn { address: address.to_string(), client: AgentClient::new(channel).max_decoding_message_size(256 << 20), token: self.token.clone() };
+        let conn = AgentConn {
+            address: address.to_string(),
+            client: AgentClient::new(channel).max_decoding_message_size(256 << 20),
+            token: self.token.clone(),
+        };
         let reply = conn.ping().await?;
         Ok((conn, reply))
     }
@@ -94,7 +102,12 @@ impl AgentConn {
     }
 
     pub async fn ping(&self) -> Result<pb::PingReply, String> {
-        self.client.clone().ping(self.req(pb::PingRequest {})).await.map(|r| r.into_inner()).map_err(|s| status_text(&s))
+        self.client
+            .clone()
+            .ping(self.req(pb::PingRequest {}))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| status_text(&s))
     }
 
     /// Clock offset (agent − controller) and round-trip time in ns: the sample with the lowest
@@ -103,7 +116,13 @@ impl AgentConn {
         let mut best: Option<(i64, i64)> = None;
         for _ in 0..samples.max(1) {
             let t0 = unix_ns(SystemTime::now());
-            let r = self.client.clone().clock(self.req(pb::ClockRequest {})).await.map_err(|s| status_text(&s))?.into_inner();
+            let r = self
+                .client
+                .clone()
+                .clock(self.req(pb::ClockRequest {}))
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner();
             let t2 = unix_ns(SystemTime::now());
             let rtt = t2 - t0;
             let offset = r.agent_unix_ns - (t0 + rtt / 2);

@@ -34,12 +34,21 @@ impl Default for Console {
 
 impl Console {
     pub fn new() -> Console {
-        Console { inner: Arc::new(Inner { log: Mutex::new(String::new()), bar: Mutex::new(None), tty: std::io::stdout().is_terminal(), quiet: false }) }
+        Console {
+            inner: Arc::new(Inner {
+                log: Mutex::new(String::new()),
+                bar: Mutex::new(None),
+                tty: std::io::stdout().is_terminal(),
+                quiet: false,
+            }),
+        }
     }
 
     /// A console that prints nothing (keeps the log): for tests.
     pub fn silent() -> Console {
-        Console { inner: Arc::new(Inner { log: Mutex::new(String::new()), bar: Mutex::new(None), tty: false, quiet: true }) }
+        Console {
+            inner: Arc::new(Inner { log: Mutex::new(String::new()), bar: Mutex::new(None), tty: false, quiet: true }),
+        }
     }
 
     /// Print one line (or several) and keep it for console_log.txt.
@@ -168,7 +177,10 @@ fn phase_lines(a: &AgentReport, ind: &str) -> Vec<String> {
     v.push(format!("{ind}Total ops: {ops} ({:.2} ops/s)", per_sec(ops as f64, secs)));
     v.push(format!("{ind}Total bytes: {:.2} MiB ({:.2} MiB/s)", bytes as f64 / MIB, per_sec(bytes as f64 / MIB, secs)));
     v.push(format!("{ind}Errors: {}", p.totals.total_errors()));
-    v.push(format!("{ind}{:<6} {:>10} {:>12} {:>10} {:>10} {:>8} {:>8} {:>8}", "op", "count", "ops/s", "MiB/s", "mean_us", "p50_us", "p99_us", "errors"));
+    v.push(format!(
+        "{ind}{:<6} {:>10} {:>12} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "op", "count", "ops/s", "MiB/s", "mean_us", "p50_us", "p99_us", "errors"
+    ));
     for class in [OpClass::Get, OpClass::Put, OpClass::Meta] {
         let c = p.totals.class_total(class);
         let errors = p.totals.errors_where(|o| o.class() == class);
@@ -189,7 +201,8 @@ fn phase_lines(a: &AgentReport, ind: &str) -> Vec<String> {
         ));
     }
     if !p.totals.errors.is_empty() {
-        let kinds: Vec<String> = p.totals.errors.iter().map(|((op, kind), n)| format!("{} {kind}: {n}", op.name())).collect();
+        let kinds: Vec<String> =
+            p.totals.errors.iter().map(|((op, kind), n)| format!("{} {kind}: {n}", op.name())).collect();
         v.push(format!("{ind}Errors by kind: {}", kinds.join(", ")));
     }
     if p.totals.late_starts > 0 {

@@ -19,7 +19,12 @@ use crate::core::exec::{AgentReport, EndpointInfo, RunReport};
 
 /// The files of one agent's (or the aggregate's) figures, as (file name, contents).
 /// `perf_log_name` is `None` when `perf_log.enabled: false`.
-pub fn agent_files(a: &AgentReport, perf_id: &str, endpoints: &[EndpointInfo], perf_log_name: Option<&str>) -> Vec<(String, String)> {
+pub fn agent_files(
+    a: &AgentReport,
+    perf_id: &str,
+    endpoints: &[EndpointInfo],
+    perf_log_name: Option<&str>,
+) -> Vec<(String, String)> {
     let mut files = vec![
         ("results.tsv".to_string(), results_tsv::serialize(a.workload.as_ref())),
         ("prepare_results.tsv".to_string(), results_tsv::serialize(a.prepare.as_ref())),
@@ -50,7 +55,8 @@ pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_nam
         for a in &r.agents {
             let sub = dir.join("agents").join(&a.id);
             std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
-            let table: Vec<EndpointInfo> = r.endpoints.iter().filter(|e| a.endpoints.contains(&e.uri)).cloned().collect();
+            let table: Vec<EndpointInfo> =
+                r.endpoints.iter().filter(|e| a.endpoints.contains(&e.uri)).cloned().collect();
             for (name, body) in agent_files(a, &a.id, &table, perf_log_name) {
                 let p = sub.join(&name);
                 std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;

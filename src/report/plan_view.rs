@@ -48,7 +48,14 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
     if !plan.prepare.ensure_objects.is_empty() || plan.prepare.tree.is_some() {
         let _ = writeln!(s, "Prepare:");
         for e in &plan.prepare.ensure_objects {
-            let _ = writeln!(s, "  ensure {} objects under {} ({}, fill {:?})", e.count, e.base_uri, size_spec_text(&e.size), e.fill);
+            let _ = writeln!(
+                s,
+                "  ensure {} objects under {} ({}, fill {:?})",
+                e.count,
+                e.base_uri,
+                size_spec_text(&e.size),
+                e.fill
+            );
         }
         if let Some(t) = &plan.prepare.tree {
             let dirs: u64 = (1..=t.depth).map(|d| u64::from(t.width).pow(d)).sum();

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 /// and `.` become `_`, as in `sai3-20260129-1534-distributed_test`).
 pub fn folder_name(config_stem: &str, now: SystemTime) -> String {
     let t: chrono::DateTime<chrono::Local> = now.into();
-    let stem: String = config_stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
+    let stem: String =
+        config_stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
     format!("sai3-{}-{}", t.format("%Y%m%d-%H%M"), if stem.is_empty() { "run".into() } else { stem })
 }
 
@@ -25,7 +26,10 @@ pub fn create(base: &Path, config_stem: &str, now: SystemTime) -> io::Result<Pat
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name} and 10,000 suffixed folders already exist in {}", base.display())))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{name} and 10,000 suffixed folders already exist in {}", base.display()),
+    ))
 }
 
 #[cfg(test)]

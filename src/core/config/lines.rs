@@ -72,7 +72,9 @@ fn split_literal_newlines(line: &str) -> Vec<&str> {
                 }
             }
             None => match c {
-                b'"' | b'\'' if i == 0 || matches!(b[i - 1], b' ' | b':' | b'-' | b'[' | b'{' | b',') => quote = Some(c),
+                b'"' | b'\'' if i == 0 || matches!(b[i - 1], b' ' | b':' | b'-' | b'[' | b'{' | b',') => {
+                    quote = Some(c)
+                }
                 b'#' if i == 0 || b[i - 1] == b' ' => break,
                 b'\\' if b.get(i + 1) == Some(&b'n') => {
                     parts.push(line[start..i].trim_end());
@@ -124,7 +126,11 @@ impl LineIndex {
                 }
                 block_scalar_indent = None;
             }
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") || trimmed.starts_with("...") {
+            if trimmed.is_empty()
+                || trimmed.starts_with('#')
+                || trimmed.starts_with("---")
+                || trimmed.starts_with("...")
+            {
                 continue;
             }
             let mut rest = trimmed;

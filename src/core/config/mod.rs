@@ -64,18 +64,27 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
             Err(_) => {
                 return Err(ConfigErrors {
                     file,
-                    errors: vec![ConfigError { path: String::new(), line: None, message: "is not UTF-8 text — save the config as UTF-8".into() }],
+                    errors: vec![ConfigError {
+                        path: String::new(),
+                        line: None,
+                        message: "is not UTF-8 text — save the config as UTF-8".into(),
+                    }],
                 })
             }
         },
         Err(e) => {
             let what = match e.kind() {
                 std::io::ErrorKind::NotFound => "does not exist — check the path given to --config".to_string(),
-                std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied) — check its permissions".to_string(),
+                std::io::ErrorKind::PermissionDenied => {
+                    "cannot be read (permission denied) — check its permissions".to_string()
+                }
                 _ if path.is_dir() => "is a directory — give the YAML file inside it".to_string(),
                 _ => format!("cannot be read: {e}"),
             };
-            return Err(ConfigErrors { file, errors: vec![ConfigError { path: String::new(), line: None, message: what }] });
+            return Err(ConfigErrors {
+                file,
+                errors: vec![ConfigError { path: String::new(), line: None, message: what }],
+            });
         }
     };
     parse(&text, Some(path))
@@ -91,7 +100,12 @@ pub fn apply_cli_agents(plan: &mut Plan, agents: &[String]) -> Result<(), Config
             if specs.iter().any(|s: &AgentSpec| s.address == address) {
                 ctx.err(&format!("--agents[{i}]"), format!("`{address}` is given twice"));
             }
-            specs.push(AgentSpec { address, id: format!("agent-{i}"), concurrency_override: None, multi_endpoint: None });
+            specs.push(AgentSpec {
+                address,
+                id: format!("agent-{i}"),
+                concurrency_override: None,
+                multi_endpoint: None,
+            });
         }
     }
     let d = plan.distributed.get_or_insert_with(|| DistributedPlan {

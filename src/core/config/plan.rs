@@ -54,9 +54,17 @@ pub struct OpSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SizeSpec {
     Fixed(u64),
-    Uniform { min: u64, max: u64 },
+    Uniform {
+        min: u64,
+        max: u64,
+    },
     /// Log-normal with the given mean and standard deviation (bytes), clamped to [min, max].
-    Lognormal { mean: f64, std_dev: f64, min: u64, max: u64 },
+    Lognormal {
+        mean: f64,
+        std_dev: f64,
+        min: u64,
+        max: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,18 +233,12 @@ impl Plan {
 
     /// Workers the given agent runs (`None`: the local run).
     pub fn effective_concurrency(&self, agent_index: Option<usize>) -> usize {
-        agent_index
-            .and_then(|i| self.agent(i))
-            .and_then(|a| a.concurrency_override)
-            .unwrap_or(self.concurrency)
+        agent_index.and_then(|i| self.agent(i)).and_then(|a| a.concurrency_override).unwrap_or(self.concurrency)
     }
 
     /// Endpoints the given agent uses: its own block, else the global one, else none.
     pub fn effective_endpoints(&self, agent_index: Option<usize>) -> Option<&EndpointConfig> {
-        agent_index
-            .and_then(|i| self.agent(i))
-            .and_then(|a| a.multi_endpoint.as_ref())
-            .or(self.multi_endpoint.as_ref())
+        agent_index.and_then(|i| self.agent(i)).and_then(|a| a.multi_endpoint.as_ref()).or(self.multi_endpoint.as_ref())
     }
 
     /// Number of agents (1 for a local run).

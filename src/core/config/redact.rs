@@ -8,9 +8,20 @@ fn is_secret_key(key: &str) -> bool {
     if k.ends_with("_path") || k.ends_with("_file") || k == "key" {
         return false;
     }
-    ["password", "passwd", "secret", "token", "credential", "access_key", "account_key", "private_key", "sas", "session_key"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "access_key",
+        "account_key",
+        "private_key",
+        "sas",
+        "session_key",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 /// The config text with the values of secret-looking keys and `user:pass@` in URIs replaced by
@@ -41,8 +52,12 @@ fn redact_uris(line: &str) -> String {
     let mut out = String::new();
     let mut rest = line;
     while let Some(i) = rest.find("://") {
-        let start = rest[..i].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')).map(|p| p + 1).unwrap_or(0);
-        let end = rest[i..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'').map(|e| i + e).unwrap_or(rest.len());
+        let start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        let end =
+            rest[i..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'').map(|e| i + e).unwrap_or(rest.len());
         out.push_str(&rest[..start]);
         out.push_str(&redact_uri(&rest[start..end]));
         rest = &rest[end..];

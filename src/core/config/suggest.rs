@@ -40,7 +40,10 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .or_else(|| {
             // `concurrency_overide`-style: one is a prefix of the other.
             let w = word.to_lowercase();
-            candidates.iter().copied().find(|c| w.len() >= 4 && (c.starts_with(&w) || w.starts_with(*c)) && c.len() >= 4)
+            candidates
+                .iter()
+                .copied()
+                .find(|c| w.len() >= 4 && (c.starts_with(&w) || w.starts_with(*c)) && c.len() >= 4)
         })
 }
 

@@ -19,10 +19,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if num.is_empty() {
         return Err(format!("`{s}` is not a size — write e.g. `64KiB`, `1MB`, `1.5GB` or a number of bytes"));
     }
-    let value: f64 = num
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size — `{num}` is not a number"))?;
+    let value: f64 =
+        num.replace('_', "").parse().map_err(|_| format!("`{s}` is not a size — `{num}` is not a number"))?;
     let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,

@@ -28,7 +28,12 @@ fn parse(line: &str) -> Option<Counters> {
         return None;
     }
     let total = v.iter().take(8).sum();
-    Some(Counters { user: v[0] + v[1], system: v[2] + v.get(5).unwrap_or(&0) + v.get(6).unwrap_or(&0), iowait: v[4], total })
+    Some(Counters {
+        user: v[0] + v[1],
+        system: v[2] + v.get(5).unwrap_or(&0) + v.get(6).unwrap_or(&0),
+        iowait: v[4],
+        total,
+    })
 }
 
 /// Samples CPU use since the previous sample (or since creation).

@@ -79,7 +79,11 @@ pub fn merge_fleet(agents: &[(&str, &[IntervalRow], bool)]) -> Vec<IntervalRow> 
     keys.into_iter()
         .map(|((stage, index), (mut row, n))| {
             let n = n as f64;
-            row.cpu = CpuSample { user_pct: row.cpu.user_pct / n, system_pct: row.cpu.system_pct / n, iowait_pct: row.cpu.iowait_pct / n };
+            row.cpu = CpuSample {
+                user_pct: row.cpu.user_pct / n,
+                system_pct: row.cpu.system_pct / n,
+                iowait_pct: row.cpu.iowait_pct / n,
+            };
             row.missing_agents = agents
                 .iter()
                 .filter(|(_, rows, lost)| *lost && !rows.iter().any(|r| r.stage == stage && r.index == index))
@@ -92,7 +96,12 @@ pub fn merge_fleet(agents: &[(&str, &[IntervalRow], bool)]) -> Vec<IntervalRow> 
 
 fn merge_phase(phases: Vec<&PhaseResult>) -> Option<PhaseResult> {
     let first = phases.first()?;
-    let mut out = PhaseResult { stage: first.stage, wall: Duration::ZERO, totals: Snapshot::default(), in_flight_at_end: Vec::new() };
+    let mut out = PhaseResult {
+        stage: first.stage,
+        wall: Duration::ZERO,
+        totals: Snapshot::default(),
+        in_flight_at_end: Vec::new(),
+    };
     for p in phases {
         out.wall = out.wall.max(p.wall);
         out.totals.merge(&p.totals);
@@ -210,8 +219,13 @@ impl FleetFolder {
     fn close_fleet_row(&mut self, k: (Stage, u64)) {
         let Some((mut f, seen)) = self.fleet_open.remove(&k) else { return };
         let n = seen.iter().filter(|s| **s).count().max(1) as f64;
-        f.cpu = CpuSample { user_pct: f.cpu.user_pct / n, system_pct: f.cpu.system_pct / n, iowait_pct: f.cpu.iowait_pct / n };
-        f.missing_agents = self.agents.iter().zip(&seen).filter(|(ag, s)| ag.lost && !**s).map(|(ag, _)| ag.id.clone()).collect();
+        f.cpu = CpuSample {
+            user_pct: f.cpu.user_pct / n,
+            system_pct: f.cpu.system_pct / n,
+            iowait_pct: f.cpu.iowait_pct / n,
+        };
+        f.missing_agents =
+            self.agents.iter().zip(&seen).filter(|(ag, s)| ag.lost && !**s).map(|(ag, _)| ag.id.clone()).collect();
         f.compact();
         self.fleet_rows.push(f);
     }
@@ -268,7 +282,8 @@ pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentRe
         None => None,
     };
     let n = agents.len().max(1) as f64;
-    let failures: Vec<String> = agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
+    let failures: Vec<String> =
+        agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
     AgentReport {
         id: "all".to_string(),
         address: "all".to_string(),

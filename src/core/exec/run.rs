@@ -188,7 +188,17 @@ impl Runner {
             start_skew_ms: None,
             cpu: CpuSample::default(),
         };
-        Ok(Runner { plan, role, stores, opts, payload: None, report, created: Created::default(), job: None, stopped: None })
+        Ok(Runner {
+            plan,
+            role,
+            stores,
+            opts,
+            payload: None,
+            report,
+            created: Created::default(),
+            job: None,
+            stopped: None,
+        })
     }
 
     /// Check every endpoint is reachable (and writable when the run writes) before any I/O.
@@ -273,7 +283,12 @@ impl Runner {
         self.opts.observer.on_phase_start(Stage::Prepare, &detail);
         let workers = plan.effective_concurrency(self.role.agent_index);
         let spec = self.spec(Stage::Prepare, workers);
-        let job = Arc::new(prepare::PrepareJob::new(work, self.payload(), self.stores.endpoints_in_use(), spec.cancel.clone()));
+        let job = Arc::new(prepare::PrepareJob::new(
+            work,
+            self.payload(),
+            self.stores.endpoints_in_use(),
+            spec.cancel.clone(),
+        ));
         let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
         self.created.prepared = job.into_created();
         self.absorb(out);

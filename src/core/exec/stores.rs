@@ -86,10 +86,9 @@ impl Stores {
                 .ok_or_else(|| format!("no store opened for `{base}`"));
         }
         let store = if use_multi_endpoint { self.main.as_ref() } else { self.target.as_ref().or(self.main.as_ref()) };
-        store
-            .cloned()
-            .map(|s| (s, path.to_string()))
-            .ok_or_else(|| format!("`{path}` is relative, but there is no `target` or `multi_endpoint` to resolve it against"))
+        store.cloned().map(|s| (s, path.to_string())).ok_or_else(|| {
+            format!("`{path}` is relative, but there is no `target` or `multi_endpoint` to resolve it against")
+        })
     }
 }
 

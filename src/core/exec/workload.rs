@@ -70,16 +70,19 @@ pub struct WorkloadJob {
 
 /// Build the job: resolve each op's store and list the key pools (sorted, and split among agents
 /// for `path_selection: distributed`).
-pub async fn resolve(plan: &Plan, role: &RunRole, stores: &Stores, payload: Payload, stop: CancellationToken) -> Result<WorkloadJob, RunError> {
+pub async fn resolve(
+    plan: &Plan,
+    role: &RunRole,
+    stores: &Stores,
+    payload: Payload,
+    stop: CancellationToken,
+) -> Result<WorkloadJob, RunError> {
     let mut ops = Vec::new();
     let mut pools: Vec<(String, bool, Arc<KeyPool>)> = Vec::new();
     for (index, spec) in plan.workload.iter().enumerate() {
         let (store, rel) = stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?;
         let target = match spec.op {
-            OpKind::Put => Target::Put {
-                template: rel,
-                size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
-            },
+            OpKind::Put => Target::Put { template: rel, size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)) },
             OpKind::List => Target::List(list_prefix(&rel).to_string()),
             _ => {
                 let pool_key = format!("{}|{}", store.primary().uri, rel);
@@ -167,7 +170,13 @@ impl WorkloadJob {
         out
     }
 
-    async fn once(&self, op: &ResolvedOp, ep: &Endpoint, key: &str, data: Option<&bytes::Bytes>) -> Result<u64, StoreError> {
+    async fn once(
+        &self,
+        op: &ResolvedOp,
+        ep: &Endpoint,
+        key: &str,
+        data: Option<&bytes::Bytes>,
+    ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op.kind {
             OpKind::Get => b.get(key).await,

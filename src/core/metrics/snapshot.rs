@@ -111,7 +111,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn record_ok(&mut self, op: OpKind, endpoint: Option<usize>, bytes: u64, latency_us: u64, service_us: Option<u64>) {
+    pub fn record_ok(
+        &mut self,
+        op: OpKind,
+        endpoint: Option<usize>,
+        bytes: u64,
+        latency_us: u64,
+        service_us: Option<u64>,
+    ) {
         let cell = self.cells.entry((op, size_bucket(bytes))).or_default();
         cell.count += 1;
         cell.bytes += bytes;
@@ -179,7 +186,10 @@ impl Snapshot {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.errors.is_empty() && self.late_starts == 0 && self.endpoints.iter().all(|e| e.requests == 0)
+        self.cells.is_empty()
+            && self.errors.is_empty()
+            && self.late_starts == 0
+            && self.endpoints.iter().all(|e| e.requests == 0)
     }
 
     /// All successful requests matching `pred`, merged into one cell (None when there are none).

@@ -53,7 +53,11 @@ fn client_options(opts: &StorageOptions, allow_http: bool) -> ClientOptions {
 
 fn retry(opts: &StorageOptions) -> RetryConfig {
     RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(2), base: 2.0 },
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
         max_retries: opts.max_retries.unwrap_or(3) as usize,
         retry_timeout: opts.request_timeout.map(|t| t * 3).unwrap_or(Duration::from_secs(30)),
     }
@@ -80,37 +84,72 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
             } else if let Some(ep) = &opts.endpoint_url {
                 b = b.with_endpoint(ep.clone());
             }
-            b = b.with_region(opts.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into()));
+            b = b.with_region(
+                opts.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into()),
+            );
             b = b.with_virtual_hosted_style_request(!opts.path_style.unwrap_or(true));
             if !opts.use_instance_metadata {
                 b = b.with_metadata_endpoint("http://127.0.0.1:1");
             }
-            let s = b.with_client_options(client_options(opts, allow_http)).with_retry(retry(opts)).build().map_err(build_err)?;
+            let s = b
+                .with_client_options(client_options(opts, allow_http))
+                .with_retry(retry(opts))
+                .build()
+                .map_err(build_err)?;
             (Arc::new(s), prefix.clone(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
         }
         Location::Azure { account, container, prefix } => {
             let emulator = env_true("AZURE_STORAGE_USE_EMULATOR");
-            if !emulator && !opts.use_instance_metadata && !env_set(&["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_SAS_KEY", "AZURE_STORAGE_TOKEN"]) {
+            if !emulator
+                && !opts.use_instance_metadata
+                && !env_set(&[
+                    "AZURE_STORAGE_ACCOUNT_KEY",
+                    "AZURE_STORAGE_ACCESS_KEY",
+                    "AZURE_STORAGE_SAS_KEY",
+                    "AZURE_STORAGE_TOKEN",
+                ])
+            {
                 return Err(missing(&shown, "set AZURE_STORAGE_ACCOUNT_KEY (or a SAS via AZURE_STORAGE_SAS_KEY, or AZURE_STORAGE_USE_EMULATOR=true for Azurite)"));
             }
             let allow_http = opts.allow_http.unwrap_or(emulator || env_true("AZURE_ALLOW_HTTP"));
-            let mut b = MicrosoftAzureBuilder::from_env().with_account(account).with_container_name(container).with_allow_http(allow_http);
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_account(account)
+                .with_container_name(container)
+                .with_allow_http(allow_http);
             if let Some(ep) = &opts.endpoint_url {
                 b = b.with_endpoint(ep.clone());
             }
-            let s = b.with_client_options(client_options(opts, allow_http)).with_retry(retry(opts)).build().map_err(build_err)?;
+            let s = b
+                .with_client_options(client_options(opts, allow_http))
+                .with_retry(retry(opts))
+                .build()
+                .map_err(build_err)?;
             (Arc::new(s), prefix.clone(), "AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY")
         }
         Location::Gcs { bucket, prefix } => {
-            if !opts.use_instance_metadata && !env_set(&["GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH", "GOOGLE_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS"]) {
-                return Err(missing(&shown, "set GOOGLE_SERVICE_ACCOUNT (a service-account JSON file) or GOOGLE_APPLICATION_CREDENTIALS"));
+            if !opts.use_instance_metadata
+                && !env_set(&[
+                    "GOOGLE_SERVICE_ACCOUNT",
+                    "GOOGLE_SERVICE_ACCOUNT_PATH",
+                    "GOOGLE_SERVICE_ACCOUNT_KEY",
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                ])
+            {
+                return Err(missing(
+                    &shown,
+                    "set GOOGLE_SERVICE_ACCOUNT (a service-account JSON file) or GOOGLE_APPLICATION_CREDENTIALS",
+                ));
             }
             let allow_http = opts.allow_http.unwrap_or_else(|| env_true("GOOGLE_ALLOW_HTTP"));
             let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
             if let Some(ep) = opts.endpoint_url.clone().or_else(|| std::env::var("GOOGLE_BASE_URL").ok()) {
                 b = b.with_base_url(&ep);
             }
-            let s = b.with_client_options(client_options(opts, allow_http)).with_retry(retry(opts)).build().map_err(build_err)?;
+            let s = b
+                .with_client_options(client_options(opts, allow_http))
+                .with_retry(retry(opts))
+                .build()
+                .map_err(build_err)?;
             (Arc::new(s), prefix.clone(), "GOOGLE_SERVICE_ACCOUNT / GOOGLE_APPLICATION_CREDENTIALS")
         }
         Location::File { .. } | Location::Direct { .. } => {
@@ -210,7 +249,9 @@ impl Backend for CloudBackend {
         Box::pin(self.do_list(prefix))
     }
     fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move { self.store.head(&self.path(key)).await.map(|m| m.size).map_err(|e| self.err("STAT", key, &e)) })
+        Box::pin(async move {
+            self.store.head(&self.path(key)).await.map(|m| m.size).map_err(|e| self.err("STAT", key, &e))
+        })
     }
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move { self.store.delete(&self.path(key)).await.map_err(|e| self.err("DELETE", key, &e)) })

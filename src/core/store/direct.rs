@@ -209,7 +209,7 @@ mod tests {
     fn disk_dir() -> Option<tempfile::TempDir> {
         for base in ["/var/tmp", "/work", env!("CARGO_MANIFEST_DIR")] {
             if let Ok(d) = tempfile::tempdir_in(base) {
-                if memory_fs(d.path()).ok()? .is_none() {
+                if memory_fs(d.path()).ok()?.is_none() {
                     return Some(d);
                 }
             }

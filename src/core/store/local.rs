@@ -31,7 +31,6 @@ impl LocalBackend {
         self.root.join(key.trim_start_matches('/'))
     }
 
-
     fn ensure_parent(&self, path: &Path) -> io::Result<()> {
         let Some(parent) = path.parent() else { return Ok(()) };
         if self.dirs.read().contains(parent) {
@@ -112,7 +111,10 @@ impl LocalBackend {
             };
             for entry in entries {
                 let entry = entry.map_err(|e| io_error("LIST", &dir, e))?;
-                if top && !name_part.is_empty() && !entry.file_name().as_encoded_bytes().starts_with(name_part.as_bytes()) {
+                if top
+                    && !name_part.is_empty()
+                    && !entry.file_name().as_encoded_bytes().starts_with(name_part.as_bytes())
+                {
                     continue;
                 }
                 let ft = entry.file_type().map_err(|e| io_error("LIST", &entry.path(), e))?;
@@ -154,7 +156,10 @@ impl LocalBackend {
             }
             Err(e) => return Err(io_error("open", root, e)),
             Ok(m) if !m.is_dir() => {
-                return Err(StoreError::Io(format!("{} is not a directory — fix the URI in the config", root.display())))
+                return Err(StoreError::Io(format!(
+                    "{} is not a directory — fix the URI in the config",
+                    root.display()
+                )))
             }
             Ok(_) => {}
         }
@@ -176,10 +181,12 @@ impl LocalBackend {
         if write {
             let probe = root.join(format!(".sai3-probe-{}", std::process::id()));
             buffered::write_all(&probe, b"sai3").map_err(|e| match e.kind() {
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => StoreError::PermissionDenied(format!(
-                    "directory {} is not writable ({e}) — fix its permissions or choose another target",
-                    root.display()
-                )),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    StoreError::PermissionDenied(format!(
+                        "directory {} is not writable ({e}) — fix its permissions or choose another target",
+                        root.display()
+                    ))
+                }
                 _ => io_error("write probe in", root, e),
             })?;
             let _ = std::fs::remove_file(&probe);

@@ -139,11 +139,21 @@ pub async fn open_backend(uri: &str, opts: &StorageOptions) -> Result<Arc<dyn Ba
 
 impl Store {
     /// Open one backend per URI; endpoint indexes start at `first_idx`.
-    pub async fn open(uris: &[String], strategy: Strategy, opts: &StorageOptions, first_idx: usize) -> Result<Store, StoreError> {
+    pub async fn open(
+        uris: &[String],
+        strategy: Strategy,
+        opts: &StorageOptions,
+        first_idx: usize,
+    ) -> Result<Store, StoreError> {
         let mut endpoints = Vec::with_capacity(uris.len());
         for (i, uri) in uris.iter().enumerate() {
             let backend = open_backend(uri, opts).await?;
-            endpoints.push(Arc::new(Endpoint { idx: first_idx + i, uri: redact_uri(uri), backend, in_flight: AtomicUsize::new(0) }));
+            endpoints.push(Arc::new(Endpoint {
+                idx: first_idx + i,
+                uri: redact_uri(uri),
+                backend,
+                in_flight: AtomicUsize::new(0),
+            }));
         }
         if endpoints.is_empty() {
             return Err(StoreError::Other("no endpoint URI given".into()));

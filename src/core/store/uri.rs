@@ -69,10 +69,9 @@ pub fn parse_location(uri: &str) -> Result<Location, StoreError> {
             let (bucket, prefix) = first_segment(uri, rest, "bucket")?;
             Ok(Location::Gcs { bucket, prefix: normalize_prefix(prefix) })
         }
-        other => Err(invalid(
-            uri,
-            format!("unknown scheme `{other}://` — use file://, direct://, s3://, az:// or gs://"),
-        )),
+        other => {
+            Err(invalid(uri, format!("unknown scheme `{other}://` — use file://, direct://, s3://, az:// or gs://")))
+        }
     }
 }
 
@@ -154,7 +153,10 @@ mod tests {
         assert_eq!(parse_location("s3://my-bucket/data/").unwrap(), s3(None, "my-bucket", "data/"));
         assert_eq!(parse_location("s3://my-bucket").unwrap(), s3(None, "my-bucket", ""));
         assert_eq!(parse_location("s3://10.0.0.1:9000/bucket/").unwrap(), s3(Some("10.0.0.1:9000"), "bucket", ""));
-        assert_eq!(parse_location("s3://minio-node1:9000/bucket/a/b").unwrap(), s3(Some("minio-node1:9000"), "bucket", "a/b/"));
+        assert_eq!(
+            parse_location("s3://minio-node1:9000/bucket/a/b").unwrap(),
+            s3(Some("minio-node1:9000"), "bucket", "a/b/")
+        );
         assert_eq!(parse_location("s3://192.168.1.10/bucket/x/").unwrap(), s3(Some("192.168.1.10"), "bucket", "x/"));
         assert_eq!(parse_location("s3://[::1]:9000/b/").unwrap(), s3(Some("[::1]:9000"), "b", ""));
     }

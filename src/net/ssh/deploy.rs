@@ -51,23 +51,39 @@ pub async fn deploy_agent(
     token: &str,
     run_id: &str,
 ) -> Result<RemoteAgent, SshError> {
-    let session = Session::connect(target, &super::Auth::Key(key), known, HostKeyPolicy::Strict, Duration::from_secs(10)).await?;
+    let session =
+        Session::connect(target, &super::Auth::Key(key), known, HostKeyPolicy::Strict, Duration::from_secs(10)).await?;
     let (ident, bytes) = identity;
     let bin = format!("~/.cache/sai3/bin/sai3-{ident}");
-    let check = session.exec(&format!("test -x {0} && {0} --version", shell_quote(&bin)), None, Duration::from_secs(30)).await?;
+    let check = session
+        .exec(&format!("test -x {0} && {0} --version", shell_quote(&bin)), None, Duration::from_secs(30))
+        .await?;
     let uploaded = !(check.ok() && check.stdout_text() == format!("sai3 {}", env!("CARGO_PKG_VERSION")));
     if uploaded {
         session.upload(bytes, &bin, 0o755).await?;
         // Other builds copied earlier are removed (after 10 minutes, so that a concurrent
         // deployment of another build is not disturbed); a running agent keeps its file open.
         let _ = session
-            .exec(&format!("find ~/.cache/sai3/bin -maxdepth 1 -name 'sai3-*' ! -name {} -mmin +10 -delete 2>/dev/null", shell_quote(&format!("sai3-{ident}"))), None, Duration::from_secs(30))
+            .exec(
+                &format!(
+                    "find ~/.cache/sai3/bin -maxdepth 1 -name 'sai3-*' ! -name {} -mmin +10 -delete 2>/dev/null",
+                    shell_quote(&format!("sai3-{ident}"))
+                ),
+                None,
+                Duration::from_secs(30),
+            )
             .await;
     }
     let token_path = format!("~/.cache/sai3/run-{run_id}-{id}.token");
     session.upload(format!("{token}\n").as_bytes(), &token_path, 0o600).await?;
     let log_path = format!("~/.cache/sai3/agent-{run_id}-{id}.log");
-    let cmd = format!("{} agent --listen {} --id {} --token-file {}", shell_quote(&bin), shell_quote(listen), shell_quote(id), shell_quote(&token_path));
+    let cmd = format!(
+        "{} agent --listen {} --id {} --token-file {}",
+        shell_quote(&bin),
+        shell_quote(listen),
+        shell_quote(id),
+        shell_quote(&token_path)
+    );
     let pid = session.start_background(&cmd, &log_path).await?;
     Ok(RemoteAgent { session, pid, log_path, token_path, uploaded })
 }
@@ -76,7 +92,8 @@ impl RemoteAgent {
     /// Stop the agent (TERM, then KILL) and remove its token file; true once it is gone.
     pub async fn stop(&self) -> Result<bool, SshError> {
         let gone = self.session.stop(self.pid, Duration::from_secs(5)).await?;
-        let _ = self.session.exec(&format!("rm -f {}", shell_quote(&self.token_path)), None, Duration::from_secs(10)).await;
+        let _ =
+            self.session.exec(&format!("rm -f {}", shell_quote(&self.token_path)), None, Duration::from_secs(10)).await;
         Ok(gone)
     }
 

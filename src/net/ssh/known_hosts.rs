@@ -120,7 +120,11 @@ impl KnownHosts {
         }
         let line = format!("{} {}\n", host_pattern(host, port), key.to_openssh().map_err(|e| e.to_string())?);
         let existed = self.path.exists();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
         if !existed {
             set_mode(&self.path, 0o600);
         }

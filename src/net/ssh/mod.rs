@@ -37,9 +37,10 @@ impl SshTarget {
             },
         };
         let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
-                (h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().map_err(|_| format!("`{s}`: `{p}` is not a port number"))?)
-            }
+            Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse::<u16>().map_err(|_| format!("`{s}`: `{p}` is not a port number"))?,
+            ),
             _ => (rest.to_string(), default_port),
         };
         if host.is_empty() {
@@ -117,7 +118,8 @@ impl client::Handler for Handler {
 
     async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            self.check.lock().outcome = Some(SshError::Other(self.target.to_string(), "host certificates are not supported".into()));
+            self.check.lock().outcome =
+                Some(SshError::Other(self.target.to_string(), "host certificates are not supported".into()));
             return Ok(false);
         };
         let fp = key.fingerprint(HashAlg::Sha256).to_string();
@@ -125,7 +127,8 @@ impl client::Handler for Handler {
         match self.known.check(&self.target.host, self.target.port, key) {
             HostKeyStatus::Known(_) => Ok(true),
             HostKeyStatus::Changed(line) => {
-                self.check.lock().outcome = Some(SshError::ChangedHostKey { target: self.target.to_string(), file, line, fingerprint: fp });
+                self.check.lock().outcome =
+                    Some(SshError::ChangedHostKey { target: self.target.to_string(), file, line, fingerprint: fp });
                 Ok(false)
             }
             HostKeyStatus::Unknown => {
@@ -139,11 +142,13 @@ impl client::Handler for Handler {
                     )),
                 };
                 if !accept {
-                    self.check.lock().outcome = Some(SshError::UnknownHostKey { target: self.target.to_string(), file, fingerprint: fp });
+                    self.check.lock().outcome =
+                        Some(SshError::UnknownHostKey { target: self.target.to_string(), file, fingerprint: fp });
                     return Ok(false);
                 }
                 if let Err(e) = self.known.add(&self.target.host, self.target.port, key) {
-                    self.check.lock().outcome = Some(SshError::Other(self.target.to_string(), format!("cannot record the host key: {e}")));
+                    self.check.lock().outcome =
+                        Some(SshError::Other(self.target.to_string(), format!("cannot record the host key: {e}")));
                     return Ok(false);
                 }
                 Ok(true)
@@ -180,20 +185,37 @@ pub struct Session {
 
 impl Session {
     /// Connect (within `timeout`), check the host key per `policy`, authenticate.
-    pub async fn connect(target: &SshTarget, auth: &Auth, known: &KnownHosts, policy: HostKeyPolicy, timeout: Duration) -> Result<Session, SshError> {
-        let config = Arc::new(client::Config { nodelay: true, inactivity_timeout: Some(Duration::from_secs(600)), ..Default::default() });
+    pub async fn connect(
+        target: &SshTarget,
+        auth: &Auth,
+        known: &KnownHosts,
+        policy: HostKeyPolicy,
+        timeout: Duration,
+    ) -> Result<Session, SshError> {
+        let config = Arc::new(client::Config {
+            nodelay: true,
+            inactivity_timeout: Some(Duration::from_secs(600)),
+            ..Default::default()
+        });
         let check = Arc::new(Mutex::new(KeyCheck::default()));
         let handler = Handler { target: target.clone(), known: known.clone(), policy, check: check.clone() };
         let shown = target.to_string();
         let addr = (target.host.clone(), target.port);
         let mut handle = match tokio::time::timeout(timeout, client::connect(config, addr, handler)).await {
-            Err(_) => return Err(SshError::Connect(shown, format!("no answer within {}s — is the host up and the port open?", timeout.as_secs()))),
+            Err(_) => {
+                return Err(SshError::Connect(
+                    shown,
+                    format!("no answer within {}s — is the host up and the port open?", timeout.as_secs()),
+                ))
+            }
             Ok(Err(e)) => {
                 if let Some(err) = check.lock().outcome.take() {
                     return Err(err);
                 }
                 let msg = match &e {
-                    russh::Error::IO(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused — is sshd running on that port?".to_string(),
+                    russh::Error::IO(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        "connection refused — is sshd running on that port?".to_string()
+                    }
                     russh::Error::IO(io) => format!("{io} — is the host name right and the host up?"),
                     other => other.to_string(),
                 };
@@ -225,7 +247,11 @@ impl Session {
     pub async fn exec(&self, cmd: &str, stdin: Option<&[u8]>, timeout: Duration) -> Result<ExecOutput, SshError> {
         let shown = self.target.to_string();
         let run = async {
-            let mut ch = self.handle.channel_open_session().await.map_err(|e| SshError::Other(shown.clone(), format!("open channel: {e}")))?;
+            let mut ch = self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| SshError::Other(shown.clone(), format!("open channel: {e}")))?;
             ch.exec(true, cmd).await.map_err(|e| SshError::Other(shown.clone(), format!("exec: {e}")))?;
             if let Some(data) = stdin {
                 ch.data(data).await.map_err(|e| SshError::Other(shown.clone(), format!("send: {e}")))?;
@@ -242,7 +268,9 @@ impl Session {
             }
             Ok(out)
         };
-        tokio::time::timeout(timeout, run).await.map_err(|_| SshError::Other(shown.clone(), format!("`{cmd}` did not finish within {}s", timeout.as_secs())))?
+        tokio::time::timeout(timeout, run).await.map_err(|_| {
+            SshError::Other(shown.clone(), format!("`{cmd}` did not finish within {}s", timeout.as_secs()))
+        })?
     }
 
     /// Write `data` to `path` (mode `mode`) over the SSH channel: to a temporary name, then
@@ -251,10 +279,15 @@ impl Session {
         let q = shell_quote(path);
         // A temporary name per upload (`$$`: the remote shell's pid): two uploads of one file at
         // once (two agents on one host) do not trip over each other.
-        let cmd = format!("mkdir -p \"$(dirname {q})\" && cat > {q}.part.$$ && chmod {mode:o} {q}.part.$$ && mv -f {q}.part.$$ {q}");
+        let cmd = format!(
+            "mkdir -p \"$(dirname {q})\" && cat > {q}.part.$$ && chmod {mode:o} {q}.part.$$ && mv -f {q}.part.$$ {q}"
+        );
         let out = self.exec(&cmd, Some(data), Duration::from_secs(600)).await?;
         if !out.ok() {
-            return Err(SshError::Other(self.target.to_string(), format!("upload to {path} failed: {}", out.stderr_text())));
+            return Err(SshError::Other(
+                self.target.to_string(),
+                format!("upload to {path} failed: {}", out.stderr_text()),
+            ));
         }
         Ok(())
     }
@@ -263,7 +296,12 @@ impl Session {
     pub async fn start_background(&self, cmd: &str, log: &str) -> Result<u32, SshError> {
         let full = format!("nohup {cmd} > {} 2>&1 < /dev/null & echo $!", shell_quote(log));
         let out = self.exec(&full, None, Duration::from_secs(30)).await?;
-        out.stdout_text().parse::<u32>().map_err(|_| SshError::Other(self.target.to_string(), format!("could not start `{cmd}`: {} {}", out.stdout_text(), out.stderr_text())))
+        out.stdout_text().parse::<u32>().map_err(|_| {
+            SshError::Other(
+                self.target.to_string(),
+                format!("could not start `{cmd}`: {} {}", out.stdout_text(), out.stderr_text()),
+            )
+        })
     }
 
     /// Whether process `pid` is alive (a zombie is not).
@@ -326,7 +364,8 @@ pub fn ensure_key(path: &Path) -> Result<(PrivateKey, bool), String> {
         return load_key(path).map(|k| (k, false));
     }
     let mut seed = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed).map_err(|_| "no system randomness".to_string())?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+        .map_err(|_| "no system randomness".to_string())?;
     let mut key = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed));
     key.set_comment(format!("sai3@{}", crate::net::agent_service::hostname()));
     if let Some(dir) = path.parent() {
@@ -339,11 +378,17 @@ pub fn ensure_key(path: &Path) -> Result<(PrivateKey, bool), String> {
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         f.write_all(pem.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let pubpath = pub_path(path);
-    std::fs::write(&pubpath, public_line(key.public_key())? + "\n").map_err(|e| format!("{}: {e}", pubpath.display()))?;
+    std::fs::write(&pubpath, public_line(key.public_key())? + "\n")
+        .map_err(|e| format!("{}: {e}", pubpath.display()))?;
     set_mode(&pubpath, 0o644);
     Ok((key, true))
 }
@@ -365,9 +410,15 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(SshTarget::parse("u@h", 22, None).unwrap(), SshTarget { user: "u".into(), host: "h".into(), port: 22 });
+        assert_eq!(
+            SshTarget::parse("u@h", 22, None).unwrap(),
+            SshTarget { user: "u".into(), host: "h".into(), port: 22 }
+        );
         assert_eq!(SshTarget::parse("u@127.0.0.1:2222", 22, None).unwrap().port, 2222);
-        assert_eq!(SshTarget::parse("h:2200", 22, Some("me")).unwrap(), SshTarget { user: "me".into(), host: "h".into(), port: 2200 });
+        assert_eq!(
+            SshTarget::parse("h:2200", 22, Some("me")).unwrap(),
+            SshTarget { user: "me".into(), host: "h".into(), port: 2200 }
+        );
         assert!(SshTarget::parse("h", 22, None).is_err());
         assert!(SshTarget::parse("u@h:x", 22, None).is_err());
     }

@@ -83,7 +83,13 @@ pub fn load_table(path: &Path) -> Result<Table, String> {
                 Some(t) if is_text_column(name) => Val::Text(t.to_string()),
                 Some(t) => match t.parse::<f64>() {
                     Ok(x) if x.is_finite() => Val::Num(x),
-                    _ => return Err(format!("{shown}: line {}: column {name} (column {}): `{t}` is not a number", ri + 2, ci + 1)),
+                    _ => {
+                        return Err(format!(
+                            "{shown}: line {}: column {name} (column {}): `{t}` is not a number",
+                            ri + 2,
+                            ci + 1
+                        ))
+                    }
                 },
             };
             rows[ri].push(val);
@@ -145,7 +151,12 @@ impl PerfReader {
             let mut row = Vec::with_capacity(self.header.len());
             for (i, f) in l.split('\t').enumerate() {
                 if i >= self.header.len() {
-                    return Some(Err(format!("{}: line {}: more fields than the header's {}", self.path.display(), self.line, self.header.len())));
+                    return Some(Err(format!(
+                        "{}: line {}: more fields than the header's {}",
+                        self.path.display(),
+                        self.line,
+                        self.header.len()
+                    )));
                 }
                 row.push(if self.text_cols[i] {
                     Val::Text(f.to_string())
@@ -166,7 +177,13 @@ impl PerfReader {
                 });
             }
             if row.len() != self.header.len() {
-                return Some(Err(format!("{}: line {}: {} fields, the header has {}", self.path.display(), self.line, row.len(), self.header.len())));
+                return Some(Err(format!(
+                    "{}: line {}: {} fields, the header has {}",
+                    self.path.display(),
+                    self.line,
+                    row.len(),
+                    self.header.len()
+                )));
             }
             return Some(Ok(row));
         }
@@ -215,7 +232,11 @@ pub fn load_run(dir: &Path) -> Result<Run, String> {
     if !dir.join("results.tsv").exists() && !dir.join("metadata.json").exists() {
         return Err(format!("{shown}: not a sai3 results folder (no results.tsv or metadata.json)"));
     }
-    let mut run = Run { dir: dir.to_path_buf(), name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown.clone()), ..Default::default() };
+    let mut run = Run {
+        dir: dir.to_path_buf(),
+        name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown.clone()),
+        ..Default::default()
+    };
     match std::fs::read_to_string(dir.join("metadata.json")) {
         Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(m) => {
@@ -250,7 +271,8 @@ pub fn load_run(dir: &Path) -> Result<Run, String> {
     run.ep_prepare = table("prepare_endpoint_stats.tsv", false);
     let mut perfs = vec![("perf".to_string(), dir.join("perf_log.tsv"))];
     if let Ok(rd) = std::fs::read_dir(dir.join("agents")) {
-        let mut ids: Vec<String> = rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut ids: Vec<String> =
+            rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         ids.sort();
         for id in ids {
             perfs.push((id.clone(), dir.join("agents").join(&id).join("perf_log.tsv")));

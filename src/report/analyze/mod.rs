@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{Chart, ChartLegendPosition, ChartType, Format, Workbook, Worksheet, XlsxError};
 
-pub use load::{find_dirs, load_run, load_table, Run, Table, Val};
 use load::PerfReader;
+pub use load::{find_dirs, load_run, load_table, Run, Table, Val};
 
 /// Excel's last row is 1,048,576: one header row and this many data rows.
 pub const EXCEL_DATA_ROWS: usize = 1_048_575;
@@ -40,8 +40,14 @@ pub struct Outcome {
 }
 
 const CLASSES: [(&str, &str); 3] = [("GET", "get"), ("PUT", "put"), ("META", "meta")];
-const SUMMARY_METRICS: [(&str, &str); 6] =
-    [("ops/s", "ops_per_sec"), ("MiB/s", "throughput_mibps"), ("mean µs", "mean_us"), ("p50 µs", "p50_us"), ("p99 µs", "p99_us"), ("errors", "errors")];
+const SUMMARY_METRICS: [(&str, &str); 6] = [
+    ("ops/s", "ops_per_sec"),
+    ("MiB/s", "throughput_mibps"),
+    ("mean µs", "mean_us"),
+    ("p50 µs", "p50_us"),
+    ("p99 µs", "p99_us"),
+    ("errors", "errors"),
+];
 
 struct Formats {
     header: Format,
@@ -56,7 +62,10 @@ struct Formats {
 impl Formats {
     fn new() -> Self {
         Formats {
-            header: Format::new().set_bold().set_background_color("#DDEBF7").set_border_bottom(rust_xlsxwriter::FormatBorder::Thin),
+            header: Format::new()
+                .set_bold()
+                .set_background_color("#DDEBF7")
+                .set_border_bottom(rust_xlsxwriter::FormatBorder::Thin),
             int: Format::new().set_num_format("#,##0"),
             dec2: Format::new().set_num_format("#,##0.00"),
             dec3: Format::new().set_num_format("#,##0.000"),
@@ -72,7 +81,13 @@ impl Formats {
             &self.datetime
         } else if name == "elapsed_s" {
             &self.dec3
-        } else if name.contains("mean") || name.ends_with("_pct") || name.ends_with("_iops") || name.ends_with("_mbps") || name == "ops_per_sec" || name == "throughput_mibps" {
+        } else if name.contains("mean")
+            || name.ends_with("_pct")
+            || name.ends_with("_iops")
+            || name.ends_with("_mbps")
+            || name == "ops_per_sec"
+            || name == "throughput_mibps"
+        {
             &self.dec2
         } else {
             &self.int
@@ -196,7 +211,11 @@ fn fold_rules(header: &[String]) -> Vec<FoldRule> {
                 FoldRule::Sum
             } else if h.ends_with("_mean_us") {
                 let class = h.trim_end_matches("_mean_us");
-                header.iter().position(|x| x == &format!("{class}_ops")).map(FoldRule::Weighted).unwrap_or(FoldRule::Mean)
+                header
+                    .iter()
+                    .position(|x| x == &format!("{class}_ops"))
+                    .map(FoldRule::Weighted)
+                    .unwrap_or(FoldRule::Mean)
             } else if h.ends_with("_us") {
                 FoldRule::Max
             } else {
@@ -218,7 +237,13 @@ impl RowFolder {
     }
 
     fn key(&self, row: &[Val]) -> String {
-        self.rules.iter().zip(row).filter(|(r, _)| **r == FoldRule::First).map(|(_, v)| v.text()).collect::<Vec<_>>().join("\t")
+        self.rules
+            .iter()
+            .zip(row)
+            .filter(|(r, _)| **r == FoldRule::First)
+            .map(|(_, v)| v.text())
+            .collect::<Vec<_>>()
+            .join("\t")
     }
 
     /// Add a row; returns a folded row when a group is complete.
@@ -271,7 +296,14 @@ impl RowFolder {
 
 /// Stream a perf log into a constant-memory sheet, folding k:1 when it has more rows than a
 /// sheet may hold (and saying so in the header row).
-fn perf_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, rows: usize, opts: &Options) -> Result<(), String> {
+fn perf_sheet(
+    wb: &mut Workbook,
+    f: &Formats,
+    name: &str,
+    path: &Path,
+    rows: usize,
+    opts: &Options,
+) -> Result<(), String> {
     let mut rd = PerfReader::open(path)?;
     let header = rd.header.clone();
     let k = rows.div_ceil(opts.max_sheet_rows.max(1)).max(1);
@@ -310,8 +342,25 @@ fn perf_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, rows: usi
 
 /// The workload rows of a perf log, down-sampled to at most `points` (rates averaged, p99 the
 /// maximum), as a data sheet with line charts of ops/s, MiB/s and p99 over time per op class.
-fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_label: &str, opts: &Options) -> Result<(), String> {
-    let cols = ["elapsed_s", "get_iops", "put_iops", "meta_iops", "get_mbps", "put_mbps", "get_p99_us", "put_p99_us", "meta_p99_us"];
+fn chart_sheet(
+    wb: &mut Workbook,
+    f: &Formats,
+    name: &str,
+    path: &Path,
+    run_label: &str,
+    opts: &Options,
+) -> Result<(), String> {
+    let cols = [
+        "elapsed_s",
+        "get_iops",
+        "put_iops",
+        "meta_iops",
+        "get_mbps",
+        "put_mbps",
+        "get_p99_us",
+        "put_p99_us",
+        "meta_p99_us",
+    ];
     let mut rd = PerfReader::open(path)?;
     let idx: Vec<Option<usize>> = cols.iter().map(|c| rd.header.iter().position(|h| h == c)).collect();
     let stage = rd.header.iter().position(|h| h == "stage");
@@ -336,7 +385,11 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
         let mut out = vec![0.0; cols.len()];
         out[0] = acc[acc.len() - 1][0];
         for c in 1..cols.len() {
-            out[c] = if cols[c].ends_with("_us") { acc.iter().map(|r| r[c]).fold(0.0, f64::max) } else { acc.iter().map(|r| r[c]).sum::<f64>() / m };
+            out[c] = if cols[c].ends_with("_us") {
+                acc.iter().map(|r| r[c]).fold(0.0, f64::max)
+            } else {
+                acc.iter().map(|r| r[c]).sum::<f64>() / m
+            };
         }
         rows.push(out);
         acc.clear();
@@ -364,15 +417,19 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
         }
     }
     if g > 1 {
-        ws.write_string(0, cols.len() as u16 + 1, format!("down-sampled {g}:1 from {n} workload rows for the charts")).map_err(xerr)?;
+        ws.write_string(0, cols.len() as u16 + 1, format!("down-sampled {g}:1 from {n} workload rows for the charts"))
+            .map_err(xerr)?;
     }
     if rows.is_empty() {
         ws.write_string(1, 0, "no workload rows in the perf log").map_err(xerr)?;
         return Ok(());
     }
     let last = rows.len() as u32;
-    let charts: [(&str, &str, &[usize]); 3] =
-        [("Throughput (ops/s)", "ops/s", &[1, 2, 3]), ("Throughput (MiB/s)", "MiB/s", &[4, 5]), ("p99 latency (µs)", "µs", &[6, 7, 8])];
+    let charts: [(&str, &str, &[usize]); 3] = [
+        ("Throughput (ops/s)", "ops/s", &[1, 2, 3]),
+        ("Throughput (MiB/s)", "MiB/s", &[4, 5]),
+        ("p99 latency (µs)", "µs", &[6, 7, 8]),
+    ];
     for (i, (title, unit, series)) in charts.iter().enumerate() {
         let mut chart = Chart::new(ChartType::ScatterStraight);
         chart.title().set_name(&format!("{run_label}: {title}"));
@@ -382,7 +439,11 @@ fn chart_sheet(wb: &mut Workbook, f: &Formats, name: &str, path: &Path, run_labe
         chart.y_axis().set_min(0);
         for &c in series.iter() {
             let label = ["", "GET", "PUT", "META", "GET", "PUT", "GET", "PUT", "META"][c];
-            chart.add_series().set_name(label).set_categories((name, 1, 0, last, 0)).set_values((name, 1, c as u16, last, c as u16));
+            chart
+                .add_series()
+                .set_name(label)
+                .set_categories((name, 1, 0, last, 0))
+                .set_values((name, 1, c as u16, last, c as u16));
         }
         chart.set_width(720).set_height(300);
         ws.insert_chart(1 + (i as u32) * 16, cols.len() as u16 + 1, &chart).map_err(xerr)?;
@@ -399,7 +460,11 @@ fn endpoint_chart(wb: &mut Workbook, name: &str, t: &Table, title: &str) -> Resu
     let ws = wb.worksheet_from_name(name).map_err(xerr)?;
     let mut chart = Chart::new(ChartType::Bar);
     chart.title().set_name(title);
-    chart.add_series().set_name("requests").set_categories((name, 1, u as u16, t.rows.len() as u32, u as u16)).set_values((name, 1, n as u16, t.rows.len() as u32, n as u16));
+    chart
+        .add_series()
+        .set_name("requests")
+        .set_categories((name, 1, u as u16, t.rows.len() as u32, u as u16))
+        .set_values((name, 1, n as u16, t.rows.len() as u32, n as u16));
     // Bar charts swap the axes: the x axis holds the values. Start it at zero so that an even
     // split (1,270 vs 1,269) looks even, and give every endpoint room for its label.
     chart.x_axis().set_min(0);
@@ -460,7 +525,13 @@ fn delta(runs: &[Run], run: &Run, class: &str, col: &str) -> Option<f64> {
     (base != 0.0).then(|| (v - base) / base * 100.0)
 }
 
-fn write_summary(wb: &mut Workbook, f: &Formats, runs: &[Run], problems: &[String], sheet_names: &[Vec<(String, String)>]) -> Result<(), XlsxError> {
+fn write_summary(
+    wb: &mut Workbook,
+    f: &Formats,
+    runs: &[Run],
+    problems: &[String],
+    sheet_names: &[Vec<(String, String)>],
+) -> Result<(), XlsxError> {
     let ws = wb.add_worksheet();
     ws.set_name("Summary")?;
     let rows = summary_rows(runs);
@@ -547,7 +618,11 @@ fn write_summary(wb: &mut Workbook, f: &Formats, runs: &[Run], problems: &[Strin
         chart.y_axis().set_min(0);
         for (k, (class, _)) in CLASSES.iter().enumerate() {
             let col = 5 + (k * SUMMARY_METRICS.len()) as u16;
-            chart.add_series().set_name(*class).set_categories(("Summary", 1, 0, last, 0)).set_values(("Summary", 1, col, last, col));
+            chart
+                .add_series()
+                .set_name(*class)
+                .set_categories(("Summary", 1, 0, last, 0))
+                .set_values(("Summary", 1, col, last, col));
         }
         chart.legend().set_position(ChartLegendPosition::Bottom);
         // Narrow enough to sit on the first landscape page with the run table.
@@ -616,10 +691,24 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
                 "prepare" => table_sheet(&mut wb, &f, name, run.prepare.as_ref().expect("planned")).map_err(xerr),
                 "ep_workload" => table_sheet(&mut wb, &f, name, run.ep_workload.as_ref().expect("planned"))
                     .map_err(xerr)
-                    .and_then(|_| endpoint_chart(&mut wb, name, run.ep_workload.as_ref().expect("planned"), &format!("{label}: workload requests per endpoint"))),
+                    .and_then(|_| {
+                        endpoint_chart(
+                            &mut wb,
+                            name,
+                            run.ep_workload.as_ref().expect("planned"),
+                            &format!("{label}: workload requests per endpoint"),
+                        )
+                    }),
                 "ep_prepare" => table_sheet(&mut wb, &f, name, run.ep_prepare.as_ref().expect("planned"))
                     .map_err(xerr)
-                    .and_then(|_| endpoint_chart(&mut wb, name, run.ep_prepare.as_ref().expect("planned"), &format!("{label}: prepare requests per endpoint"))),
+                    .and_then(|_| {
+                        endpoint_chart(
+                            &mut wb,
+                            name,
+                            run.ep_prepare.as_ref().expect("planned"),
+                            &format!("{label}: prepare requests per endpoint"),
+                        )
+                    }),
                 "perf" => {
                     let (_, p, n) = &run.perfs[0];
                     perf_sheet(&mut wb, &f, name, p, *n, opts)

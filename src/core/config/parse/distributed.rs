@@ -88,15 +88,23 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
         };
         let id = match ctx.name(a.get("id"), &a.at("id")) {
             Some(id) => {
-                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || id.starts_with('.') {
-                    ctx.err(&a.at("id"), format!("`{id}` cannot name a results folder — use letters, digits, `-`, `_` and `.`"));
+                if id.is_empty()
+                    || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    || id.starts_with('.')
+                {
+                    ctx.err(
+                        &a.at("id"),
+                        format!("`{id}` cannot name a results folder — use letters, digits, `-`, `_` and `.`"),
+                    );
                 }
                 id
             }
             None => format!("agent-{i}"),
         };
-        let concurrency_override =
-            a.get("concurrency_override").and_then(|v| ctx.uint(Some(v), &a.at("concurrency_override"), 1)).map(|c| c as usize);
+        let concurrency_override = a
+            .get("concurrency_override")
+            .and_then(|v| ctx.uint(Some(v), &a.at("concurrency_override"), 1))
+            .map(|c| c as usize);
         let multi_endpoint = a.get("multi_endpoint").and_then(|v| ctx.endpoint_block(v, &a.at("multi_endpoint")));
         if let Some(address) = address {
             d.agents.push(AgentSpec { address, id, concurrency_override, multi_endpoint });
@@ -109,7 +117,10 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
 fn check_agent_uniqueness(ctx: &mut Ctx, agents: &[AgentSpec]) {
     for (i, a) in agents.iter().enumerate() {
         if let Some(j) = agents[..i].iter().position(|b| b.id == a.id) {
-            ctx.err(&format!("distributed.agents[{i}].id"), format!("`{}` is already the id of agents[{j}] — ids must be unique", a.id));
+            ctx.err(
+                &format!("distributed.agents[{i}].id"),
+                format!("`{}` is already the id of agents[{j}] — ids must be unique", a.id),
+            );
         }
         if let Some(j) = agents[..i].iter().position(|b| b.address == a.address) {
             ctx.err(

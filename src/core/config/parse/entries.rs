@@ -36,7 +36,12 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
     let (base_uri, width, depth, files, size) = (base_uri?, width?, depth?, files?, size?);
     let leaves = (width as f64).powf(depth as f64);
     if leaves * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
-        ctx.err(path, format!("{width}^{depth} directories × {files} files is more than 1,000,000,000 files — make the tree smaller"));
+        ctx.err(
+            path,
+            format!(
+                "{width}^{depth} directories × {files} files is more than 1,000,000,000 files — make the tree smaller"
+            ),
+        );
         return None;
     }
     note_path(uses, &base_uri, &o.at("base_uri"), true, "");
@@ -93,23 +98,35 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
             ctx.err(path, "a `put` needs `object_size:` (e.g. `1MB`) or `size_spec:`");
         }
     } else if o.has(size_key) {
-        ctx.err(&o.at(size_key), format!("only `put` takes a size; remove `{size_key}` from this `{}`", op.config_name()));
+        ctx.err(
+            &o.at(size_key),
+            format!("only `put` takes a size; remove `{size_key}` from this `{}`", op.config_name()),
+        );
     }
     if let Some(ps) = &mut p {
         if ps.starts_with('/') {
             ctx.err(
                 &o.at("path"),
-                format!("`{ps}` starts with `/` — paths are relative to the target (`{}`) or full URIs", ps.trim_start_matches('/')),
+                format!(
+                    "`{ps}` starts with `/` — paths are relative to the target (`{}`) or full URIs",
+                    ps.trim_start_matches('/')
+                ),
             );
         } else if let Some((scheme, _)) = ps.split_once("://") {
             if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
-                ctx.err(&o.at("path"), format!("`{ps}` has an unknown scheme `{scheme}://`{}", hint(scheme, SCHEMES, "use one of")));
+                ctx.err(
+                    &o.at("path"),
+                    format!("`{ps}` has an unknown scheme `{scheme}://`{}", hint(scheme, SCHEMES, "use one of")),
+                );
             }
         }
         match op {
             OpKind::Put => {
                 if ps.contains('*') {
-                    ctx.err(&o.at("path"), format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"));
+                    ctx.err(
+                        &o.at("path"),
+                        format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"),
+                    );
                 }
             }
             OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),
@@ -117,5 +134,11 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         }
         note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
     }
-    Some(OpSpec { op, path: p?, weight: weight?.min(u32::MAX as u64) as u32, size: if op == OpKind::Put { size } else { None }, use_multi_endpoint: use_me })
+    Some(OpSpec {
+        op,
+        path: p?,
+        weight: weight?.min(u32::MAX as u64) as u32,
+        size: if op == OpKind::Put { size } else { None },
+        use_multi_endpoint: use_me,
+    })
 }

@@ -88,7 +88,8 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn warn(&mut self, path: &str, message: impl AsRef<str>) {
-        let e = ConfigError { path: path.to_string(), line: self.idx.line_of(path), message: message.as_ref().to_string() };
+        let e =
+            ConfigError { path: path.to_string(), line: self.idx.line_of(path), message: message.as_ref().to_string() };
         self.warnings.push(e.to_string());
     }
 }
@@ -152,7 +153,8 @@ impl Ctx<'_> {
                         Some(key) if allowed.contains(&key) => {}
                         Some(key) => {
                             let p = join(path, key);
-                            let where_ = if path.is_empty() { "at the top level".to_string() } else { format!("in `{path}`") };
+                            let where_ =
+                                if path.is_empty() { "at the top level".to_string() } else { format!("in `{path}`") };
                             self.err(&p, format!("unknown key `{key}` {where_}{}", hint(key, allowed, "valid keys")));
                         }
                         None => self.err(path, format!("keys must be names, got {}", scalar_text(k))),
@@ -214,7 +216,11 @@ impl Ctx<'_> {
     fn uint(&mut self, v: Option<&Value>, path: &str, min: u64) -> Option<u64> {
         let v = v?;
         let bad = |ctx: &mut Self, got: String| {
-            let what = if min == 0 { "a whole number, 0 or more".to_string() } else { format!("a whole number, at least {min}") };
+            let what = if min == 0 {
+                "a whole number, 0 or more".to_string()
+            } else {
+                format!("a whole number, at least {min}")
+            };
             ctx.err(path, format!("expected {what}, got {got}"));
             None
         };
@@ -244,7 +250,10 @@ impl Ctx<'_> {
             Value::Number(n) => match n.as_u64() {
                 Some(u) => Some(u),
                 None => {
-                    self.err(path, format!("`{n}` is not a size — write a whole number of bytes or e.g. `64KiB`, `1MB`"));
+                    self.err(
+                        path,
+                        format!("`{n}` is not a size — write a whole number of bytes or e.g. `64KiB`, `1MB`"),
+                    );
                     None
                 }
             },
@@ -308,7 +317,8 @@ impl Ctx<'_> {
             Value::Mapping(m) => {
                 if m.get("type").is_some() {
                     let o = self.obj(v, path, &["type", "size", "min", "max", "mean", "std_dev"], "a size_spec")?;
-                    let t = self.choice(o.get("type"), &o.at("type"), &[("fixed", 0u8), ("uniform", 1), ("lognormal", 2)])?;
+                    let t =
+                        self.choice(o.get("type"), &o.at("type"), &[("fixed", 0u8), ("uniform", 1), ("lognormal", 2)])?;
                     return match t {
                         0 => self.fixed_size(&o, "size"),
                         1 => self.uniform(&o),
@@ -325,7 +335,12 @@ impl Ctx<'_> {
                     }
                     ["lognormal"] => {
                         let p = join(path, "lognormal");
-                        let o = self.obj(&m["lognormal"], &p, &["mean", "std_dev", "min", "max"], "`{mean, std_dev, min, max}`")?;
+                        let o = self.obj(
+                            &m["lognormal"],
+                            &p,
+                            &["mean", "std_dev", "min", "max"],
+                            "`{mean, std_dev, min, max}`",
+                        )?;
                         self.lognormal(&o)
                     }
                     _ => {
@@ -334,7 +349,10 @@ impl Ctx<'_> {
                         match unknown.first() {
                             Some(k) => self.err(
                                 &join(path, k),
-                                format!("unknown size_spec form `{k}`{}", hint(k, &["fixed", "uniform", "lognormal", "type"], "forms")),
+                                format!(
+                                    "unknown size_spec form `{k}`{}",
+                                    hint(k, &["fixed", "uniform", "lognormal", "type"], "forms")
+                                ),
                             ),
                             None => self.err(path, format!("give exactly one distribution — {forms}")),
                         }
@@ -387,7 +405,11 @@ impl Ctx<'_> {
         let std_dev = self.size(o.get("std_dev"), &o.at("std_dev"));
         let min = if o.has("min") { self.size(o.get("min"), &o.at("min")) } else { Some(1) };
         let (mean, std_dev, min) = (mean?, std_dev?, min?);
-        let max = if o.has("max") { self.size(o.get("max"), &o.at("max"))? } else { mean.saturating_add(std_dev.saturating_mul(10)) };
+        let max = if o.has("max") {
+            self.size(o.get("max"), &o.at("max"))?
+        } else {
+            mean.saturating_add(std_dev.saturating_mul(10))
+        };
         if mean == 0 {
             self.err(&o.at("mean"), "the mean must be larger than 0");
             return None;
@@ -408,7 +430,8 @@ impl Ctx<'_> {
     fn check_uri(&mut self, s: &str, path: &str) -> Option<String> {
         let s = s.trim();
         let Some((scheme, _)) = s.split_once("://") else {
-            let hint = if s.starts_with('/') { format!(" (for a local directory write `file://{s}`)") } else { String::new() };
+            let hint =
+                if s.starts_with('/') { format!(" (for a local directory write `file://{s}`)") } else { String::new() };
             self.err(path, format!("`{s}` is not a URI — write file:///dir/, direct:///dir/, s3://bucket/, az://account/container/ or gs://bucket/{hint}"));
             return None;
         };
@@ -418,7 +441,9 @@ impl Ctx<'_> {
         }
         if let Err(e) = parse_location(s) {
             let msg = match e {
-                crate::core::store::StoreError::InvalidUri { reason, .. } => format!("`{}` is not usable: {reason}", crate::core::store::redact_uri(s)),
+                crate::core::store::StoreError::InvalidUri { reason, .. } => {
+                    format!("`{}` is not usable: {reason}", crate::core::store::redact_uri(s))
+                }
                 other => other.to_string(),
             };
             self.err(path, msg);
@@ -448,7 +473,8 @@ impl Ctx<'_> {
     }
 
     fn fill(&mut self, o: &Obj) -> Fill {
-        self.choice(o.get("fill"), &o.at("fill"), &[("random", Fill::Random), ("zero", Fill::Zero)]).unwrap_or(Fill::Random)
+        self.choice(o.get("fill"), &o.at("fill"), &[("random", Fill::Random), ("zero", Fill::Zero)])
+            .unwrap_or(Fill::Random)
     }
 
     /// A multi_endpoint block; `Some` only when enabled and usable.
@@ -478,7 +504,8 @@ impl Ctx<'_> {
             self.err(&p, "no endpoints — list at least one URI under `endpoints:`, or set `enabled: false`");
             return None;
         }
-        let schemes: Vec<String> = endpoints.iter().map(|e| e.split("://").next().unwrap_or("").to_ascii_lowercase()).collect();
+        let schemes: Vec<String> =
+            endpoints.iter().map(|e| e.split("://").next().unwrap_or("").to_ascii_lowercase()).collect();
         if let Some(i) = schemes.iter().position(|s| *s != schemes[0]) {
             self.err(
                 &format!("{ep_path}[{i}]"),
@@ -536,7 +563,10 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             None => return plan,
         },
         other => {
-            ctx.err("", format!("the config must be a mapping of keys (`target:`, `workload:`, …), got {}", kind(other)));
+            ctx.err(
+                "",
+                format!("the config must be a mapping of keys (`target:`, `workload:`, …), got {}", kind(other)),
+            );
             return plan;
         }
     };
@@ -551,7 +581,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
     if let Some(v) = top.get("io_rate") {
         match ctx.number(Some(v), "io_rate") {
             Some(r) if r > 0.0 && r.is_finite() => plan.io_rate = Some(r),
-            Some(r) => ctx.err("io_rate", format!("`{r}` is not a rate — give the target operations per second, larger than 0")),
+            Some(r) => ctx
+                .err("io_rate", format!("`{r}` is not a rate — give the target operations per second, larger than 0")),
             None => {}
         }
     }
@@ -574,7 +605,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
     // prepare
     if let Some(pv) = top.get("prepare") {
         if let Some(p) = ctx.obj(pv, "prepare", PREPARE_KEYS, "`prepare`") {
-            let items = ctx.seq(p.get("ensure_objects"), "prepare.ensure_objects", "`{base_uri, count, size_spec}` entries");
+            let items =
+                ctx.seq(p.get("ensure_objects"), "prepare.ensure_objects", "`{base_uri, count, size_spec}` entries");
             for (i, item) in items.into_iter().enumerate() {
                 let path = format!("prepare.ensure_objects[{i}]");
                 if let Some(e) = ensure_entry(ctx, item, &path, &mut uses) {
@@ -606,7 +638,10 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             }
             if let Some(p) = ctx.string(o.get("path"), &o.at("path")) {
                 if p.is_empty() || p.contains(['/', '\\']) || p == "." || p == ".." {
-                    ctx.err(&o.at("path"), format!("`{p}` must be a plain file name; the file is written inside the results folder"));
+                    ctx.err(
+                        &o.at("path"),
+                        format!("`{p}` must be a plain file name; the file is written inside the results folder"),
+                    );
                 } else {
                     plan.perf_log.path = p;
                 }
@@ -630,7 +665,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                     ctx.err(&o.at("max_error_rate"), format!("`{r}` is not a fraction — write e.g. 0.05 for 5 %"));
                 }
             }
-            plan.error_handling.retries = ctx.uint(o.get("retries"), &o.at("retries"), 0).unwrap_or(0).min(u32::MAX as u64) as u32;
+            plan.error_handling.retries =
+                ctx.uint(o.get("retries"), &o.at("retries"), 0).unwrap_or(0).min(u32::MAX as u64) as u32;
         }
     }
     if let Some(v) = top.get("storage") {
@@ -651,10 +687,14 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             s.multipart_part_size = ctx.size(o.get("multipart_part_size"), &o.at("multipart_part_size"));
             if let Some(p) = s.multipart_part_size {
                 if p < MIN_PART {
-                    ctx.err(&o.at("multipart_part_size"), format!("{} is below the 5 MiB minimum part size of S3", size_text(p)));
+                    ctx.err(
+                        &o.at("multipart_part_size"),
+                        format!("{} is below the 5 MiB minimum part size of S3", size_text(p)),
+                    );
                 }
             }
-            s.use_instance_metadata = ctx.boolean(o.get("use_instance_metadata"), &o.at("use_instance_metadata")).unwrap_or(false);
+            s.use_instance_metadata =
+                ctx.boolean(o.get("use_instance_metadata"), &o.at("use_instance_metadata")).unwrap_or(false);
         }
     }
 
@@ -714,9 +754,14 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
     }
     if let Some(uses) = uses {
         let everywhere = plan.multi_endpoint.is_some()
-            || plan.distributed.as_ref().is_some_and(|d| !d.agents.is_empty() && d.agents.iter().all(|a| a.multi_endpoint.is_some()));
+            || plan
+                .distributed
+                .as_ref()
+                .is_some_and(|d| !d.agents.is_empty() && d.agents.iter().all(|a| a.multi_endpoint.is_some()));
         if plan.target.is_none() {
-            if let (false, false, Some((yaml, p))) = (everywhere, uses.target_or_endpoints_written, &uses.first_relative) {
+            if let (false, false, Some((yaml, p))) =
+                (everywhere, uses.target_or_endpoints_written, &uses.first_relative)
+            {
                 ctx.err(
                     "target",
                     format!(
@@ -724,8 +769,12 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
                     ),
                 );
             }
-            for p in uses.opt_out.iter().filter(|_| !uses.target_or_endpoints_written || plan.multi_endpoint.is_some()) {
-                ctx.err(p, "is false, but there is no `target` to send this request to — set `target:` or remove this line");
+            for p in uses.opt_out.iter().filter(|_| !uses.target_or_endpoints_written || plan.multi_endpoint.is_some())
+            {
+                ctx.err(
+                    p,
+                    "is false, but there is no `target` to send this request to — set `target:` or remove this line",
+                );
             }
         }
         if plan.duration.is_zero() && !plan.workload.is_empty() {
