@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs and starts the loopback testbed
-# (S3, Azure, GCS, sshd), runs every test against it, and stops what it started.
+# (S3, Azure, GCS, sshd), runs every test against it, and stops what it started. Before that,
+# `cargo fmt --check` and `cargo clippy --all-targets -- -D warnings`.
 # SAI3_SKIP_TESTBED=1 runs without the servers (backend tests then say they were skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Code health first (fails fast): formatting and every clippy lint, tests and benches included.
+# SAI3_SKIP_LINT=1 skips both (for a quick local rerun of the tests).
+if [ "${SAI3_SKIP_LINT:-0}" != "1" ]; then
+  cargo fmt --check
+  cargo clippy --all-targets --locked -- -D warnings
+fi
 
 if [ "${SAI3_SKIP_TESTBED:-0}" != "1" ] && [ -x scripts/testbed ]; then
   scripts/testbed install

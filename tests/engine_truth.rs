@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sai3::core::config::parse;
-use sai3::core::exec::{NullObserver, RunOptions, RunRole, Runner, Stage};
+use sai3::core::exec::{run_alone, NullObserver, RunOptions, RunRole};
 use sai3::core::OpKind;
 
 fn count_files(dir: &Path, pred: &dyn Fn(&str) -> bool) -> usize {
@@ -29,13 +29,7 @@ fn opts(tick_ms: u64) -> RunOptions {
 
 async fn run_yaml(yaml: &str, tick_ms: u64) -> sai3::core::exec::AgentReport {
     let plan = Arc::new(parse(yaml, None).unwrap_or_else(|e| panic!("config: {e}")));
-    let mut r = Runner::new(plan, RunRole::local("t1"), opts(tick_ms)).await.expect("stores");
-    r.preflight().await.expect("preflight");
-    r.prepare().await.expect("prepare");
-    r.resolve_workload().await.expect("resolve");
-    r.workload(None).await.expect("workload");
-    r.cleanup().await.expect("cleanup");
-    r.into_report()
+    run_alone(plan, RunRole::local("t1"), opts(tick_ms)).await.expect("run").0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,12 +60,12 @@ async fn put_count_equals_objects_on_disk_and_intervals_sum_to_totals() {
         let from_rows: u64 = rep
             .intervals
             .iter()
-            .filter(|r| r.stage == Stage::Workload)
+            .filter(|r| &*r.stage.name == "workload")
             .map(|r| r.snap.op_total(op).map(|c| c.count).unwrap_or(0))
             .sum();
         assert_eq!(from_rows, wl.totals.op_total(op).map(|c| c.count).unwrap_or(0), "{op}");
     }
-    let rows = rep.intervals.iter().filter(|r| r.stage == Stage::Workload).count();
+    let rows = rep.intervals.iter().filter(|r| &*r.stage.name == "workload").count();
     assert!((10..=12).contains(&rows), "2 s at 200 ms ticks: {rows} rows");
     // GETs read whole 4 KiB objects.
     let g = wl.totals.op_total(OpKind::Get).unwrap();

@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sai3::core::exec::{AgentReport, CpuSample, EndpointInfo, IntervalRow, PhaseResult, RunReport, Stage};
+use sai3::core::config::parse;
+use sai3::core::exec::{
+    AgentReport, CpuSample, EndpointInfo, IntervalRow, PhaseResult, RunReport, StageInfo, StageReport, StageTag,
+};
 use sai3::core::metrics::Snapshot;
 use sai3::core::OpKind;
 use sai3::report;
@@ -49,7 +52,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
         totals.merge(&s);
         intervals.push(IntervalRow {
             index: idx,
-            stage: Stage::Workload,
+            stage: StageTag::new(1, "workload"),
             timestamp_epoch_ms: 1_790_000_000_000 + 1000 * (idx + 1),
             elapsed_s: (idx + 1) as f64,
             duration_s: 1.0,
@@ -63,34 +66,40 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
     for k in 0..100u64 {
         prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None);
     }
-    AgentReport {
-        id: id.into(),
-        address: format!("127.0.0.{}:7761", seed + 1),
-        concurrency: 8,
-        endpoints: eps.iter().map(|e| format!("file:///mnt/ep{e}/")).collect(),
-        strategy: Some("round_robin".into()),
-        prepare: Some(PhaseResult {
-            stage: Stage::Prepare,
-            wall: Duration::from_millis(500),
-            totals: prep,
-            in_flight_at_end: vec![0; 4],
-        }),
-        workload: Some(PhaseResult {
-            stage: Stage::Workload,
-            wall: Duration::from_secs(3),
-            totals,
-            in_flight_at_end: vec![0; 4],
-        }),
-        cleanup: None,
-        intervals,
-        prepare_existing: 0,
-        prepare_created: 100,
-        failure: None,
-        clock_offset_ms: Some(0.25),
-        rtt_ms: Some(0.5),
-        start_skew_ms: Some(1.0),
-        cpu: CpuSample { user_pct: 21.0, system_pct: 10.0, iowait_pct: 0.5 },
-    }
+    let plan = stages_plan();
+    let mut prepare = StageReport::new(0, &plan.stages[0]);
+    prepare.result = Some(PhaseResult {
+        stage: StageTag::new(0, "prepare"),
+        wall: Duration::from_millis(500),
+        totals: prep,
+        in_flight_at_end: vec![0; 4],
+    });
+    prepare.created = 100;
+    let mut workload = StageReport::new(1, &plan.stages[1]);
+    workload.result = Some(PhaseResult {
+        stage: StageTag::new(1, "workload"),
+        wall: Duration::from_secs(3),
+        totals,
+        in_flight_at_end: vec![0; 4],
+    });
+    let mut a = AgentReport::empty(id, &format!("127.0.0.{}:7761", seed + 1));
+    a.concurrency = 8;
+    a.endpoints = eps.iter().map(|e| format!("file:///mnt/ep{e}/")).collect();
+    a.strategy = Some("round_robin".into());
+    a.stages = vec![prepare, workload];
+    a.intervals = intervals;
+    a.clock_offset_ms = Some(0.25);
+    a.rtt_ms = Some(0.5);
+    a.start_skew_ms = Some(1.0);
+    a.cpu = CpuSample { user_pct: 21.0, system_pct: 10.0, iowait_pct: 0.5 };
+    a.sum_stages();
+    a
+}
+
+/// The implicit stages of a prepare + workload config.
+fn stages_plan() -> sai3::core::config::Plan {
+    let yaml = "target: file:///mnt/ep0/\nduration: 3s\nprepare:\n  ensure_objects:\n    - {base_uri: p/, count: 100, size_spec: 64KiB}\nworkload:\n  - {op: get, path: p/*}\n";
+    parse(yaml, None).expect("golden plan")
 }
 
 fn merged(agents: &[AgentReport]) -> AgentReport {
@@ -99,16 +108,17 @@ fn merged(agents: &[AgentReport]) -> AgentReport {
     m.address = "controller".into();
     m.endpoints = (0..4).map(|e| format!("file:///mnt/ep{e}/")).collect();
     for a in &agents[1..] {
-        for (mine, theirs) in [(&mut m.prepare, &a.prepare), (&mut m.workload, &a.workload)] {
-            if let (Some(x), Some(y)) = (mine.as_mut(), theirs) {
+        for (mine, theirs) in m.stages.iter_mut().zip(&a.stages) {
+            if let (Some(x), Some(y)) = (mine.result.as_mut(), &theirs.result) {
                 x.totals.merge(&y.totals);
             }
+            mine.created += theirs.created;
         }
         for (x, y) in m.intervals.iter_mut().zip(&a.intervals) {
             x.snap.merge(&y.snap);
         }
-        m.prepare_created += a.prepare_created;
     }
+    m.sum_stages();
     m
 }
 
@@ -129,6 +139,9 @@ fn build() -> (RunReport, Recorded) {
         aggregate,
         endpoints: (0..4).map(|i| EndpointInfo { idx: i, uri: format!("file:///mnt/ep{i}/") }).collect(),
         distributed: true,
+        stage_info: StageInfo::of_plan(&stages_plan()),
+        explicit_stages: false,
+        dropped: vec![],
         warnings: vec![],
         stats_delay_ms: None,
         degraded: None,

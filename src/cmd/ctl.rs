@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{CmdResult, Failure};
 use crate::core::config::{self, Plan};
-use crate::core::exec::{RunOptions, RunReport, RunRole, Runner};
+use crate::core::exec::{self, RunOptions, RunReport, RunRole, Runner, StageInfo};
 use crate::report::{self, console::Console, plan_view};
 
 /// Arguments of `ctl run`.
@@ -56,8 +56,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     console.line("=== Local Workload ===");
     console.line(&format!("Config: {config_name}"));
     let plan = Arc::new(plan);
-    let observer = console.observer(plan.duration);
-    let mut opts = RunOptions::new(plan.perf_log.interval, observer);
+    let mut opts = RunOptions::new(plan.perf_log.interval, console.observer(&plan));
     opts.grace = Duration::from_secs(5);
     let cancel = opts.cancel.clone();
     let started = SystemTime::now();
@@ -80,20 +79,14 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
             }
         });
     }
-    let steps = async {
-        runner.prepare().await?;
-        runner.resolve_workload().await?;
-        runner.workload(None).await?;
-        runner.cleanup().await
-    };
-    let outcome = steps.await;
+    let usage_error = exec::drive(&mut runner, &mut exec::Immediate).await.map(|e| e.to_string());
     let ended = SystemTime::now();
-    let usage_error = outcome.err().map(|e| e.to_string());
     let mut agent = runner.into_report();
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) && agent.failure.is_none() {
         agent.failure = Some("interrupted (Ctrl-C)".to_string());
     }
-    if agent.prepare.is_none() && agent.workload.is_none() {
+    let measured = agent.stages.iter().any(|s| s.result.is_some() || s.command.is_some());
+    if !measured {
         // Nothing was measured (e.g. no objects to read): no results folder is left behind.
         return match usage_error {
             Some(e) => Err(Failure::Usage(e)),
@@ -109,6 +102,9 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         ended_at: ended,
         endpoints: runner_endpoints(&agent),
         distributed: false,
+        stage_info: StageInfo::of_plan(&plan),
+        explicit_stages: plan.explicit_stages,
+        dropped: Vec::new(),
         warnings: plan.warnings.clone(),
         stats_delay_ms: None,
         degraded: agent.failure.clone().or(usage_error.clone()),

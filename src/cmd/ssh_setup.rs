@@ -85,7 +85,7 @@ pub fn run(a: SshSetupArgs) -> CmdResult {
 
 async fn setup_one(
     t: &SshTarget,
-    key: &Arc<russh::keys::PrivateKey>,
+    key: &Arc<crate::net::ssh::PrivateKey>,
     pub_line: &str,
     known: &KnownHosts,
     policy: HostKeyPolicy,

@@ -16,7 +16,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::codec;
 use super::pb::{self, agent_msg::Msg, control_msg::Ctl};
 use crate::core::config;
-use crate::core::exec::{IntervalRow, PhaseResult, RunObserver, RunOptions, RunRole, Runner, Stage};
+use futures::future::BoxFuture;
+
+use crate::core::exec::{
+    drive as drive_stages, IntervalRow, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner, StageGate,
+    StageReport, StageTag,
+};
 
 type Tx = mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>;
 
@@ -116,20 +121,88 @@ struct StreamObserver {
 }
 
 impl RunObserver for StreamObserver {
-    fn on_phase_start(&self, stage: Stage, detail: &str) {
-        if stage == Stage::Workload {
-            send(&self.tx, Msg::Started(pb::Started { actual_unix_ns: unix_ns(SystemTime::now()) }));
-        }
+    fn on_phase_start(&self, p: &PhaseStart) {
         send(
             &self.tx,
-            Msg::PhaseStart(pb::PhaseStart { stage: codec::stage_to_wire(stage) as i32, detail: detail.to_string() }),
+            Msg::PhaseStart(pb::PhaseStart {
+                stage: Some(codec::stage_to_wire(p.stage)),
+                detail: p.detail.to_string(),
+            }),
         );
     }
     fn on_interval(&self, row: &IntervalRow) {
         send(&self.tx, Msg::Interval(codec::interval_to_wire(row)));
     }
-    fn on_phase_end(&self, _stage: Stage, result: &PhaseResult) {
+    fn on_phase_end(&self, _stage: &StageTag, result: &PhaseResult) {
         send(&self.tx, Msg::PhaseEnd(codec::phase_to_wire(result)));
+    }
+}
+
+/// The agent's side of the fleet's barriers: a stage is set up when the controller says so and
+/// starts at the instant it sends.
+struct RemoteGate {
+    tx: Tx,
+    rx: mpsc::UnboundedReceiver<Ctl>,
+    cancel: CancellationToken,
+    stop: StopReason,
+    names: Vec<String>,
+}
+
+impl RemoteGate {
+    async fn next(&mut self) -> Result<Ctl, String> {
+        tokio::select! {
+            m = self.rx.recv() => m.ok_or_else(|| self.stop.get().unwrap_or_else(|| "the controller went away".into())),
+            _ = self.cancel.cancelled() => Err(self.stop.get().unwrap_or_else(|| "the run was stopped".into())),
+        }
+    }
+
+    fn check(&self, i: usize, index: u32, name: &str, what: &str) -> Result<(), String> {
+        let mine = self.names.get(i).map(String::as_str).unwrap_or("");
+        if index as usize != i || name != mine {
+            return Err(format!("the controller sent {what} for stage {index} `{name}` while this agent is at stage {i} `{mine}` — do both run the same config and version?"));
+        }
+        Ok(())
+    }
+}
+
+impl StageGate for RemoteGate {
+    fn setup(&mut self, i: usize) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.next().await? {
+                Ctl::StageSetup(s) => self.check(i, s.index, &s.name, "StageSetup"),
+                other => Err(format!("expected StageSetup for stage {i}, got {other:?}")),
+            }
+        })
+    }
+
+    fn start(&mut self, i: usize) -> BoxFuture<'_, Result<Option<Instant>, String>> {
+        Box::pin(async move {
+            let name = self.names.get(i).cloned().unwrap_or_default();
+            send(&self.tx, Msg::StageReady(pb::StageReady { index: i as u32, name }));
+            match self.next().await? {
+                Ctl::StageStart(s) => {
+                    self.check(i, s.index, &s.name, "StageStart")?;
+                    let now_ns = unix_ns(SystemTime::now());
+                    let wait = Duration::from_nanos(s.start_unix_ns.saturating_sub(now_ns).max(0) as u64);
+                    if wait > Duration::from_secs(3600) {
+                        return Err(format!("start instant is {wait:?} away; refusing (clock offset wrong?)"));
+                    }
+                    Ok(Some(Instant::now() + wait))
+                }
+                other => Err(format!("expected StageStart for stage {i}, got {other:?}")),
+            }
+        })
+    }
+
+    fn ended(&mut self, report: &StageReport) {
+        log(&format!(
+            "stage {} `{}` {}{}",
+            report.index + 1,
+            report.name,
+            report.outcome.name(),
+            report.outcome.message().map(|m| format!(": {m}")).unwrap_or_default()
+        ));
+        send(&self.tx, Msg::StageEnd(codec::stage_end_to_wire(report)));
     }
 }
 
@@ -195,9 +268,9 @@ async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx)
         }),
     );
 
-    // 2. Listen to the controller: Prepare/Start go to the run, Abort or a broken stream stop it.
+    // 2. Listen to the controller: stage messages go to the run, Abort or a broken stream stop it.
     let stop = StopReason::default();
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Ctl>();
     {
         let cancel = cancel.clone();
         let stop = stop.clone();
@@ -246,60 +319,12 @@ async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx)
         });
     }
 
-    let mut failure: Option<String> = None;
-    // 3. Prepare and resolve the workload, then wait for the start instant.
-    match next(&mut ctl_rx, &cancel).await {
-        Some(Ctl::Prepare(_)) => {}
-        _ => {
-            cancel.cancel();
-            let reason = stop.get().unwrap_or_else(|| "the controller did not send Prepare".into());
-            return finish(&tx, runner, Some(reason));
-        }
-    }
-    if let Err(e) = runner.prepare().await {
-        failure = Some(e.to_string());
-    }
-    if failure.is_none() && !cancel.is_cancelled() {
-        let r = runner.prepare_counts();
-        send(&tx, Msg::Prepared(pb::Prepared { existing: r.0, created: r.1 }));
-        match next(&mut ctl_rx, &cancel).await {
-            Some(Ctl::Resolve(_)) => match runner.resolve_workload().await {
-                Ok(()) => {
-                    send(&tx, Msg::Resolved(pb::Resolved {}));
-                }
-                Err(e) => failure = Some(e.to_string()),
-            },
-            _ => {}
-        }
-    }
-    if failure.is_none() && !cancel.is_cancelled() {
-        match next(&mut ctl_rx, &cancel).await {
-            Some(Ctl::Start(s)) => {
-                let now_ns = unix_ns(SystemTime::now());
-                let wait = Duration::from_nanos(s.start_unix_ns.saturating_sub(now_ns).max(0) as u64);
-                if wait > Duration::from_secs(3600) {
-                    failure = Some(format!("start instant is {wait:?} away; refusing (clock offset wrong?)"));
-                } else if let Err(e) = runner.workload(Some(Instant::now() + wait)).await {
-                    failure = Some(e.to_string());
-                }
-            }
-            _ => {}
-        }
-        if failure.is_none() && !cancel.is_cancelled() {
-            if let Err(e) = runner.cleanup().await {
-                failure = Some(e.to_string());
-            }
-        }
-    }
-    let reason = failure.or_else(|| stop.get());
+    // 3. Every stage, at the fleet's pace.
+    let names = plan.stages.iter().map(|s| s.name.clone()).collect();
+    let mut gate = RemoteGate { tx: tx.clone(), rx: ctl_rx, cancel: cancel.clone(), stop: stop.clone(), names };
+    let setup_error = drive_stages(&mut runner, &mut gate).await;
+    let reason = stop.get().or(setup_error.map(|e| e.to_string()));
     finish(&tx, runner, reason)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Ctl>, cancel: &CancellationToken) -> Option<Ctl> {
-    tokio::select! {
-        m = rx.recv() => m,
-        _ = cancel.cancelled() => None,
-    }
 }
 
 fn finish(tx: &Tx, runner: Runner, failure: Option<String>) -> String {

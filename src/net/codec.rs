@@ -1,13 +1,13 @@
 //! Engine types <-> wire messages. Histograms travel in HdrHistogram's V2 encoding (lossless), so
 //! the controller merges exactly what the agents recorded; no percentile is ever sent.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 
 use super::pb;
-use crate::core::exec::{CpuSample, IntervalRow, PhaseResult, Stage};
+use crate::core::exec::{CommandOutcome, CpuSample, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
 use crate::core::metrics::{Cell, EndpointCell, Snapshot};
 use crate::core::OpKind;
 
@@ -101,26 +101,73 @@ pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapsho
     Ok(s)
 }
 
-pub fn stage_to_wire(s: Stage) -> pb::Stage {
-    match s {
-        Stage::Prepare => pb::Stage::Prepare,
-        Stage::Workload => pb::Stage::Workload,
-        Stage::Cleanup => pb::Stage::Cleanup,
+pub fn stage_to_wire(s: &StageTag) -> pb::StageRef {
+    pb::StageRef { index: s.index, name: s.name.to_string(), warmup: s.warmup }
+}
+
+pub fn stage_from_wire(w: Option<&pb::StageRef>) -> Result<StageTag, DecodeError> {
+    let w = w.ok_or_else(|| DecodeError("a phase or interval without its stage".into()))?;
+    let mut t = StageTag::new(w.index as usize, &w.name);
+    t.warmup = w.warmup;
+    Ok(t)
+}
+
+fn unix_ns(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+fn from_unix_ns(ns: i64, offset_ns: i64) -> Option<SystemTime> {
+    (ns > 0).then(|| UNIX_EPOCH + Duration::from_nanos((ns - offset_ns).max(0) as u64))
+}
+
+/// What a stage did on the agent, without its totals (they travel in PhaseEnd).
+pub fn stage_end_to_wire(r: &StageReport) -> pb::StageEnd {
+    let code = r.command.as_ref().and_then(|c| c.exit_code);
+    pb::StageEnd {
+        index: r.index as u32,
+        name: r.name.clone(),
+        outcome: r.outcome.name().to_string(),
+        message: r.outcome.message().unwrap_or_default().to_string(),
+        started_unix_ns: unix_ns(r.started_at),
+        ended_unix_ns: unix_ns(r.ended_at),
+        existing: r.existing,
+        created: r.created,
+        has_exit_code: code.is_some(),
+        exit_code: code.unwrap_or(0),
+        output_tail: r.command.as_ref().map(|c| c.tail.clone()).unwrap_or_default(),
+        has_command: r.command.is_some(),
     }
 }
 
-pub fn stage_from_wire(i: i32) -> Result<Stage, DecodeError> {
-    match pb::Stage::try_from(i) {
-        Ok(pb::Stage::Prepare) => Ok(Stage::Prepare),
-        Ok(pb::Stage::Workload) => Ok(Stage::Workload),
-        Ok(pb::Stage::Cleanup) => Ok(Stage::Cleanup),
-        Err(_) => Err(DecodeError(format!("unknown stage {i}"))),
+/// Fill `r` (the controller's record of that stage on that agent) from the agent's StageEnd;
+/// times move to the controller's clock by the agent's offset.
+pub fn stage_end_from_wire(w: &pb::StageEnd, offset_ns: i64, r: &mut StageReport) -> Result<(), DecodeError> {
+    if w.name != r.name {
+        return Err(DecodeError(format!(
+            "stage {} is `{}` here but `{}` on the agent — do both run the same config?",
+            w.index, r.name, w.name
+        )));
     }
+    r.outcome = match w.outcome.as_str() {
+        "completed" => StageOutcome::Completed,
+        "failed" => StageOutcome::Failed(w.message.clone()),
+        "skipped" => StageOutcome::Skipped(w.message.clone()),
+        other => return Err(DecodeError(format!("unknown stage outcome `{other}`"))),
+    };
+    r.started_at = from_unix_ns(w.started_unix_ns, offset_ns);
+    r.ended_at = from_unix_ns(w.ended_unix_ns, offset_ns);
+    r.existing = w.existing;
+    r.created = w.created;
+    if w.has_command {
+        r.command =
+            Some(CommandOutcome { exit_code: w.has_exit_code.then_some(w.exit_code), tail: w.output_tail.clone() });
+    }
+    Ok(())
 }
 
 pub fn interval_to_wire(r: &IntervalRow) -> pb::Interval {
     pb::Interval {
-        stage: stage_to_wire(r.stage) as i32,
+        stage: Some(stage_to_wire(&r.stage)),
         index: r.index,
         timestamp_epoch_ms: r.timestamp_epoch_ms,
         elapsed_s: r.elapsed_s,
@@ -135,7 +182,7 @@ pub fn interval_to_wire(r: &IntervalRow) -> pb::Interval {
 pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<IntervalRow, DecodeError> {
     Ok(IntervalRow {
         index: w.index,
-        stage: stage_from_wire(w.stage)?,
+        stage: stage_from_wire(w.stage.as_ref())?,
         timestamp_epoch_ms: w.timestamp_epoch_ms,
         elapsed_s: w.elapsed_s,
         duration_s: w.duration_s,
@@ -148,7 +195,7 @@ pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<IntervalRow
 
 pub fn phase_to_wire(p: &PhaseResult) -> pb::PhaseEnd {
     pb::PhaseEnd {
-        stage: stage_to_wire(p.stage) as i32,
+        stage: Some(stage_to_wire(&p.stage)),
         wall_ns: p.wall.as_nanos() as u64,
         totals: Some(snapshot_to_wire(&p.totals)),
         in_flight_at_end: p.in_flight_at_end.clone(),
@@ -166,7 +213,7 @@ pub fn phase_from_wire(w: &pb::PhaseEnd, map: &[usize], table_len: usize) -> Res
         }
     }
     Ok(PhaseResult {
-        stage: stage_from_wire(w.stage)?,
+        stage: stage_from_wire(w.stage.as_ref())?,
         wall: Duration::from_nanos(w.wall_ns),
         totals: w.totals.as_ref().map(|s| snapshot_from_wire(s, map)).transpose()?.unwrap_or_default(),
         in_flight_at_end: in_flight,

@@ -11,6 +11,7 @@ use tonic::Request;
 use super::agent_service::unix_ns;
 use super::auth;
 use super::pb::{self, agent_client::AgentClient, agent_msg::Msg};
+use crate::core::config::Plan;
 use crate::core::store::chain_text;
 
 /// How long an agent may stay silent (it sends a heartbeat every second) before it is lost.
@@ -53,6 +54,35 @@ fn status_text(s: &tonic::Status) -> String {
 }
 
 impl Dialer {
+    /// How to reach the plan's agents: its token (file or SAI3_AGENT_TOKEN) and TLS material.
+    /// Errors name the key to fix.
+    pub fn for_plan(plan: &Plan) -> Result<Dialer, String> {
+        let d = plan.distributed.as_ref();
+        let token = auth::token(d.and_then(|d| d.token_file.as_deref()))?;
+        let tls = match d.and_then(|d| d.tls.as_ref()) {
+            None => None,
+            Some(t) => {
+                let ca =
+                    match &t.ca {
+                        Some(p) => Some(auth::read_pem("distributed.tls.ca", p)?),
+                        None => return Err(
+                            "distributed.tls.ca: give the CA certificate (PEM) that signed the agents' certificates"
+                                .into(),
+                        ),
+                    };
+                let identity = match (&t.cert, &t.key) {
+                    (Some(c), Some(k)) => {
+                        Some((auth::read_pem("distributed.tls.cert", c)?, auth::read_pem("distributed.tls.key", k)?))
+                    }
+                    (None, None) => None,
+                    _ => return Err("distributed.tls.cert and distributed.tls.key go together".into()),
+                };
+                Some(ClientTls { ca, identity })
+            }
+        };
+        Ok(Dialer { tls, token, connect_timeout: Some(Duration::from_secs(5)) })
+    }
+
     /// Open a channel to `address` (`host:port`) and check it answers a ping.
     pub async fn connect(&self, address: &str) -> Result<(AgentConn, pb::PingReply), String> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -168,10 +198,9 @@ impl AgentConn {
                             Msg::PhaseStart(p) => Event::PhaseStart(p),
                             Msg::Interval(i) => Event::Interval(i),
                             Msg::PhaseEnd(p) => Event::PhaseEnd(p),
-                            Msg::Prepared(p) => Event::Prepared(p),
-                            Msg::Started(s) => Event::Started(s.actual_unix_ns),
+                            Msg::StageReady(r) => Event::StageReady(r),
+                            Msg::StageEnd(e) => Event::StageEnd(e),
                             Msg::Final(f) => Event::Final(f),
-                            Msg::Resolved(_) => Event::Resolved,
                             Msg::Heartbeat(_) => continue,
                         };
                         if events.send((idx, ev)).is_err() || fin {
@@ -194,9 +223,8 @@ pub enum Event {
     PhaseStart(pb::PhaseStart),
     Interval(pb::Interval),
     PhaseEnd(pb::PhaseEnd),
-    Prepared(pb::Prepared),
-    Resolved,
-    Started(i64),
+    StageReady(pb::StageReady),
+    StageEnd(pb::StageEnd),
     Final(pb::Final),
     Lost(String),
 }

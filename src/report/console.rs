@@ -9,8 +9,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parking_lot::Mutex;
 
 use super::fmt::{per_sec, Lat, MIB};
-use crate::core::config::EndpointConfig;
-use crate::core::exec::{AgentReport, EndpointInfo, IntervalRow, PhaseResult, RunObserver, RunReport, Stage};
+use crate::core::config::{EndpointConfig, Plan};
+use crate::core::exec::{
+    AgentReport, EndpointInfo, IntervalRow, PhaseResult, PhaseStart, RunObserver, RunReport, StageOutcome, StageReport,
+    StageTag,
+};
 use crate::core::OpClass;
 
 struct Inner {
@@ -76,16 +79,19 @@ impl Console {
         self.inner.log.lock().clone()
     }
 
-    fn start_bar(&self, stage: Stage, total: Option<Duration>) {
+    fn start_bar(&self, stage: &StageTag, total: Option<Duration>) {
         if !self.inner.tty || self.inner.quiet {
             return;
         }
         let bar = match total {
             Some(d) => {
                 let b = ProgressBar::with_draw_target(Some(d.as_secs().max(1)), ProgressDrawTarget::stdout());
-                if let Ok(style) = ProgressStyle::with_template("{bar:40.cyan/blue} {pos:>4}/{len:<4} s  {msg}") {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix} {bar:40.cyan/blue} {pos:>4}/{len:<4} s  {msg}")
+                {
                     b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
                 }
+                b.set_prefix(stage.name.to_string());
                 b
             }
             None => {
@@ -93,7 +99,7 @@ impl Console {
                 if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4}  {msg}") {
                     b.set_style(style);
                 }
-                b.set_prefix(stage.name());
+                b.set_prefix(stage.name.to_string());
                 b
             }
         };
@@ -107,9 +113,61 @@ impl Console {
         }
     }
 
-    /// The observer the engine reports progress to; `duration` is the workload's length.
-    pub fn observer(&self, duration: Duration) -> Arc<dyn RunObserver> {
-        Arc::new(ConsoleObserver { console: self.clone(), duration, running: Mutex::new(Running::default()) })
+    /// The observer the engine reports progress to. A plan with `stages:` gets a line as each
+    /// stage starts and ends.
+    pub fn observer(&self, plan: &Plan) -> Arc<dyn RunObserver> {
+        Arc::new(ConsoleObserver {
+            console: self.clone(),
+            stage_lines: plan.explicit_stages,
+            duration: Mutex::new(Duration::ZERO),
+            running: Mutex::new(Running::default()),
+        })
+    }
+
+    /// `▶ Stage 2/4 `read` (workload) started`.
+    pub fn stage_started(&self, index: usize, plan: &Plan) {
+        if let Some(s) = plan.stages.get(index) {
+            self.line(&format!(
+                "▶ Stage {}/{} `{}` ({}) started",
+                index + 1,
+                plan.stages.len(),
+                s.name,
+                s.kind.type_name()
+            ));
+        }
+    }
+
+    /// `■ Stage 2/4 `read` completed in 5.01s: 12000 ops, 0 errors`.
+    pub fn stage_ended(&self, st: &StageReport, total: usize) {
+        let secs = match (st.started_at, st.ended_at) {
+            (Some(a), Some(b)) => b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            _ => 0.0,
+        };
+        let what = match &st.outcome {
+            StageOutcome::Completed => format!("completed in {secs:.2}s"),
+            StageOutcome::Failed(w) => {
+                format!("FAILED after {secs:.2}s{}: {w}", if st.optional { " (optional)" } else { "" })
+            }
+            StageOutcome::Skipped(w) => format!("skipped: {w}"),
+        };
+        let mut line = format!("■ Stage {}/{total} `{}` {what}", st.index + 1, st.name);
+        if st.result.is_some() {
+            let errors = st.result.as_ref().map(|r| r.totals.total_errors()).unwrap_or(0);
+            line.push_str(&format!(": {} ops, {errors} errors", st.ops() - errors));
+        }
+        if let Some(w) = &st.warmup {
+            line.push_str(&format!(
+                " (warmup {:.2}s, {} ops, not counted)",
+                w.wall.as_secs_f64(),
+                w.totals.total_ops()
+            ));
+        }
+        if let Some(c) = &st.command {
+            if let Some(code) = c.exit_code {
+                line.push_str(&format!(" (exit status {code})"));
+            }
+        }
+        self.line(&line);
     }
 
     /// The end-of-run summary: per agent for distributed runs, then the totals.
@@ -238,20 +296,36 @@ struct Running {
 
 struct ConsoleObserver {
     console: Console,
-    duration: Duration,
+    stage_lines: bool,
+    /// Length of the running workload (0: none, or it runs until its operation count).
+    duration: Mutex<Duration>,
     running: Mutex<Running>,
 }
 
 impl RunObserver for ConsoleObserver {
-    fn on_phase_start(&self, stage: Stage, detail: &str) {
+    fn on_stage_start(&self, index: usize, plan: &Plan) {
+        if self.stage_lines {
+            self.console.stage_started(index, plan);
+        }
+    }
+
+    fn on_stage_end(&self, report: &StageReport, plan: &Plan) {
+        if self.stage_lines {
+            self.console.stage_ended(report, plan.stages.len());
+        }
+    }
+
+    fn on_phase_start(&self, p: &PhaseStart) {
         *self.running.lock() = Running::default();
-        let what = match stage {
-            Stage::Prepare => format!("Preparing: {detail}"),
-            Stage::Workload => format!("Running the workload for {:.0}s...", self.duration.as_secs_f64()),
-            Stage::Cleanup => format!("Cleaning up: {detail}"),
+        *self.duration.lock() = p.duration.unwrap_or(Duration::ZERO);
+        let what = match (p.kind, p.duration) {
+            ("prepare", _) => format!("Preparing: {}", p.detail),
+            ("workload", Some(d)) => format!("Running the workload for {:.0}s...", d.as_secs_f64()),
+            ("workload", None) => "Running the workload until its operation count...".to_string(),
+            (_, _) => format!("Cleaning up: {}", p.detail),
         };
         self.console.line(&what);
-        self.console.start_bar(stage, (stage == Stage::Workload).then_some(self.duration));
+        self.console.start_bar(p.stage, p.duration);
     }
 
     fn on_interval(&self, row: &IntervalRow) {
@@ -260,9 +334,10 @@ impl RunObserver for ConsoleObserver {
         r.ops += ops;
         r.bytes += bytes;
         r.errors += errors;
+        let duration = *self.duration.lock();
         if let Some(bar) = &*self.console.inner.bar.lock() {
-            if row.stage == Stage::Workload {
-                bar.set_position((row.elapsed_s as u64).min(self.duration.as_secs().max(1)));
+            if !duration.is_zero() {
+                bar.set_position((row.elapsed_s as u64).min(duration.as_secs().max(1)));
             }
             bar.set_message(format!(
                 "{:>10.0} ops/s  {:>9.2} MiB/s  {} ops  {} errors",
@@ -274,13 +349,13 @@ impl RunObserver for ConsoleObserver {
         }
     }
 
-    fn on_phase_end(&self, stage: Stage, result: &PhaseResult) {
+    fn on_phase_end(&self, stage: &StageTag, result: &PhaseResult) {
         self.console.finish_bar();
         let secs = result.wall.as_secs_f64();
         let ops = result.totals.total_ops();
         self.console.line(&format!(
             "✓ {} done: {} ops in {:.2}s ({:.2} ops/s, {:.2} MiB/s), {} errors",
-            stage.name(),
+            stage.name,
             ops,
             secs,
             per_sec(ops as f64, secs),

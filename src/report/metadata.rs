@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::core::exec::{AgentReport, RunReport};
+use crate::core::exec::{AgentReport, RunReport, StageReport};
 
 /// CPU use (user + system, % of all cores) above which the load host, not the storage, likely
 /// limited the run.
@@ -34,6 +34,65 @@ fn agent_json(a: &AgentReport) -> Value {
         "cpu_workload": { "user_pct": a.cpu.user_pct, "system_pct": a.cpu.system_pct, "iowait_pct": a.cpu.iowait_pct },
         "failure": a.failure,
     })
+}
+
+fn ops_errors(p: Option<&crate::core::exec::PhaseResult>) -> (u64, u64) {
+    p.map(|p| (p.totals.total_ops(), p.totals.total_errors())).unwrap_or((0, 0))
+}
+
+/// One agent's part in one stage.
+fn agent_stage_json(id: &str, st: &StageReport) -> Value {
+    let (ops, errors) = ops_errors(st.result.as_ref());
+    json!({
+        "agent": id,
+        "outcome": st.outcome.name(),
+        "message": st.outcome.message(),
+        "started_at": st.started_at.map(rfc3339),
+        "ended_at": st.ended_at.map(rfc3339),
+        "ops": ops,
+        "errors": errors,
+        "warmup_ops": ops_errors(st.warmup.as_ref()).0,
+        "barrier_wait_ms": st.barrier_wait_ms,
+        "start_skew_ms": st.start_skew_ms,
+        "exit_code": st.command.as_ref().and_then(|c| c.exit_code),
+        "output_tail": st.command.as_ref().map(|c| c.tail.clone()),
+    })
+}
+
+/// Every stage: what it was, when it ran, what it did, and how each agent took part in it.
+fn stages_json(r: &RunReport) -> Vec<Value> {
+    r.aggregate
+        .stages
+        .iter()
+        .map(|st| {
+            let info = r.stage_info.iter().find(|i| i.index == st.index);
+            let (ops, errors) = ops_errors(st.result.as_ref());
+            let agents: Vec<Value> = r
+                .agents
+                .iter()
+                .filter_map(|a| a.stages.iter().find(|s| s.index == st.index).map(|s| agent_stage_json(&a.id, s)))
+                .collect();
+            json!({
+                "index": st.index,
+                "name": st.name,
+                "type": st.kind,
+                "optional": st.optional,
+                "outcome": st.outcome.name(),
+                "message": st.outcome.message(),
+                "started_at": st.started_at.map(rfc3339),
+                "ended_at": st.ended_at.map(rfc3339),
+                "wall_s": st.result.as_ref().map(|p| p.wall.as_secs_f64()),
+                "ops": ops,
+                "errors": errors,
+                "warmup_ops": ops_errors(st.warmup.as_ref()).0,
+                "warmup_wall_s": st.warmup.as_ref().map(|p| p.wall.as_secs_f64()),
+                "prepare_existing": (st.kind == "prepare").then_some(st.existing),
+                "prepare_created": (st.kind == "prepare").then_some(st.created),
+                "barrier": info.map(|i| json!({"policy": i.barrier_policy, "timeout_s": i.barrier_timeout_s})),
+                "agents": agents,
+            })
+        })
+        .collect()
 }
 
 /// Warnings about the validity of the figures (load generator saturated, start skew, …).
@@ -79,11 +138,13 @@ pub fn serialize(r: &RunReport) -> String {
             "workload_wall_s": r.aggregate.workload.as_ref().map(|p| p.wall.as_secs_f64()),
             "cleanup_wall_s": r.aggregate.cleanup.as_ref().map(|p| p.wall.as_secs_f64()),
         },
+        "stages": stages_json(r),
         "warnings": r.warnings,
         "degraded": r.degraded,
+        "dropped_agents": r.dropped.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect::<Vec<_>>(),
         "stats_delay_ms": r.stats_delay_ms.map(|(mean, max)| json!({"mean": mean, "max": max})),
         "missing_intervals": r.aggregate.intervals.iter().filter(|i| !i.missing_agents.is_empty()).map(|i| json!({
-            "stage": i.stage.name(),
+            "stage": i.stage.label(),
             "elapsed_s": i.elapsed_s,
             "timestamp_epoch_ms": i.timestamp_epoch_ms,
             "missing_agents": i.missing_agents,

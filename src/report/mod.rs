@@ -17,13 +17,20 @@ use anyhow::Context;
 
 use crate::core::exec::{AgentReport, EndpointInfo, RunReport};
 
+/// The name of stage `index`'s file `suffix` (`02_read_results.tsv`): numbered in execution order.
+pub fn stage_file(index: usize, name: &str, suffix: &str) -> String {
+    format!("{:02}_{name}_{suffix}", index + 1)
+}
+
 /// The files of one agent's (or the aggregate's) figures, as (file name, contents).
-/// `perf_log_name` is `None` when `perf_log.enabled: false`.
+/// `perf_log_name` is `None` when `perf_log.enabled: false`; `per_stage` adds the numbered
+/// per-stage files (a config with `stages:`).
 pub fn agent_files(
     a: &AgentReport,
     perf_id: &str,
     endpoints: &[EndpointInfo],
     perf_log_name: Option<&str>,
+    per_stage: bool,
 ) -> Vec<(String, String)> {
     let mut files = vec![
         ("results.tsv".to_string(), results_tsv::serialize(a.workload.as_ref())),
@@ -36,6 +43,15 @@ pub fn agent_files(
         files.push(("workload_endpoint_stats.tsv".into(), endpoint_stats::serialize(endpoints, a.workload.as_ref())));
         files.push(("prepare_endpoint_stats.tsv".into(), endpoint_stats::serialize(endpoints, a.prepare.as_ref())));
     }
+    if per_stage {
+        for st in a.stages.iter().filter(|s| s.result.is_some()) {
+            files.push((stage_file(st.index, &st.name, "results.tsv"), results_tsv::serialize(st.result.as_ref())));
+            if !endpoints.is_empty() {
+                let body = endpoint_stats::serialize(endpoints, st.result.as_ref());
+                files.push((stage_file(st.index, &st.name, "endpoint_stats.tsv"), body));
+            }
+        }
+    }
     files
 }
 
@@ -46,7 +62,7 @@ pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_nam
         std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
     };
     let perf_id = if r.distributed { "all" } else { r.aggregate.id.as_str() };
-    for (name, body) in agent_files(&r.aggregate, perf_id, &r.endpoints, perf_log_name) {
+    for (name, body) in agent_files(&r.aggregate, perf_id, &r.endpoints, perf_log_name, r.explicit_stages) {
         write(&name, &body)?;
     }
     write("config.yaml", &r.config_text)?;
@@ -57,7 +73,7 @@ pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_nam
             std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
             let table: Vec<EndpointInfo> =
                 r.endpoints.iter().filter(|e| a.endpoints.contains(&e.uri)).cloned().collect();
-            for (name, body) in agent_files(a, &a.id, &table, perf_log_name) {
+            for (name, body) in agent_files(a, &a.id, &table, perf_log_name, r.explicit_stages) {
                 let p = sub.join(&name);
                 std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
             }

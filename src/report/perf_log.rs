@@ -44,8 +44,7 @@ pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
     header(&mut out, &COLUMNS);
     for r in rows {
         let secs = r.duration_s;
-        let mut f =
-            vec![agent_id.to_string(), r.timestamp_epoch_ms.to_string(), f3(r.elapsed_s), r.stage.name().to_string()];
+        let mut f = vec![agent_id.to_string(), r.timestamp_epoch_ms.to_string(), f3(r.elapsed_s), r.stage.label()];
         let sum = r.summary();
         for (i, class) in [OpClass::Get, OpClass::Put, OpClass::Meta].into_iter().enumerate() {
             let c = sum.classes[i];

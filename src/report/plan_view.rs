@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::core::config::{Plan, SizeSpec};
+use crate::core::config::{PathSelection, Plan, SizeSpec, StageKind, TreeCreationMode};
 
 pub use crate::core::config::size_text;
 
@@ -83,8 +83,127 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
     if plan.cleanup {
         let _ = writeln!(s, "Cleanup: delete what this run creates");
     }
+    s.push_str(&stages(plan));
     for w in &plan.warnings {
         let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+/// Share of the prepare work per agent, for the dry run.
+fn prepare_share(plan: &Plan, i: usize) -> String {
+    let total: u64 = plan.prepare.ensure_objects.iter().map(|e| e.count).sum::<u64>()
+        + plan.prepare.tree.as_ref().map(|t| u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir)).unwrap_or(0);
+    if total == 0 {
+        return "nothing to prepare".into();
+    }
+    let Some(d) = &plan.distributed else { return String::new() };
+    if matches!(d.tree_creation_mode, TreeCreationMode::Controller) {
+        return "none (the controller creates everything)".into();
+    }
+    if d.shared_filesystem {
+        let n = plan.agent_count() as u64;
+        let mine = (0..total).filter(|j| j % n == i as u64).count();
+        format!("{mine} of {total} objects (object j when j mod {n} = {i})")
+    } else {
+        format!("all {total} objects, under <target>/{}/", plan.agent(i).map(|a| a.id.as_str()).unwrap_or(""))
+    }
+}
+
+/// The agent list of a distributed dry run: each agent's address, concurrency, endpoints and
+/// share of the prepare work.
+pub fn fleet(plan: &Plan) -> String {
+    let mut s = String::new();
+    let d = plan.distributed.as_ref();
+    s.push_str("=== Agent List ===\n");
+    s.push_str(&format!("Agents: {}\n", plan.agent_count()));
+    if let Some(d) = d {
+        s.push_str(&format!(
+            "Storage: {}; tree_creation_mode {}; path_selection {}; start_delay {}s\n",
+            if d.shared_filesystem {
+                "shared (all agents access the same data)"
+            } else {
+                "per agent (each agent works under <target>/<agent id>/)"
+            },
+            d.tree_creation_mode.name(),
+            if d.path_selection == PathSelection::Distributed { "distributed" } else { "random" },
+            d.start_delay.as_secs_f64()
+        ));
+        for (i, a) in d.agents.iter().enumerate() {
+            s.push_str(&format!(
+                "  [{i}] {} at {}: concurrency {}\n",
+                a.id,
+                a.address,
+                plan.effective_concurrency(Some(i))
+            ));
+            match plan.effective_endpoints(Some(i)) {
+                Some(ep) => s.push_str(&format!(
+                    "      endpoints ({}): {}\n",
+                    ep.strategy.name(),
+                    ep.endpoints.iter().map(|e| crate::core::store::redact_uri(e)).collect::<Vec<_>>().join(", ")
+                )),
+                None => s.push_str(&format!("      target: {}\n", plan.target.as_deref().unwrap_or("-"))),
+            }
+            s.push_str(&format!("      prepare: {}\n", prepare_share(plan, i)));
+        }
+    }
+    s
+}
+
+/// The stage list, one line each: what runs, for how long, and how the fleet waits after it.
+pub fn stages(plan: &Plan) -> String {
+    let mut s = String::new();
+    let how = if plan.explicit_stages { "" } else { " (implicit: no `stages:` in the config)" };
+    let _ = writeln!(s, "Stages: {}{how}", plan.stages.len());
+    for (i, st) in plan.stages.iter().enumerate() {
+        let what = match &st.kind {
+            StageKind::Prepare(p) => {
+                let n: u64 = p.ensure_objects.iter().map(|e| e.count).sum::<u64>()
+                    + p.tree
+                        .as_ref()
+                        .map(|t| u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir))
+                        .unwrap_or(0);
+                format!("prepare {n} objects")
+            }
+            StageKind::Workload(w) => {
+                let mut parts = vec![format!("{} ops in the mix", w.ops.len())];
+                if let Some(d) = w.duration {
+                    parts.push(format!("for {}s", d.as_secs_f64()));
+                }
+                if let Some(n) = w.op_limit {
+                    parts.push(format!("until {n} operations (fleet)"));
+                }
+                if !w.warmup.is_zero() {
+                    parts.push(format!("warmup {}s not counted", w.warmup.as_secs_f64()));
+                }
+                if let Some(c) = w.concurrency {
+                    parts.push(format!("concurrency {c}"));
+                }
+                if let Some(r) = w.io_rate {
+                    parts.push(format!("io_rate {r} ops/s"));
+                }
+                format!("workload: {}", parts.join(", "))
+            }
+            StageKind::Cleanup => "cleanup: delete what the run created so far".to_string(),
+            StageKind::Command(c) => format!(
+                "command on {}: {} {}",
+                if c.on_controller { "the controller" } else { "every agent" },
+                c.command,
+                c.args.join(" ")
+            ),
+        };
+        let mut extra = Vec::new();
+        if plan.distributed.is_some() {
+            extra.push(format!("barrier {} {}s", st.barrier.policy.name(), st.barrier.timeout.as_secs_f64()));
+        }
+        if let Some(t) = st.timeout {
+            extra.push(format!("timeout {}s", t.as_secs_f64()));
+        }
+        if st.optional {
+            extra.push("optional".into());
+        }
+        let extra = if extra.is_empty() { String::new() } else { format!("  [{}]", extra.join(", ")) };
+        let _ = writeln!(s, "  {:>2}. {:<16} {what}{extra}", i + 1, st.name);
     }
     s
 }

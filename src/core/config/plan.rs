@@ -33,6 +33,11 @@ pub struct Plan {
     pub storage: StorageOptions,
     /// Seed for every random choice of the run (per worker RNGs derive from it).
     pub seed: u64,
+    /// The stages the run executes, in order: the `stages:` list, or the implicit
+    /// prepare → workload → cleanup of a config without one.
+    pub stages: Vec<StagePlan>,
+    /// `true` when the config lists `stages:` itself (per-stage result files are written then).
+    pub explicit_stages: bool,
     /// Non-fatal findings (e.g. endpoints that do not divide evenly among agents).
     pub warnings: Vec<String>,
 }
@@ -225,7 +230,173 @@ pub struct StorageOptions {
     pub use_instance_metadata: bool,
 }
 
+/// One stage of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    /// Unique within the run; names result files and perf-log rows.
+    pub name: String,
+    pub kind: StageKind,
+    /// A failure is recorded but does not fail the run.
+    pub optional: bool,
+    /// The stage is stopped (and fails) after this long.
+    pub timeout: Option<Duration>,
+    /// How the fleet waits for every agent to finish this stage before the next one starts.
+    pub barrier: BarrierPlan,
+}
+
+/// What a stage does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageKind {
+    /// Make sure the objects of this prepare block exist.
+    Prepare(PreparePlan),
+    Workload(WorkloadStage),
+    /// Delete what the run created so far.
+    Cleanup,
+    Command(CommandStage),
+}
+
+impl StageKind {
+    /// The `type:` of the stage in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StageKind::Prepare(_) => "prepare",
+            StageKind::Workload(_) => "workload",
+            StageKind::Cleanup => "cleanup",
+            StageKind::Command(_) => "command",
+        }
+    }
+}
+
+/// A measured workload stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadStage {
+    pub ops: Vec<OpSpec>,
+    /// Stop after this long (warmup included). `None`: only `op_limit` ends the stage.
+    pub duration: Option<Duration>,
+    /// Stop after this many operations across the whole fleet (split by worker share).
+    pub op_limit: Option<u64>,
+    /// Workers per agent in this stage (replaces `concurrency` and per-agent overrides).
+    pub concurrency: Option<usize>,
+    /// Open-loop rate of this stage, operations per second per agent.
+    pub io_rate: Option<f64>,
+    /// The first part of the stage that runs at full load but stays out of every total.
+    pub warmup: Duration,
+}
+
+/// A `command` stage: run a program on every agent, or once on the controller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandStage {
+    pub command: String,
+    pub args: Vec<String>,
+    /// `on: controller`: run once on the controller instead of on every agent.
+    pub on_controller: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierPolicy {
+    /// Every agent must arrive within the timeout, or the run fails.
+    All,
+    /// Continue when more than half arrived; the others are dropped (degraded).
+    Majority,
+    /// Continue with whoever arrived.
+    BestEffort,
+}
+
+impl BarrierPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            BarrierPolicy::All => "all",
+            BarrierPolicy::Majority => "majority",
+            BarrierPolicy::BestEffort => "best_effort",
+        }
+    }
+}
+
+/// `barrier: {policy, timeout}` of a stage; the timeout counts from the first agent's arrival.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarrierPlan {
+    pub policy: BarrierPolicy,
+    pub timeout: Duration,
+}
+
+/// Default barrier timeout: how long agents that finished a stage wait for the others.
+pub const DEFAULT_BARRIER_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for BarrierPlan {
+    fn default() -> Self {
+        BarrierPlan { policy: BarrierPolicy::All, timeout: DEFAULT_BARRIER_TIMEOUT }
+    }
+}
+
 impl Plan {
+    /// The plan as stage `i` runs it: its prepare block, op mix, duration, rate and concurrency
+    /// in place of the top-level ones (a stage of another type gets an empty prepare and mix).
+    pub fn for_stage(&self, i: usize) -> Plan {
+        let mut p = self.clone();
+        p.prepare = PreparePlan::default();
+        p.workload = Vec::new();
+        p.duration = Duration::ZERO;
+        p.io_rate = None;
+        p.cleanup = false;
+        match self.stages.get(i).map(|s| &s.kind) {
+            Some(StageKind::Prepare(pp)) => p.prepare = pp.clone(),
+            Some(StageKind::Workload(w)) => {
+                p.workload = w.ops.clone();
+                p.duration = w.duration.unwrap_or(Duration::MAX);
+                p.io_rate = w.io_rate;
+                if let Some(c) = w.concurrency {
+                    p.concurrency = c;
+                    if let Some(d) = &mut p.distributed {
+                        for a in &mut d.agents {
+                            a.concurrency_override = None;
+                        }
+                    }
+                }
+            }
+            Some(StageKind::Cleanup) => p.cleanup = true,
+            Some(StageKind::Command(_)) | None => {}
+        }
+        p
+    }
+
+    /// Whether any stage writes or deletes (preflight then checks the storage is writable).
+    pub fn writes(&self) -> bool {
+        self.stages.iter().any(|s| match &s.kind {
+            StageKind::Prepare(p) => !p.ensure_objects.is_empty() || p.tree.is_some(),
+            StageKind::Workload(w) => w.ops.iter().any(|o| matches!(o.op, OpKind::Put | OpKind::Delete)),
+            StageKind::Cleanup => true,
+            StageKind::Command(_) => false,
+        })
+    }
+
+    /// Every path and base URI any stage names (for opening stores).
+    pub fn all_paths(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in &self.stages {
+            match &s.kind {
+                StageKind::Prepare(p) => {
+                    out.extend(p.ensure_objects.iter().map(|e| e.base_uri.as_str()));
+                    out.extend(p.tree.iter().map(|t| t.base_uri.as_str()));
+                }
+                StageKind::Workload(w) => out.extend(w.ops.iter().map(|o| o.path.as_str())),
+                _ => {}
+            }
+        }
+        out.extend(self.workload.iter().map(|o| o.path.as_str()));
+        out.extend(self.prepare.ensure_objects.iter().map(|e| e.base_uri.as_str()));
+        out.extend(self.prepare.tree.iter().map(|t| t.base_uri.as_str()));
+        out
+    }
+
+    /// Workers of each agent in stage `i` (one entry for a local run).
+    pub fn stage_workers(&self, i: usize) -> Vec<usize> {
+        let p = self.for_stage(i);
+        match &self.distributed {
+            Some(d) if !d.agents.is_empty() => (0..d.agents.len()).map(|a| p.effective_concurrency(Some(a))).collect(),
+            _ => vec![p.effective_concurrency(None)],
+        }
+    }
+
     /// The agent spec at `agent_index`, when distributed.
     pub fn agent(&self, agent_index: usize) -> Option<&AgentSpec> {
         self.distributed.as_ref().and_then(|d| d.agents.get(agent_index))

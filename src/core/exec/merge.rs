@@ -5,43 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::outcome::{AgentReport, CpuSample, IntervalRow, PhaseResult, Stage};
+use super::outcome::{merge_phases, AgentReport, CpuSample, IntervalRow, StageOutcome, StageReport, StageTag};
+use super::rows::RowSink;
 use crate::core::metrics::Snapshot;
-
-/// Fold one agent's rows of length `tick` into rows of length `interval` (per stage): row `i`
-/// goes to interval `floor(i * tick / interval)`. Counts and histograms add; the folded row ends
-/// where its last row ends.
-pub fn fold_intervals(rows: &[IntervalRow], tick: Duration, interval: Duration) -> Vec<IntervalRow> {
-    let tick_us = tick.as_micros().max(1) as u64;
-    let interval_us = interval.as_micros().max(1) as u64;
-    let mut out: BTreeMap<(Stage, u64), IntervalRow> = BTreeMap::new();
-    for r in rows {
-        let k = r.index * tick_us / interval_us;
-        match out.get_mut(&(r.stage, k)) {
-            None => {
-                let mut row = r.clone();
-                row.index = k;
-                out.insert((r.stage, k), row);
-            }
-            Some(acc) => {
-                let total = acc.duration_s + r.duration_s;
-                if total > 0.0 {
-                    acc.cpu = weighted(acc.cpu, acc.duration_s, r.cpu, r.duration_s);
-                }
-                acc.snap.merge(&r.snap);
-                acc.duration_s = total;
-                acc.elapsed_s = acc.elapsed_s.max(r.elapsed_s);
-                acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(r.timestamp_epoch_ms);
-                for m in &r.missing_agents {
-                    if !acc.missing_agents.contains(m) {
-                        acc.missing_agents.push(m.clone());
-                    }
-                }
-            }
-        }
-    }
-    out.into_values().collect()
-}
 
 fn weighted(a: CpuSample, wa: f64, b: CpuSample, wb: f64) -> CpuSample {
     let t = wa + wb;
@@ -52,69 +18,6 @@ fn weighted(a: CpuSample, wa: f64, b: CpuSample, wb: f64) -> CpuSample {
     }
 }
 
-/// The fleet's rows: for every (stage, interval) any agent reported, the merge of all agents'
-/// rows for it. Agents flagged lost that have no row for an interval are listed in its
-/// `missing_agents`. Elapsed time and timestamp are the latest of the agents'; CPU the mean.
-pub fn merge_fleet(agents: &[(&str, &[IntervalRow], bool)]) -> Vec<IntervalRow> {
-    let mut keys: BTreeMap<(Stage, u64), (IntervalRow, usize)> = BTreeMap::new();
-    for (_, rows, _) in agents {
-        for r in rows.iter() {
-            match keys.get_mut(&(r.stage, r.index)) {
-                None => {
-                    keys.insert((r.stage, r.index), (r.clone(), 1));
-                }
-                Some((acc, n)) => {
-                    acc.snap.merge(&r.snap);
-                    acc.elapsed_s = acc.elapsed_s.max(r.elapsed_s);
-                    acc.duration_s = acc.duration_s.max(r.duration_s);
-                    acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(r.timestamp_epoch_ms);
-                    acc.cpu.user_pct += r.cpu.user_pct;
-                    acc.cpu.system_pct += r.cpu.system_pct;
-                    acc.cpu.iowait_pct += r.cpu.iowait_pct;
-                    *n += 1;
-                }
-            }
-        }
-    }
-    keys.into_iter()
-        .map(|((stage, index), (mut row, n))| {
-            let n = n as f64;
-            row.cpu = CpuSample {
-                user_pct: row.cpu.user_pct / n,
-                system_pct: row.cpu.system_pct / n,
-                iowait_pct: row.cpu.iowait_pct / n,
-            };
-            row.missing_agents = agents
-                .iter()
-                .filter(|(_, rows, lost)| *lost && !rows.iter().any(|r| r.stage == stage && r.index == index))
-                .map(|(id, _, _)| id.to_string())
-                .collect();
-            row
-        })
-        .collect()
-}
-
-fn merge_phase(phases: Vec<&PhaseResult>) -> Option<PhaseResult> {
-    let first = phases.first()?;
-    let mut out = PhaseResult {
-        stage: first.stage,
-        wall: Duration::ZERO,
-        totals: Snapshot::default(),
-        in_flight_at_end: Vec::new(),
-    };
-    for p in phases {
-        out.wall = out.wall.max(p.wall);
-        out.totals.merge(&p.totals);
-        if out.in_flight_at_end.len() < p.in_flight_at_end.len() {
-            out.in_flight_at_end.resize(p.in_flight_at_end.len(), 0);
-        }
-        for (i, n) in p.in_flight_at_end.iter().enumerate() {
-            out.in_flight_at_end[i] += n;
-        }
-    }
-    Some(out)
-}
-
 /// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
 /// merged rows, holding only the intervals still open: memory stays flat however long the run.
 /// A fleet interval closes when every agent has moved past it (or ended); a lost agent that has
@@ -123,17 +26,16 @@ pub struct FleetFolder {
     tick_us: u64,
     interval_us: u64,
     agents: Vec<AgentFold>,
-    fleet_open: BTreeMap<(Stage, u64), (IntervalRow, Vec<bool>)>,
-    fleet_rows: Vec<IntervalRow>,
+    fleet_open: BTreeMap<(StageTag, u64), (IntervalRow, Vec<bool>)>,
+    fleet_rows: RowSink,
 }
 
-#[derive(Default)]
 struct AgentFold {
     id: String,
-    open: BTreeMap<(Stage, u64), IntervalRow>,
-    rows: Vec<IntervalRow>,
-    partial: BTreeMap<Stage, Snapshot>,
-    last_key: Option<(Stage, u64)>,
+    open: BTreeMap<(StageTag, u64), IntervalRow>,
+    rows: RowSink,
+    partial: BTreeMap<StageTag, Snapshot>,
+    last_key: Option<(StageTag, u64)>,
     done: bool,
     lost: bool,
 }
@@ -143,17 +45,28 @@ impl FleetFolder {
         FleetFolder {
             tick_us: tick.as_micros().max(1) as u64,
             interval_us: interval.as_micros().max(1) as u64,
-            agents: ids.iter().map(|id| AgentFold { id: id.clone(), ..Default::default() }).collect(),
+            agents: ids
+                .iter()
+                .map(|id| AgentFold {
+                    id: id.clone(),
+                    open: BTreeMap::new(),
+                    rows: RowSink::new(interval.as_secs_f64()),
+                    partial: BTreeMap::new(),
+                    last_key: None,
+                    done: false,
+                    lost: false,
+                })
+                .collect(),
             fleet_open: BTreeMap::new(),
-            fleet_rows: Vec::new(),
+            fleet_rows: RowSink::new(interval.as_secs_f64()),
         }
     }
 
     /// One short row of agent `a` (rows of one agent arrive in order).
     pub fn push(&mut self, a: usize, row: IntervalRow) {
-        let key = (row.stage, row.index * self.tick_us / self.interval_us);
-        self.agents[a].partial.entry(row.stage).or_default().merge(&row.snap);
-        let older: Vec<(Stage, u64)> = self.agents[a].open.keys().filter(|k| **k < key).copied().collect();
+        let key = (row.stage.clone(), row.index * self.tick_us / self.interval_us);
+        self.agents[a].partial.entry(row.stage.clone()).or_default().merge(&row.snap);
+        let older: Vec<(StageTag, u64)> = self.agents[a].open.keys().filter(|k| **k < key).cloned().collect();
         for k in older {
             self.close_agent_row(a, k);
         }
@@ -162,7 +75,7 @@ impl FleetFolder {
             None => {
                 let mut r = row;
                 r.index = key.1;
-                ag.open.insert(key, r);
+                ag.open.insert(key.clone(), r);
             }
             Some(acc) => {
                 if acc.duration_s + row.duration_s > 0.0 {
@@ -174,15 +87,15 @@ impl FleetFolder {
                 acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
             }
         }
-        if ag.last_key.is_none_or(|l| l < key) {
+        if ag.last_key.as_ref().is_none_or(|l| *l < key) {
             ag.last_key = Some(key);
         }
         self.close_fleet_rows();
     }
 
-    fn close_agent_row(&mut self, a: usize, k: (Stage, u64)) {
+    fn close_agent_row(&mut self, a: usize, k: (StageTag, u64)) {
         let n = self.agents.len();
-        let Some(mut row) = self.agents[a].open.remove(&k) else { return };
+        let Some(row) = self.agents[a].open.remove(&k) else { return };
         match self.fleet_open.get_mut(&k) {
             None => {
                 let mut seen = vec![false; n];
@@ -202,13 +115,12 @@ impl FleetFolder {
                 seen[a] = true;
             }
         }
-        row.compact();
         self.agents[a].rows.push(row);
     }
 
     fn close_fleet_rows(&mut self) {
-        while let Some((&k, _)) = self.fleet_open.iter().next() {
-            let passed = self.agents.iter().all(|ag| ag.done || ag.last_key.is_some_and(|l| l > k));
+        while let Some(k) = self.fleet_open.keys().next().cloned() {
+            let passed = self.agents.iter().all(|ag| ag.done || ag.last_key.as_ref().is_some_and(|l| *l > k));
             if !passed {
                 break;
             }
@@ -216,7 +128,7 @@ impl FleetFolder {
         }
     }
 
-    fn close_fleet_row(&mut self, k: (Stage, u64)) {
+    fn close_fleet_row(&mut self, k: (StageTag, u64)) {
         let Some((mut f, seen)) = self.fleet_open.remove(&k) else { return };
         let n = seen.iter().filter(|s| **s).count().max(1) as f64;
         f.cpu = CpuSample {
@@ -226,13 +138,12 @@ impl FleetFolder {
         };
         f.missing_agents =
             self.agents.iter().zip(&seen).filter(|(ag, s)| ag.lost && !**s).map(|(ag, _)| ag.id.clone()).collect();
-        f.compact();
         self.fleet_rows.push(f);
     }
 
     /// Agent `a` ended (lost or not): close its open rows.
     pub fn agent_done(&mut self, a: usize, lost: bool) {
-        let keys: Vec<(Stage, u64)> = self.agents[a].open.keys().copied().collect();
+        let keys: Vec<(StageTag, u64)> = self.agents[a].open.keys().cloned().collect();
         for k in keys {
             self.close_agent_row(a, k);
         }
@@ -248,23 +159,64 @@ impl FleetFolder {
                 self.agent_done(a, false);
             }
         }
-        let keys: Vec<(Stage, u64)> = self.fleet_open.keys().copied().collect();
+        let keys: Vec<(StageTag, u64)> = self.fleet_open.keys().cloned().collect();
         for k in keys {
             self.close_fleet_row(k);
         }
-        std::mem::take(&mut self.fleet_rows)
+        self.fleet_rows.take()
     }
 
     /// Agent `a`'s perf-log rows, and the sum of everything it streamed per stage (the totals of
     /// a phase it never finished, e.g. when it was lost).
-    pub fn take_agent(&mut self, a: usize) -> (Vec<IntervalRow>, BTreeMap<Stage, Snapshot>) {
+    pub fn take_agent(&mut self, a: usize) -> (Vec<IntervalRow>, BTreeMap<StageTag, Snapshot>) {
         let ag = &mut self.agents[a];
-        (std::mem::take(&mut ag.rows), std::mem::take(&mut ag.partial))
+        (ag.rows.take(), std::mem::take(&mut ag.partial))
     }
 }
 
-/// The aggregate of a fleet: phase totals merged (wall time = the longest agent's), `intervals`
-/// (the fleet's rows), summed counts, the union of endpoints, mean CPU. `agents` carry endpoint
+/// Each stage's record for the fleet: totals merged over the agents that ran it (wall time =
+/// the longest agent's), the earliest start and latest end, failures listed by agent.
+pub fn merge_stages(agents: &[AgentReport]) -> Vec<StageReport> {
+    let mut by_index: BTreeMap<usize, Vec<(&str, &StageReport)>> = BTreeMap::new();
+    for a in agents {
+        for st in &a.stages {
+            by_index.entry(st.index).or_default().push((a.id.as_str(), st));
+        }
+    }
+    by_index
+        .into_values()
+        .map(|list| {
+            let mut m = list[0].1.clone();
+            m.result = merge_phases(list.iter().filter_map(|(_, s)| s.result.as_ref()), false);
+            m.warmup = merge_phases(list.iter().filter_map(|(_, s)| s.warmup.as_ref()), false);
+            m.started_at = list.iter().filter_map(|(_, s)| s.started_at).min();
+            m.ended_at = list.iter().filter_map(|(_, s)| s.ended_at).max();
+            m.existing = list.iter().map(|(_, s)| s.existing).sum();
+            m.created = list.iter().map(|(_, s)| s.created).sum();
+            m.command = None;
+            m.barrier_wait_ms = None;
+            m.start_skew_ms = None;
+            let failed: Vec<String> = list
+                .iter()
+                .filter_map(|(id, s)| match &s.outcome {
+                    StageOutcome::Failed(w) => Some(format!("{id}: {w}")),
+                    _ => None,
+                })
+                .collect();
+            m.outcome = if !failed.is_empty() {
+                StageOutcome::Failed(failed.join("; "))
+            } else if list.iter().all(|(_, s)| matches!(s.outcome, StageOutcome::Skipped(_))) {
+                list[0].1.outcome.clone()
+            } else {
+                StageOutcome::Completed
+            };
+            m
+        })
+        .collect()
+}
+
+/// The aggregate of a fleet: stages merged, the per-type sums from them, `intervals` (the
+/// fleet's rows), summed counts, the union of endpoints, mean CPU. `agents` carry endpoint
 /// indices of the run's table.
 pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentReport {
     let mut endpoints: Vec<String> = Vec::new();
@@ -284,28 +236,20 @@ pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentRe
     let n = agents.len().max(1) as f64;
     let failures: Vec<String> =
         agents.iter().filter_map(|a| a.failure.as_ref().map(|f| format!("{}: {f}", a.id))).collect();
-    AgentReport {
-        id: "all".to_string(),
-        address: "all".to_string(),
-        concurrency: agents.iter().map(|a| a.concurrency).sum(),
-        endpoints,
-        strategy,
-        prepare: merge_phase(agents.iter().filter_map(|a| a.prepare.as_ref()).collect()),
-        workload: merge_phase(agents.iter().filter_map(|a| a.workload.as_ref()).collect()),
-        cleanup: merge_phase(agents.iter().filter_map(|a| a.cleanup.as_ref()).collect()),
-        intervals,
-        prepare_existing: agents.iter().map(|a| a.prepare_existing).sum(),
-        prepare_created: agents.iter().map(|a| a.prepare_created).sum(),
-        failure: (!failures.is_empty()).then(|| failures.join("; ")),
-        clock_offset_ms: None,
-        rtt_ms: None,
-        start_skew_ms: None,
-        cpu: CpuSample {
-            user_pct: agents.iter().map(|a| a.cpu.user_pct).sum::<f64>() / n,
-            system_pct: agents.iter().map(|a| a.cpu.system_pct).sum::<f64>() / n,
-            iowait_pct: agents.iter().map(|a| a.cpu.iowait_pct).sum::<f64>() / n,
-        },
-    }
+    let mut out = AgentReport::empty("all", "all");
+    out.concurrency = agents.iter().map(|a| a.concurrency).sum();
+    out.endpoints = endpoints;
+    out.strategy = strategy;
+    out.stages = merge_stages(agents);
+    out.intervals = intervals;
+    out.failure = (!failures.is_empty()).then(|| failures.join("; "));
+    out.cpu = CpuSample {
+        user_pct: agents.iter().map(|a| a.cpu.user_pct).sum::<f64>() / n,
+        system_pct: agents.iter().map(|a| a.cpu.system_pct).sum::<f64>() / n,
+        iowait_pct: agents.iter().map(|a| a.cpu.iowait_pct).sum::<f64>() / n,
+    };
+    out.sum_stages();
+    out
 }
 
 #[cfg(test)]
@@ -313,7 +257,84 @@ mod tests {
     use super::*;
     use crate::core::OpKind;
 
-    fn row(stage: Stage, index: u64, lats: &[u64]) -> IntervalRow {
+    /// Fold one agent's rows of length `tick` into rows of length `interval` (per stage): row `i`
+    /// goes to interval `floor(i * tick / interval)`. Counts and histograms add; the folded row ends
+    /// where its last row ends.
+    fn fold_intervals(rows: &[IntervalRow], tick: Duration, interval: Duration) -> Vec<IntervalRow> {
+        let tick_us = tick.as_micros().max(1) as u64;
+        let interval_us = interval.as_micros().max(1) as u64;
+        let mut out: BTreeMap<(StageTag, u64), IntervalRow> = BTreeMap::new();
+        for r in rows {
+            let k = r.index * tick_us / interval_us;
+            match out.get_mut(&(r.stage.clone(), k)) {
+                None => {
+                    let mut row = r.clone();
+                    row.index = k;
+                    out.insert((r.stage.clone(), k), row);
+                }
+                Some(acc) => {
+                    let total = acc.duration_s + r.duration_s;
+                    if total > 0.0 {
+                        acc.cpu = weighted(acc.cpu, acc.duration_s, r.cpu, r.duration_s);
+                    }
+                    acc.snap.merge(&r.snap);
+                    acc.duration_s = total;
+                    acc.elapsed_s = acc.elapsed_s.max(r.elapsed_s);
+                    acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(r.timestamp_epoch_ms);
+                    for m in &r.missing_agents {
+                        if !acc.missing_agents.contains(m) {
+                            acc.missing_agents.push(m.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// The fleet's rows: for every (stage, interval) any agent reported, the merge of all agents'
+    /// rows for it. Agents flagged lost that have no row for an interval are listed in its
+    /// `missing_agents`. Elapsed time and timestamp are the latest of the agents'; CPU the mean.
+    fn merge_fleet(agents: &[(&str, &[IntervalRow], bool)]) -> Vec<IntervalRow> {
+        let mut keys: BTreeMap<(StageTag, u64), (IntervalRow, usize)> = BTreeMap::new();
+        for (_, rows, _) in agents {
+            for r in rows.iter() {
+                match keys.get_mut(&(r.stage.clone(), r.index)) {
+                    None => {
+                        keys.insert((r.stage.clone(), r.index), (r.clone(), 1));
+                    }
+                    Some((acc, n)) => {
+                        acc.snap.merge(&r.snap);
+                        acc.elapsed_s = acc.elapsed_s.max(r.elapsed_s);
+                        acc.duration_s = acc.duration_s.max(r.duration_s);
+                        acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(r.timestamp_epoch_ms);
+                        acc.cpu.user_pct += r.cpu.user_pct;
+                        acc.cpu.system_pct += r.cpu.system_pct;
+                        acc.cpu.iowait_pct += r.cpu.iowait_pct;
+                        *n += 1;
+                    }
+                }
+            }
+        }
+        keys.into_iter()
+            .map(|((stage, index), (mut row, n))| {
+                let n = n as f64;
+                row.cpu = CpuSample {
+                    user_pct: row.cpu.user_pct / n,
+                    system_pct: row.cpu.system_pct / n,
+                    iowait_pct: row.cpu.iowait_pct / n,
+                };
+                row.missing_agents = agents
+                    .iter()
+                    .filter(|(_, rows, lost)| *lost && !rows.iter().any(|r| r.stage == stage && r.index == index))
+                    .map(|(id, _, _)| id.to_string())
+                    .collect();
+                row
+            })
+            .collect()
+    }
+
+    fn row(stage: StageTag, index: u64, lats: &[u64]) -> IntervalRow {
         let mut snap = Snapshot::default();
         for &l in lats {
             snap.record_ok(OpKind::Get, None, 4096, l, None);
@@ -333,7 +354,8 @@ mod tests {
 
     #[test]
     fn folding_keeps_every_count_and_sample() {
-        let rows: Vec<IntervalRow> = (0..25).map(|i| row(Stage::Workload, i, &[i + 1, 2 * i + 3])).collect();
+        let rows: Vec<IntervalRow> =
+            (0..25).map(|i| row(StageTag::new(1, "workload"), i, &[i + 1, 2 * i + 3])).collect();
         let folded = fold_intervals(&rows, Duration::from_millis(100), Duration::from_secs(1));
         assert_eq!(folded.len(), 3);
         assert_eq!(folded.iter().map(|r| r.snap.total_ops()).sum::<u64>(), 50);
@@ -347,8 +369,8 @@ mod tests {
 
     #[test]
     fn streaming_folder_matches_batch_merge_and_marks_the_lost_agent() {
-        let a: Vec<IntervalRow> = (0..25).map(|i| row(Stage::Workload, i, &[i + 1, 200 + i])).collect();
-        let b: Vec<IntervalRow> = (0..12).map(|i| row(Stage::Workload, i, &[5_000 + i])).collect();
+        let a: Vec<IntervalRow> = (0..25).map(|i| row(StageTag::new(1, "workload"), i, &[i + 1, 200 + i])).collect();
+        let b: Vec<IntervalRow> = (0..12).map(|i| row(StageTag::new(1, "workload"), i, &[5_000 + i])).collect();
         let (tick, iv) = (Duration::from_millis(100), Duration::from_secs(1));
         let mut f = FleetFolder::new(&["a".into(), "b".into()], tick, iv);
         // Interleaved arrival, as from two streams.
@@ -375,15 +397,15 @@ mod tests {
         let (rows_a, partial_a) = f.take_agent(0);
         assert_eq!(rows_a.len(), 3);
         assert!(rows_a.iter().all(|r| r.summary.is_some()), "stored rows are compacted");
-        assert_eq!(partial_a[&Stage::Workload].total_ops(), 50);
+        assert_eq!(partial_a[&StageTag::new(1, "workload")].total_ops(), 50);
         let (_, partial_b) = f.take_agent(1);
-        assert_eq!(partial_b[&Stage::Workload].op_total(OpKind::Get).unwrap().hist.max(), 5_011);
+        assert_eq!(partial_b[&StageTag::new(1, "workload")].op_total(OpKind::Get).unwrap().hist.max(), 5_011);
     }
 
     #[test]
     fn fleet_rows_are_the_union_of_samples_and_mark_lost_agents() {
-        let a: Vec<IntervalRow> = (0..3).map(|i| row(Stage::Workload, i, &[100, 200, 300])).collect();
-        let b: Vec<IntervalRow> = (0..1).map(|i| row(Stage::Workload, i, &[10_000])).collect();
+        let a: Vec<IntervalRow> = (0..3).map(|i| row(StageTag::new(1, "workload"), i, &[100, 200, 300])).collect();
+        let b: Vec<IntervalRow> = (0..1).map(|i| row(StageTag::new(1, "workload"), i, &[10_000])).collect();
         let merged = merge_fleet(&[("a", &a, false), ("b", &b, true)]);
         assert_eq!(merged.len(), 3);
         let h = &merged[0].snap.op_total(OpKind::Get).unwrap().hist;

@@ -1,19 +1,25 @@
-//! Execution: open the stores, prepare, run the workers (closed and open loop), clean up, and
-//! hand out interval snapshots as they happen. Used in-process by `ctl run` and by every agent.
+//! Execution: open the stores, run the plan's stages (prepare, workload with closed or open loop,
+//! cleanup, command) through one driver, and hand out interval snapshots as they happen. Used in-process by `ctl run` and by every agent.
 //! Must not write files or talk to the network; results go out as an [`AgentReport`].
 
+mod command;
 mod cpu;
 mod keys;
 mod merge;
 mod outcome;
 mod phase;
+mod pipeline;
 mod prepare;
+mod rows;
 mod run;
 mod stores;
 mod workload;
 
+pub use command::{run_command, CommandEnv};
 pub use cpu::CpuSampler;
-pub use merge::{aggregate, fold_intervals, merge_fleet, FleetFolder};
+pub use merge::{aggregate, merge_stages, FleetFolder};
 pub use outcome::*;
-pub use run::{run, NullObserver, RunError, RunObserver, RunOptions, RunRole, Runner};
+pub use pipeline::{drive, run_alone, Immediate, StageGate};
+pub use rows::{absorb_row, RowSink};
+pub use run::{ops_share, NullObserver, PhaseStart, RunError, RunObserver, RunOptions, RunRole, Runner};
 pub use stores::{open_stores, Stores};

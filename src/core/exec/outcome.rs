@@ -2,33 +2,72 @@
 //! run's validity record. Plain data, filled by the engine (local) or the controller (merged),
 //! read by every exporter in `report/`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::metrics::Snapshot;
 use crate::core::OpClass;
 
-/// Phase of a run, the `stage` column of perf_log.tsv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    Prepare,
-    Workload,
-    Cleanup,
+/// Which stage a row or phase belongs to: the stage's position in the run's stage list, its
+/// name, and whether it is the stage's warmup. Ordered by position, a warmup before the measured
+/// part of its stage.
+#[derive(Debug, Clone)]
+pub struct StageTag {
+    pub index: u32,
+    pub name: Arc<str>,
+    pub warmup: bool,
 }
 
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Prepare => "prepare",
-            Stage::Workload => "workload",
-            Stage::Cleanup => "cleanup",
+impl StageTag {
+    pub fn new(index: usize, name: &str) -> Self {
+        StageTag { index: index as u32, name: Arc::from(name), warmup: false }
+    }
+
+    /// The same stage's warmup part.
+    pub fn warmup(&self) -> Self {
+        StageTag { warmup: true, ..self.clone() }
+    }
+
+    /// The `stage` column of perf_log.tsv: the name, `<name>:warmup` for the warmup.
+    pub fn label(&self) -> String {
+        if self.warmup {
+            format!("{}:warmup", self.name)
+        } else {
+            self.name.to_string()
         }
+    }
+
+    fn key(&self) -> (u32, bool) {
+        (self.index, !self.warmup)
+    }
+}
+
+impl PartialEq for StageTag {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for StageTag {}
+impl std::hash::Hash for StageTag {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.key().hash(h)
+    }
+}
+impl PartialOrd for StageTag {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for StageTag {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&o.key())
     }
 }
 
 /// Totals of one phase.
 #[derive(Debug, Clone)]
 pub struct PhaseResult {
-    pub stage: Stage,
+    pub stage: StageTag,
     /// Wall time the phase took (rates are per second of this).
     pub wall: Duration,
     pub totals: Snapshot,
@@ -51,7 +90,7 @@ pub struct IntervalRow {
     /// Interval number within its stage, from 0; the same index across agents is the same
     /// wall-clock span (agents start at one instant).
     pub index: u64,
-    pub stage: Stage,
+    pub stage: StageTag,
     /// Wall clock at the end of the interval, ms since the Unix epoch.
     pub timestamp_epoch_ms: u64,
     /// Seconds from the start of the stage to the end of the interval.
@@ -126,6 +165,148 @@ pub struct EndpointInfo {
     pub uri: String,
 }
 
+/// How a stage ended on one agent (or for the fleet).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageOutcome {
+    Completed,
+    Failed(String),
+    /// Did not run (the run stopped before it, or the agent was dropped): why.
+    Skipped(String),
+}
+
+impl StageOutcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StageOutcome::Completed => "completed",
+            StageOutcome::Failed(_) => "failed",
+            StageOutcome::Skipped(_) => "skipped",
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            StageOutcome::Completed => None,
+            StageOutcome::Failed(m) | StageOutcome::Skipped(m) => Some(m),
+        }
+    }
+}
+
+/// What a `command` stage's program did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome {
+    /// Exit status; `None` when it was killed (timeout, signal) or could not start.
+    pub exit_code: Option<i32>,
+    /// The last lines of its standard output and error, interleaved as they arrived.
+    pub tail: Vec<String>,
+}
+
+/// What one agent (or the fleet) did in one stage.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub index: usize,
+    pub name: String,
+    /// `prepare`, `workload`, `cleanup` or `command`.
+    pub kind: &'static str,
+    pub optional: bool,
+    pub started_at: Option<SystemTime>,
+    pub ended_at: Option<SystemTime>,
+    /// Totals of the measured part (warmup excluded); `None` for a stage without operations.
+    pub result: Option<PhaseResult>,
+    /// Totals of the warmup, kept out of every other figure.
+    pub warmup: Option<PhaseResult>,
+    pub outcome: StageOutcome,
+    /// Prepare stages: objects found present / created.
+    pub existing: u64,
+    pub created: u64,
+    pub command: Option<CommandOutcome>,
+    /// Distributed runs: ms this agent waited at the stage's end barrier for the others
+    /// (`None`: it did not arrive in time).
+    pub barrier_wait_ms: Option<f64>,
+    /// Distributed runs: ms from the common start instant to this agent's actual start.
+    pub start_skew_ms: Option<f64>,
+}
+
+impl StageReport {
+    /// A stage that has not run (yet).
+    pub fn new(index: usize, plan: &crate::core::config::StagePlan) -> Self {
+        StageReport {
+            index,
+            name: plan.name.clone(),
+            kind: plan.kind.type_name(),
+            optional: plan.optional,
+            started_at: None,
+            ended_at: None,
+            result: None,
+            warmup: None,
+            outcome: StageOutcome::Completed,
+            existing: 0,
+            created: 0,
+            command: None,
+            barrier_wait_ms: None,
+            start_skew_ms: None,
+        }
+    }
+
+    /// Whether the run must stop after this stage.
+    pub fn stops_run(&self) -> bool {
+        matches!(self.outcome, StageOutcome::Failed(_)) && !self.optional
+    }
+
+    /// Operations of the measured part (successes and failures).
+    pub fn ops(&self) -> u64 {
+        self.result.as_ref().map(|r| r.totals.total_ops() + r.totals.total_errors()).unwrap_or(0)
+    }
+}
+
+/// The stages of a plan as the results describe them (metadata, dry run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageInfo {
+    pub index: usize,
+    pub name: String,
+    pub kind: &'static str,
+    pub optional: bool,
+    pub barrier_policy: &'static str,
+    pub barrier_timeout_s: f64,
+}
+
+impl StageInfo {
+    pub fn of_plan(plan: &crate::core::config::Plan) -> Vec<StageInfo> {
+        plan.stages
+            .iter()
+            .enumerate()
+            .map(|(index, s)| StageInfo {
+                index,
+                name: s.name.clone(),
+                kind: s.kind.type_name(),
+                optional: s.optional,
+                barrier_policy: s.barrier.policy.name(),
+                barrier_timeout_s: s.barrier.timeout.as_secs_f64(),
+            })
+            .collect()
+    }
+}
+
+/// Merge phase totals: counts and histograms add; wall time adds (`serial`, stages one after
+/// the other) or is the longest (`!serial`, agents side by side).
+pub fn merge_phases<'a>(phases: impl IntoIterator<Item = &'a PhaseResult>, serial: bool) -> Option<PhaseResult> {
+    let mut out: Option<PhaseResult> = None;
+    for p in phases {
+        match &mut out {
+            None => out = Some(p.clone()),
+            Some(o) => {
+                o.wall = if serial { o.wall + p.wall } else { o.wall.max(p.wall) };
+                o.totals.merge(&p.totals);
+                if o.in_flight_at_end.len() < p.in_flight_at_end.len() {
+                    o.in_flight_at_end.resize(p.in_flight_at_end.len(), 0);
+                }
+                for (i, n) in p.in_flight_at_end.iter().enumerate() {
+                    o.in_flight_at_end[i] += n;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Everything one agent (or the local run) measured.
 #[derive(Debug, Clone)]
 pub struct AgentReport {
@@ -136,9 +317,13 @@ pub struct AgentReport {
     /// Endpoint URIs this agent used (empty: a single target).
     pub endpoints: Vec<String>,
     pub strategy: Option<String>,
+    /// Sums over the stages of each type (workload: warmups excluded): what `results.tsv` and
+    /// `prepare_results.tsv` report. Set by [`AgentReport::sum_stages`].
     pub prepare: Option<PhaseResult>,
     pub workload: Option<PhaseResult>,
     pub cleanup: Option<PhaseResult>,
+    /// Every stage in execution order.
+    pub stages: Vec<StageReport>,
     pub intervals: Vec<IntervalRow>,
     /// Objects found already present / created by prepare.
     pub prepare_existing: u64,
@@ -152,6 +337,44 @@ pub struct AgentReport {
     pub start_skew_ms: Option<f64>,
     /// Mean CPU use of the load host during the workload.
     pub cpu: CpuSample,
+}
+
+impl AgentReport {
+    /// An agent that has measured nothing yet.
+    pub fn empty(id: &str, address: &str) -> Self {
+        AgentReport {
+            id: id.to_string(),
+            address: address.to_string(),
+            concurrency: 0,
+            endpoints: Vec::new(),
+            strategy: None,
+            prepare: None,
+            workload: None,
+            cleanup: None,
+            stages: Vec::new(),
+            intervals: Vec::new(),
+            prepare_existing: 0,
+            prepare_created: 0,
+            failure: None,
+            clock_offset_ms: None,
+            rtt_ms: None,
+            start_skew_ms: None,
+            cpu: CpuSample::default(),
+        }
+    }
+
+    /// Set the per-type sums (`prepare`, `workload`, `cleanup`, prepare counts) from `stages`.
+    pub fn sum_stages(&mut self) {
+        let of = |kind: &str| {
+            merge_phases(self.stages.iter().filter(|s| s.kind == kind).filter_map(|s| s.result.as_ref()), true)
+        };
+        self.prepare = of("prepare");
+        self.workload = of("workload");
+        self.cleanup = of("cleanup");
+        let prep = self.stages.iter().filter(|s| s.kind == "prepare");
+        self.prepare_existing = prep.clone().map(|s| s.existing).sum();
+        self.prepare_created = prep.map(|s| s.created).sum();
+    }
 }
 
 /// A finished run, ready to be written.
@@ -171,6 +394,11 @@ pub struct RunReport {
     /// Endpoints in use, in endpoint-index order; empty when the run used a single target.
     pub endpoints: Vec<EndpointInfo>,
     pub distributed: bool,
+    /// The plan's stages; `explicit_stages` when the config listed them (per-stage files).
+    pub stage_info: Vec<StageInfo>,
+    pub explicit_stages: bool,
+    /// Agents dropped at a `majority` / `best_effort` barrier: (id, why). They do not fail the run.
+    pub dropped: Vec<(String, String)>,
     pub warnings: Vec<String>,
     /// Set when the run stopped early or lost part of its fleet: why.
     pub degraded: Option<String>,

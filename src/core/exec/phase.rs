@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cpu::CpuSampler;
-use super::outcome::{CpuSample, IntervalRow, PhaseResult, Stage};
+use super::outcome::{CpuSample, IntervalRow, PhaseResult, StageTag};
+use super::rows::RowSink;
 use super::run::RunObserver;
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 
@@ -31,7 +32,9 @@ pub trait PhaseJob: Send + Sync + 'static {
 
 /// How a phase runs.
 pub struct PhaseSpec {
-    pub stage: Stage,
+    pub stage: StageTag,
+    /// The first part of the phase whose rows are tagged warmup and kept out of the totals.
+    pub warmup: Option<Duration>,
     pub workers: usize,
     /// Run each worker on its own OS thread.
     pub threads: bool,
@@ -42,7 +45,10 @@ pub struct PhaseSpec {
 
 /// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
 pub struct PhaseOutput {
+    /// Totals of the measured part (after the warmup).
     pub result: PhaseResult,
+    /// Totals of the warmup, when the phase had one.
+    pub warmup: Option<PhaseResult>,
     pub intervals: Vec<IntervalRow>,
     pub stopped: Option<String>,
     pub cpu: CpuSample,
@@ -52,7 +58,8 @@ fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Run `job` with `spec.workers` workers until they all return.
+/// Run `job` with `spec.workers` workers until they all return. Intervals are `tick` long from
+/// the start (and from the end of the warmup, which closes an interval of its own).
 pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn RunObserver) -> PhaseOutput {
     let recorders: Vec<WorkerRecorder> = (0..spec.workers).map(|_| WorkerRecorder::new()).collect();
     let remaining = Arc::new(AtomicUsize::new(spec.workers));
@@ -63,15 +70,23 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     let mut cpu_total = CpuSampler::new();
     spawn_workers(&job, &spec, &recorders, &remaining, &done);
 
-    let mut intervals = Vec::new();
+    let warm_end = spec.warmup.filter(|w| !w.is_zero()).map(|w| start + w);
+    let mut sink = RowSink::new(spec.tick.as_secs_f64());
     let mut totals = Snapshot::default();
+    let mut warm_totals = Snapshot::default();
     let mut stopped = None;
     let mut index = 0u64;
+    // Ticks count from the start of the current part (the phase, or what follows the warmup).
+    let (mut part_start, mut part_ticks) = (start, 0u32);
     let mut last = start;
+    let mut warm_wall = Duration::ZERO;
     loop {
-        let next_tick = start + spec.tick * (index as u32 + 1);
-        let finished = remaining.load(Ordering::Acquire) == 0;
-        if !finished {
+        let in_warmup = warm_end.is_some_and(|w| last < w);
+        let mut next_tick = part_start + spec.tick * (part_ticks + 1);
+        if let (true, Some(w)) = (in_warmup, warm_end) {
+            next_tick = next_tick.min(w);
+        }
+        if remaining.load(Ordering::Acquire) != 0 {
             let notified = done.notified();
             tokio::select! {
                 _ = tokio::time::sleep_until(next_tick.into()) => {}
@@ -89,7 +104,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
         }
         let row = IntervalRow {
             index,
-            stage: spec.stage,
+            stage: if in_warmup { spec.stage.warmup() } else { spec.stage.clone() },
             timestamp_epoch_ms: epoch_ms(start_wall + (now - start)),
             elapsed_s: (now - start).as_secs_f64(),
             duration_s: (now - last).as_secs_f64(),
@@ -104,21 +119,38 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
                 spec.cancel.cancel();
             }
         }
-        totals.merge(&row.snap);
+        if in_warmup {
+            warm_totals.merge(&row.snap);
+        } else {
+            totals.merge(&row.snap);
+        }
         observer.on_interval(&row);
-        let mut row = row;
-        row.compact();
-        intervals.push(row);
-        last = now;
+        sink.push(row);
         index += 1;
+        part_ticks += 1;
+        if in_warmup && warm_end.is_some_and(|w| now >= w) {
+            warm_wall = now - start;
+            (part_start, part_ticks) = (now, 0);
+        } else if in_warmup {
+            warm_wall = now - start;
+        }
+        last = now;
         if all_done {
             break;
         }
     }
-    let wall = last - start;
+    let measured_from = if warm_end.is_some() { start + warm_wall } else { start };
+    let wall = last.saturating_duration_since(measured_from);
+    let warmup = warm_end.map(|_| PhaseResult {
+        stage: spec.stage.warmup(),
+        wall: warm_wall,
+        totals: warm_totals,
+        in_flight_at_end: Vec::new(),
+    });
     PhaseOutput {
-        result: PhaseResult { stage: spec.stage, wall, totals, in_flight_at_end: Vec::new() },
-        intervals,
+        result: PhaseResult { stage: spec.stage.clone(), wall, totals, in_flight_at_end: Vec::new() },
+        warmup,
+        intervals: sink.finish(),
         stopped,
         cpu: cpu_total.sample(),
     }

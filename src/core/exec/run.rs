@@ -1,18 +1,20 @@
-//! The run of one agent (or of the local process): open stores, preflight, prepare, resolve the
-//! workload's key pools, run the workload, clean up. Each step is a method so the distributed
-//! agent can put a synchronised start between them; [`run`] chains them for a local run.
+//! The run of one agent (or of the local process): open stores, preflight, then each stage set up
+//! (prepare planned, pools listed) and run, recorded as a [`StageReport`]. The order of the stages
+//! lives in one place, [`super::pipeline::drive`]; this file is what each step does.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::outcome::{AgentReport, CpuSample, IntervalRow, PhaseResult, Stage};
+use super::command::{run_command, CommandEnv};
+use super::outcome::{AgentReport, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
 use super::phase::{run_phase, PhaseOutput, PhaseSpec};
 use super::prepare::{self, Created};
 use super::stores::{open_stores, Stores};
 use super::workload::{self as wl, WorkloadJob};
-use crate::core::config::{PathSelection, Plan, TreeCreationMode};
+use crate::core::config::{PathSelection, Plan, StageKind, TreeCreationMode};
 use crate::core::store::StoreError;
 use crate::core::workload::Payload;
 
@@ -123,11 +125,24 @@ impl RunRole {
     }
 }
 
+/// A phase is starting: what the console needs for its line and progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseStart<'a> {
+    pub stage: &'a StageTag,
+    /// `prepare`, `workload` or `cleanup`.
+    pub kind: &'a str,
+    /// How long a workload runs (`None`: until its operation count, or a prepare/cleanup).
+    pub duration: Option<Duration>,
+    pub detail: &'a str,
+}
+
 /// Receives progress as it happens (console, or the agent's stream to the controller).
 pub trait RunObserver: Send + Sync {
-    fn on_phase_start(&self, _stage: Stage, _detail: &str) {}
+    fn on_stage_start(&self, _index: usize, _plan: &Plan) {}
+    fn on_phase_start(&self, _phase: &PhaseStart) {}
     fn on_interval(&self, _row: &IntervalRow) {}
-    fn on_phase_end(&self, _stage: Stage, _result: &PhaseResult) {}
+    fn on_phase_end(&self, _stage: &StageTag, _result: &PhaseResult) {}
+    fn on_stage_end(&self, _report: &StageReport, _plan: &Plan) {}
 }
 
 /// An observer that ignores everything.
@@ -152,7 +167,23 @@ impl RunOptions {
     }
 }
 
-/// One process's run, step by step.
+/// What `setup_stage` prepared for `run_stage`.
+enum Pending {
+    Nothing,
+    Prepare(prepare::Work),
+    Workload { job: Arc<WorkloadJob>, duration: Duration, warmup: Duration, workers: usize },
+}
+
+/// `limit` operations split over the agents in proportion to their workers (the remainder to the
+/// first agents): the share of agent `me`.
+pub fn ops_share(limit: u64, workers: &[usize], me: usize) -> u64 {
+    let total: u128 = workers.iter().map(|&w| w as u128).sum::<u128>().max(1);
+    let floors: Vec<u64> = workers.iter().map(|&w| (limit as u128 * w as u128 / total) as u64).collect();
+    let rest = limit - floors.iter().sum::<u64>();
+    floors.get(me).copied().unwrap_or(0) + u64::from((me as u64) < rest)
+}
+
+/// One process's run, stage by stage (see [`super::pipeline::drive`]).
 pub struct Runner {
     pub plan: Arc<Plan>,
     pub role: RunRole,
@@ -161,7 +192,8 @@ pub struct Runner {
     payload: Option<Payload>,
     report: AgentReport,
     created: Created,
-    job: Option<Arc<WorkloadJob>>,
+    pending: Pending,
+    /// Why the run stopped early (error threshold, a failed stage, the fleet said so).
     stopped: Option<String>,
 }
 
@@ -170,24 +202,10 @@ impl Runner {
     pub async fn new(plan: Arc<Plan>, role: RunRole, opts: RunOptions) -> Result<Runner, RunError> {
         let stores = Arc::new(open_stores(&plan, &role).await?);
         let ep = plan.effective_endpoints(role.agent_index);
-        let report = AgentReport {
-            id: role.agent_id.clone(),
-            address: "local".to_string(),
-            concurrency: plan.effective_concurrency(role.agent_index),
-            endpoints: stores.table.iter().map(|e| e.uri.clone()).collect(),
-            strategy: ep.map(|e| e.strategy.name().to_string()),
-            prepare: None,
-            workload: None,
-            cleanup: None,
-            intervals: Vec::new(),
-            prepare_existing: 0,
-            prepare_created: 0,
-            failure: None,
-            clock_offset_ms: None,
-            rtt_ms: None,
-            start_skew_ms: None,
-            cpu: CpuSample::default(),
-        };
+        let mut report = AgentReport::empty(&role.agent_id, "local");
+        report.concurrency = plan.effective_concurrency(role.agent_index);
+        report.endpoints = stores.table.iter().map(|e| e.uri.clone()).collect();
+        report.strategy = ep.map(|e| e.strategy.name().to_string());
         Ok(Runner {
             plan,
             role,
@@ -196,18 +214,14 @@ impl Runner {
             payload: None,
             report,
             created: Created::default(),
-            job: None,
+            pending: Pending::Nothing,
             stopped: None,
         })
     }
 
     /// Check every endpoint is reachable (and writable when the run writes) before any I/O.
     pub async fn preflight(&self) -> Result<(), RunError> {
-        let p = &self.plan;
-        let writes = !p.prepare.ensure_objects.is_empty()
-            || p.prepare.tree.is_some()
-            || p.cleanup
-            || p.workload.iter().any(|o| matches!(o.op, crate::core::OpKind::Put | crate::core::OpKind::Delete));
+        let writes = self.plan.writes();
         for store in self.stores.all() {
             for ep in &store.endpoints {
                 match ep.backend.preflight(writes).await {
@@ -240,126 +254,248 @@ impl Runner {
         self.payload.get_or_insert_with(|| Payload::new(seed)).clone()
     }
 
-    fn spec(&self, stage: Stage, workers: usize) -> PhaseSpec {
+    fn tag(&self, i: usize) -> StageTag {
+        StageTag::new(i, self.plan.stages.get(i).map(|s| s.name.as_str()).unwrap_or("?"))
+    }
+
+    fn spec(&self, stage: StageTag, workers: usize, cancel: CancellationToken) -> PhaseSpec {
         PhaseSpec {
             stage,
+            warmup: None,
             workers: workers.max(1),
             threads: self.stores.all_blocking(),
             tick: self.opts.tick,
-            cancel: self.opts.cancel.child_token(),
+            cancel,
         }
     }
 
-    fn absorb(&mut self, mut out: PhaseOutput) {
-        let stage = out.result.stage;
+    /// Fold a finished phase into the report and into the stage's record.
+    fn absorb(&mut self, mut out: PhaseOutput, st: &mut StageReport) {
         out.result.in_flight_at_end = self.stores.in_flight();
-        self.opts.observer.on_phase_end(stage, &out.result);
-        if stage == Stage::Workload {
+        self.opts.observer.on_phase_end(&out.result.stage, &out.result);
+        if st.kind == "workload" {
             self.report.cpu = out.cpu;
         }
-        if self.stopped.is_none() {
-            self.stopped = out.stopped;
+        if let Some(reason) = out.stopped {
+            st.outcome = StageOutcome::Failed(reason);
         }
         self.report.intervals.extend(out.intervals);
-        match stage {
-            Stage::Prepare => self.report.prepare = Some(out.result),
-            Stage::Workload => self.report.workload = Some(out.result),
-            Stage::Cleanup => self.report.cleanup = Some(out.result),
-        }
+        st.result = Some(out.result);
+        st.warmup = out.warmup;
     }
 
-    /// Create the tree's directories (when this role does) and every missing prepared object
-    /// this role owns. Returns without a phase when there is nothing to prepare.
-    pub async fn prepare(&mut self) -> Result<(), RunError> {
+    /// Get stage `i` ready to start: plan the prepare (list what exists), list the workload's
+    /// pools. Call after every agent finished the stage before, before the common start.
+    pub async fn setup_stage(&mut self, i: usize) -> Result<(), RunError> {
+        self.pending = Pending::Nothing;
+        let Some(stage) = self.plan.stages.get(i).cloned() else { return Ok(()) };
+        match &stage.kind {
+            StageKind::Prepare(p) => {
+                if p.ensure_objects.is_empty() && p.tree.is_none() {
+                    return Ok(());
+                }
+                self.ensure_root().await?;
+                let sp = self.plan.for_stage(i);
+                self.pending = Pending::Prepare(prepare::plan_work(&sp, &self.role, &self.stores).await?);
+            }
+            StageKind::Workload(w) => {
+                let sp = self.plan.for_stage(i);
+                if w.ops.iter().any(|o| o.op == crate::core::OpKind::Put) {
+                    self.ensure_root().await?;
+                }
+                // PUT names must not repeat across stages: later workload stages salt the run id.
+                let first_workload = self.plan.stages.iter().position(|s| matches!(s.kind, StageKind::Workload(_)));
+                let mut role = self.role.clone();
+                if first_workload != Some(i) {
+                    role.run_id = format!("{}s{i}", role.run_id);
+                }
+                let payload = self.payload();
+                let mut job = wl::resolve(&sp, &role, &self.stores, payload, self.opts.cancel.child_token()).await?;
+                if let Some(limit) = w.op_limit {
+                    let me = self.role.agent_index.unwrap_or(0);
+                    job.limit_ops(ops_share(limit, &self.plan.stage_workers(i), me));
+                }
+                let workers = sp.effective_concurrency(self.role.agent_index);
+                self.pending =
+                    Pending::Workload { job: Arc::new(job), duration: sp.duration, warmup: w.warmup, workers };
+            }
+            StageKind::Cleanup | StageKind::Command(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A token for one stage: cancelled with the run, or when the stage's timeout passes
+    /// (`timed_out` then says so).
+    fn stage_token(&self, timeout: Option<Duration>) -> (CancellationToken, Arc<AtomicBool>) {
+        let token = self.opts.cancel.child_token();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        if let Some(t) = timeout {
+            let (tok, flag) = (token.clone(), timed_out.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(t) => {
+                        flag.store(true, Ordering::SeqCst);
+                        tok.cancel();
+                    }
+                    _ = tok.cancelled() => {}
+                }
+            });
+        }
+        (token, timed_out)
+    }
+
+    /// Run stage `i` (set up by [`Runner::setup_stage`]) from `start_at` (waited for here; `None`:
+    /// now) and record what it did.
+    pub async fn run_stage(&mut self, i: usize, start_at: Option<Instant>) -> StageReport {
         let plan = self.plan.clone();
-        if plan.prepare.ensure_objects.is_empty() && plan.prepare.tree.is_none() {
-            return Ok(());
-        }
-        self.ensure_root().await?;
-        let work = prepare::plan_work(&plan, &self.role, &self.stores).await?;
-        self.report.prepare_existing = work.existing;
-        self.report.prepare_created = work.tasks.len() as u64;
-        let detail = format!("{} objects present, {} to create", work.existing, work.tasks.len());
-        self.opts.observer.on_phase_start(Stage::Prepare, &detail);
-        let workers = plan.effective_concurrency(self.role.agent_index);
-        let spec = self.spec(Stage::Prepare, workers);
-        let job = Arc::new(prepare::PrepareJob::new(
-            work,
-            self.payload(),
-            self.stores.endpoints_in_use(),
-            spec.cancel.clone(),
-        ));
-        let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
-        self.created.prepared = job.into_created();
-        self.absorb(out);
-        Ok(())
-    }
-
-    /// List the objects each GET/STAT/DELETE draws from. Call after prepare, before the start.
-    pub async fn resolve_workload(&mut self) -> Result<(), RunError> {
-        if self.plan.workload.is_empty() || self.plan.duration.is_zero() {
-            return Ok(());
-        }
-        if self.plan.workload.iter().any(|o| o.op == crate::core::OpKind::Put) {
-            self.ensure_root().await?;
-        }
-        let payload = self.payload();
-        let job = wl::resolve(&self.plan, &self.role, &self.stores, payload, self.opts.cancel.child_token()).await?;
-        self.job = Some(Arc::new(job));
-        Ok(())
-    }
-
-    /// Run the workload for the plan's duration from now (or from `start_at`, waited for here).
-    pub async fn workload(&mut self, start_at: Option<Instant>) -> Result<(), RunError> {
-        if self.job.is_none() {
-            self.resolve_workload().await?;
-        }
-        let Some(job) = self.job.clone() else { return Ok(()) };
+        let stage = &plan.stages[i];
+        let mut st = StageReport::new(i, stage);
         if let Some(t) = start_at {
             tokio::select! {
                 _ = tokio::time::sleep_until(t.into()) => {}
-                _ = self.opts.cancel.cancelled() => return Ok(()),
+                _ = self.opts.cancel.cancelled() => {}
             }
         }
-        if self.opts.cancel.is_cancelled() || self.stopped.is_some() {
-            return Ok(());
+        if self.opts.cancel.is_cancelled() {
+            st.outcome = StageOutcome::Skipped("the run was stopped".into());
+            return self.record(st);
         }
-        let workers = self.plan.effective_concurrency(self.role.agent_index);
-        let spec = self.spec(Stage::Workload, workers);
-        job.arm(Instant::now(), self.plan.duration, self.opts.grace, spec.cancel.clone());
-        self.opts.observer.on_phase_start(Stage::Workload, "");
-        let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
-        self.created.put = job.created_keys();
-        self.absorb(out);
-        Ok(())
+        st.started_at = Some(SystemTime::now());
+        self.opts.observer.on_stage_start(i, &plan);
+        let (token, timed_out) = self.stage_token(stage.timeout);
+        let tag = self.tag(i);
+        match (std::mem::replace(&mut self.pending, Pending::Nothing), &stage.kind) {
+            (Pending::Prepare(work), _) => {
+                st.existing = work.existing;
+                st.created = work.tasks.len() as u64;
+                let detail = format!("{} objects present, {} to create", work.existing, work.tasks.len());
+                self.opts.observer.on_phase_start(&PhaseStart {
+                    stage: &tag,
+                    kind: "prepare",
+                    duration: None,
+                    detail: &detail,
+                });
+                let workers = plan.for_stage(i).effective_concurrency(self.role.agent_index);
+                let spec = self.spec(tag, workers, token.clone());
+                let job = Arc::new(prepare::PrepareJob::new(
+                    work,
+                    self.payload(),
+                    self.stores.endpoints_in_use(),
+                    token.clone(),
+                ));
+                let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
+                let made = job.into_created();
+                st.created = made.len() as u64;
+                self.created.prepared.extend(made);
+                self.absorb(out, &mut st);
+            }
+            (Pending::Workload { job, duration, warmup, workers }, _) => {
+                let mut spec = self.spec(tag.clone(), workers, token.clone());
+                spec.warmup = Some(warmup).filter(|w| !w.is_zero());
+                job.arm(Instant::now(), duration, self.opts.grace, spec.cancel.clone());
+                let shown = Some(duration).filter(|d| *d != Duration::MAX);
+                self.opts.observer.on_phase_start(&PhaseStart {
+                    stage: &tag,
+                    kind: "workload",
+                    duration: shown,
+                    detail: "",
+                });
+                let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
+                self.created.put.extend(job.created_keys());
+                self.absorb(out, &mut st);
+            }
+            (Pending::Nothing, StageKind::Cleanup) => {
+                let created = std::mem::take(&mut self.created);
+                if !created.is_empty() {
+                    let detail = format!("{} objects to delete", created.len());
+                    self.opts.observer.on_phase_start(&PhaseStart {
+                        stage: &tag,
+                        kind: "cleanup",
+                        duration: None,
+                        detail: &detail,
+                    });
+                    let workers = plan.effective_concurrency(self.role.agent_index);
+                    let spec = self.spec(tag, workers, token.clone());
+                    let job = Arc::new(prepare::CleanupJob::new(created, self.stores.endpoints_in_use()));
+                    let out = run_phase(job, spec, &*self.opts.observer).await;
+                    self.absorb(out, &mut st);
+                }
+            }
+            (Pending::Nothing, StageKind::Command(c)) => {
+                if c.on_controller && self.role.agent_index.is_some() {
+                    st.outcome = StageOutcome::Skipped("runs on the controller".into());
+                } else {
+                    let env = CommandEnv {
+                        run_id: self.role.run_id.clone(),
+                        stage: stage.name.clone(),
+                        agent_id: self.role.agent_id.clone(),
+                        agent_index: self.role.agent_index.unwrap_or(0),
+                        agents: self.role.agent_count,
+                    };
+                    let (out, r) = run_command(c, &env, None, &token).await;
+                    st.command = Some(out);
+                    if let Err(why) = r {
+                        st.outcome = StageOutcome::Failed(why);
+                    }
+                }
+            }
+            (Pending::Nothing, _) => {}
+        }
+        if timed_out.load(Ordering::SeqCst) {
+            let t = stage.timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0);
+            st.outcome = StageOutcome::Failed(format!("stage `{}` timed out after {t}s", stage.name));
+        } else if self.opts.cancel.is_cancelled() && st.outcome == StageOutcome::Completed {
+            st.outcome = StageOutcome::Failed("stopped before the stage completed".into());
+        }
+        token.cancel();
+        st.ended_at = Some(SystemTime::now());
+        self.record(st)
     }
 
-    /// Delete what this run created (prepared objects and PUTs), when the plan asks for it.
-    pub async fn cleanup(&mut self) -> Result<(), RunError> {
-        if !self.plan.cleanup || self.opts.cancel.is_cancelled() {
-            return Ok(());
-        }
-        let created = std::mem::take(&mut self.created);
-        if created.is_empty() {
-            return Ok(());
-        }
-        self.opts.observer.on_phase_start(Stage::Cleanup, &format!("{} objects to delete", created.len()));
-        let workers = self.plan.effective_concurrency(self.role.agent_index);
-        let spec = self.spec(Stage::Cleanup, workers);
-        let job = Arc::new(prepare::CleanupJob::new(created, self.stores.endpoints_in_use()));
-        let out = run_phase(job, spec, &*self.opts.observer).await;
-        self.absorb(out);
-        Ok(())
+    /// A stage whose setup failed.
+    pub fn stage_failed(&mut self, i: usize, why: String) -> StageReport {
+        let mut st = StageReport::new(i, &self.plan.stages[i]);
+        st.outcome = StageOutcome::Failed(why);
+        self.record(st)
     }
 
-    /// Objects prepare found present, and created (0, 0 before prepare).
-    pub fn prepare_counts(&self) -> (u64, u64) {
-        (self.report.prepare_existing, self.report.prepare_created)
+    /// Stages from `i` on that have no record yet did not run: say why.
+    pub fn skip_from(&mut self, i: usize, why: &str) {
+        let plan = self.plan.clone();
+        for (j, s) in plan.stages.iter().enumerate().skip(i) {
+            if self.report.stages.iter().any(|r| r.index == j) {
+                continue;
+            }
+            let mut st = StageReport::new(j, s);
+            st.outcome = StageOutcome::Skipped(why.to_string());
+            self.report.stages.push(st);
+        }
     }
 
-    /// Why the run stopped early (error threshold), if it did.
+    fn record(&mut self, st: StageReport) -> StageReport {
+        if let (Some(why), true) = (st.outcome.message(), st.stops_run()) {
+            self.halt(format!("stage `{}`: {why}", st.name));
+        }
+        self.opts.observer.on_stage_end(&st, &self.plan);
+        self.report.stages.push(st.clone());
+        st
+    }
+
+    /// Stop the run here (the first reason is kept).
+    pub fn halt(&mut self, why: String) {
+        if self.stopped.is_none() {
+            self.stopped = Some(why);
+        }
+    }
+
+    /// Why the run stopped early, if it did.
     pub fn stopped(&self) -> Option<&str> {
         self.stopped.as_deref()
+    }
+
+    /// Whether the run's stop token was cancelled (Ctrl-C, abort, lost controller).
+    pub fn cancelled(&self) -> bool {
+        self.opts.cancel.is_cancelled()
     }
 
     /// What this process measured.
@@ -367,18 +503,8 @@ impl Runner {
         if self.report.failure.is_none() {
             self.report.failure = self.stopped.take();
         }
+        self.report.stages.sort_by_key(|s| s.index);
+        self.report.sum_stages();
         self.report
     }
-}
-
-/// A whole local run: preflight, prepare, workload, cleanup.
-pub async fn run(plan: Arc<Plan>, role: RunRole, opts: RunOptions) -> Result<(AgentReport, SystemTime), RunError> {
-    let started = SystemTime::now();
-    let mut runner = Runner::new(plan, role, opts).await?;
-    runner.preflight().await?;
-    runner.prepare().await?;
-    runner.resolve_workload().await?;
-    runner.workload(None).await?;
-    runner.cleanup().await?;
-    Ok((runner.into_report(), started))
 }

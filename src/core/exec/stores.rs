@@ -102,11 +102,7 @@ fn with_suffix(uri: &str, suffix: &str) -> String {
 
 /// Every absolute URI the plan names outside the target and the endpoints.
 fn absolute_roots(plan: &Plan, known: &[String]) -> Vec<String> {
-    let mut paths: Vec<&str> = plan.workload.iter().map(|o| o.path.as_str()).collect();
-    paths.extend(plan.prepare.ensure_objects.iter().map(|e| e.base_uri.as_str()));
-    if let Some(t) = &plan.prepare.tree {
-        paths.push(t.base_uri.as_str());
-    }
+    let paths = plan.all_paths();
     let mut out: Vec<String> = Vec::new();
     for p in paths {
         if let Some((base, _)) = split_absolute(p) {

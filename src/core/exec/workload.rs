@@ -64,6 +64,9 @@ pub struct WorkloadJob {
     max_errors: Option<u64>,
     max_error_rate: Option<f64>,
     stop: CancellationToken,
+    /// This process's share of the stage's `ops:`; `issued` counts operations started.
+    op_limit: Option<u64>,
+    issued: AtomicU64,
     /// (op index, worker, PUTs issued) for naming what was created.
     put_counts: Mutex<Vec<(usize, usize, u64)>>,
 }
@@ -134,15 +137,24 @@ pub async fn resolve(
         max_errors: plan.error_handling.max_errors,
         max_error_rate: plan.error_handling.max_error_rate,
         stop,
+        op_limit: None,
+        issued: AtomicU64::new(0),
         put_counts: Mutex::new(Vec::new()),
     })
 }
 
 impl WorkloadJob {
-    /// Fix the start and deadline; `cancel` is the phase's stop token.
+    /// Stop after `n` operations of this process (its share of the stage's `ops:`).
+    pub fn limit_ops(&mut self, n: u64) {
+        self.op_limit = Some(n);
+    }
+
+    /// Fix the start and deadline (`duration` may be `Duration::MAX`: no deadline); `cancel` is
+    /// the phase's stop token.
     pub fn arm(&self, start: Instant, duration: Duration, grace: Duration, cancel: CancellationToken) {
         let hard = cancel.child_token();
-        let deadline = start + duration;
+        // No deadline: a year stands in for "never" (tokio timers reach about two years).
+        let deadline = start + duration.min(Duration::from_secs(365 * 86_400));
         let stop = self.stop.clone();
         let h = hard.clone();
         let c = cancel.clone();
@@ -217,6 +229,11 @@ impl WorkloadJob {
             }
             if clock.hard.is_cancelled() || Instant::now() >= clock.deadline {
                 break;
+            }
+            if let Some(limit) = self.op_limit {
+                if self.issued.fetch_add(1, Ordering::Relaxed) >= limit {
+                    break;
+                }
             }
             let actual = Instant::now();
             if period.is_some() && actual.duration_since(intended) > Duration::from_millis(1) {

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use russh::client;
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+
+/// An SSH private key (ed25519 or RSA), as loaded by [`load_key`].
+pub use russh::keys::PrivateKey;
 use russh::ChannelMsg;
 
 pub use known_hosts::{home, host_pattern, set_mode, HostKeyStatus, KnownHosts};

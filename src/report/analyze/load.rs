@@ -219,7 +219,21 @@ pub struct Run {
     pub ep_prepare: Option<Table>,
     /// perf logs to include: (label, path, data rows); the first is the run's own.
     pub perfs: Vec<(String, PathBuf, usize)>,
+    /// The stages metadata.json lists, in execution order.
+    pub stages: Vec<StageRow>,
     pub problems: Vec<String>,
+}
+
+/// One stage of a run, as metadata.json records it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageRow {
+    pub name: String,
+    pub kind: String,
+    pub outcome: String,
+    pub wall_s: Option<f64>,
+    pub ops: Option<f64>,
+    pub errors: Option<f64>,
+    pub warmup_ops: Option<f64>,
 }
 
 /// Load a results folder; what is missing or broken is recorded in `problems`, never fatal.
@@ -244,6 +258,17 @@ pub fn load_run(dir: &Path) -> Result<Run, String> {
                 run.config = m["config"].as_str().or(m["config_name"].as_str()).unwrap_or("").to_string();
                 run.agents = m["agents"].as_array().map(|a| a.len()).unwrap_or(0);
                 run.workload_s = m["phases"]["workload_wall_s"].as_f64();
+                for st in m["stages"].as_array().into_iter().flatten() {
+                    run.stages.push(StageRow {
+                        name: st["name"].as_str().unwrap_or("").to_string(),
+                        kind: st["type"].as_str().unwrap_or("").to_string(),
+                        outcome: st["outcome"].as_str().unwrap_or("").to_string(),
+                        wall_s: st["wall_s"].as_f64(),
+                        ops: st["ops"].as_f64(),
+                        errors: st["errors"].as_f64(),
+                        warmup_ops: st["warmup_ops"].as_f64(),
+                    });
+                }
             }
             Err(e) => run.problems.push(format!("{shown}/metadata.json: line {}: not valid JSON: {e}", e.line())),
         },

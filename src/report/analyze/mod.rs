@@ -611,6 +611,7 @@ fn write_summary(
         ws.write_string(r, 0, p)?;
         r += 1;
     }
+    r = stage_table(ws, f, runs, r + 1)?;
     if !runs.is_empty() {
         let mut chart = Chart::new(ChartType::Column);
         chart.title().set_name("Throughput by run (ops/s)");
@@ -630,6 +631,50 @@ fn write_summary(
         ws.insert_chart(r + 1, 0, &chart)?;
     }
     Ok(())
+}
+
+/// Columns of the Summary sheet's stage table.
+pub const STAGE_COLUMNS: [&str; 10] =
+    ["run", "#", "stage", "type", "outcome", "wall_s", "ops", "ops_per_sec", "errors", "warmup_ops"];
+
+/// The per-stage table on the Summary sheet from row `r`: one row per stage of every run that
+/// lists its stages. Returns the next free row.
+fn stage_table(ws: &mut Worksheet, f: &Formats, runs: &[Run], mut r: u32) -> Result<u32, XlsxError> {
+    if runs.iter().all(|run| run.stages.is_empty()) {
+        return Ok(r);
+    }
+    ws.write_string_with_format(r, 0, "Stages", &f.header)?;
+    r += 1;
+    for (c, h) in STAGE_COLUMNS.iter().enumerate() {
+        ws.write_string_with_format(r, c as u16, header_text(h), &f.header)?;
+    }
+    r += 1;
+    for run in runs {
+        for (i, st) in run.stages.iter().enumerate() {
+            ws.write_string(r, 0, &run.name)?;
+            ws.write_number_with_format(r, 1, (i + 1) as f64, &f.int)?;
+            ws.write_string(r, 2, &st.name)?;
+            ws.write_string(r, 3, &st.kind)?;
+            ws.write_string(r, 4, &st.outcome)?;
+            if let Some(w) = st.wall_s {
+                ws.write_number_with_format(r, 5, w, &f.dec2)?;
+            }
+            if let Some(n) = st.ops {
+                ws.write_number_with_format(r, 6, n, &f.int)?;
+                if let Some(w) = st.wall_s.filter(|w| *w > 0.0) {
+                    ws.write_number_with_format(r, 7, n / w, &f.dec2)?;
+                }
+            }
+            if let Some(e) = st.errors {
+                ws.write_number_with_format(r, 8, e, &f.int)?;
+            }
+            if let Some(w) = st.warmup_ops {
+                ws.write_number_with_format(r, 9, w, &f.int)?;
+            }
+            r += 1;
+        }
+    }
+    Ok(r + 1)
 }
 
 /// Write the workbook for `dirs` to `output`. Runs that cannot be read are listed as problems and

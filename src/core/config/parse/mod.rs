@@ -16,6 +16,7 @@ use crate::core::OpKind;
 
 mod distributed;
 mod entries;
+mod stages;
 
 pub use distributed::agent_address;
 use distributed::distributed;
@@ -42,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "cleanup",
     "seed",
     "storage",
+    "stages",
 ];
 const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
 const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "fill", "use_multi_endpoint"];
@@ -551,6 +553,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         cleanup: false,
         storage: StorageOptions::default(),
         seed: DEFAULT_SEED,
+        stages: Vec::new(),
+        explicit_stages: false,
         warnings: Vec::new(),
     };
     let top = match root {
@@ -604,19 +608,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
 
     // prepare
     if let Some(pv) = top.get("prepare") {
-        if let Some(p) = ctx.obj(pv, "prepare", PREPARE_KEYS, "`prepare`") {
-            let items =
-                ctx.seq(p.get("ensure_objects"), "prepare.ensure_objects", "`{base_uri, count, size_spec}` entries");
-            for (i, item) in items.into_iter().enumerate() {
-                let path = format!("prepare.ensure_objects[{i}]");
-                if let Some(e) = ensure_entry(ctx, item, &path, &mut uses) {
-                    plan.prepare.ensure_objects.push(e);
-                }
-            }
-            if let Some(tv) = p.get("tree") {
-                plan.prepare.tree = tree_entry(ctx, tv, "prepare.tree", &mut uses);
-            }
-        }
+        plan.prepare = stages::prepare_block(ctx, pv, "prepare", &mut uses);
     }
 
     // workload
@@ -698,6 +690,21 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         }
     }
 
+    let defaults = stages::Defaults {
+        prepare: plan.prepare.clone(),
+        workload: plan.workload.clone(),
+        duration: plan.duration,
+        io_rate: plan.io_rate,
+        cleanup: plan.cleanup,
+    };
+    match top.get("stages") {
+        Some(v) => {
+            plan.stages = stages::stages(ctx, v, &defaults, &mut uses);
+            plan.explicit_stages = true;
+        }
+        None => plan.stages = stages::implicit(&defaults),
+    }
+
     cross_checks(&plan, ctx, Some(&uses));
     for w in std::mem::take(&mut ctx.warnings) {
         plan.warnings.push(w);
@@ -777,10 +784,11 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
                 );
             }
         }
-        if plan.duration.is_zero() && !plan.workload.is_empty() {
+        if !plan.explicit_stages && plan.duration.is_zero() && !plan.workload.is_empty() {
             ctx.warn("duration", "is 0, so only prepare (and cleanup) run; the workload is skipped");
         }
-        if plan.workload.is_empty() && plan.duration > Duration::ZERO && ctx.errors.is_empty() {
+        if !plan.explicit_stages && plan.workload.is_empty() && plan.duration > Duration::ZERO && ctx.errors.is_empty()
+        {
             let what = if plan.prepare.ensure_objects.is_empty() && plan.prepare.tree.is_none() {
                 "and no `prepare`: the run has nothing to do"
             } else {
