@@ -257,8 +257,8 @@ fn figures_are_true() {
     assert_eq!(err_sum, err_all);
     assert_eq!(
         err_all,
-        2.0 * 3.0 + (0 + 1 + 2 + 1 + 2 + 3) as f64,
-        "1 GET timeout per interval per agent + DELETE errors"
+        2.0 * 3.0 + [0, 1, 2, 1, 2, 3].iter().sum::<u32>() as f64,
+        "1 GET timeout per interval per agent + DELETE errors (idx + seed per interval)"
     );
 
     // ALL rows equal the sum of their bucket rows; per-op META rows sum to META ALL.

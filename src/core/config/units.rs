@@ -94,7 +94,7 @@ fn bad_duration(s: &str) -> String {
 }
 
 pub(crate) fn secs_to_duration(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e12).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// A size for messages, in the unit it was most likely written in: `64 KiB`, `10 MB`, `1234 B`.
@@ -102,7 +102,7 @@ pub fn size_text(bytes: u64) -> String {
     const BIN: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     const DEC: [(&str, u64); 4] = [("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000)];
     for (u, m) in BIN.into_iter().chain(DEC) {
-        if bytes >= m && bytes % m == 0 {
+        if bytes >= m && bytes.is_multiple_of(m) {
             return format!("{} {u}", bytes / m);
         }
     }

@@ -120,7 +120,7 @@ pub(super) fn write_all(path: &Path, data: &[u8]) -> io::Result<()> {
         }
         Ok(())
     })?;
-    if data.len() % ALIGN != 0 {
+    if !data.len().is_multiple_of(ALIGN) {
         file.set_len(data.len() as u64)?;
     }
     close_checked(file)

@@ -104,7 +104,7 @@ impl Controller {
         let mut stages = m.stages.clone();
         if m.lost.is_some() || m.dropped.is_some() {
             let why = m.dropped.clone().or_else(|| m.lost.clone().map(|l| format!("lost: {l}"))).unwrap_or_default();
-            for st in stages.iter_mut().filter(|s| !m.ended_upto.is_some_and(|e| e >= s.index)) {
+            for st in stages.iter_mut().filter(|s| m.ended_upto.is_none_or(|e| e < s.index)) {
                 let tag = StageTag::new(st.index, &st.name);
                 // A stage it never finished: its totals are the sum of what it streamed.
                 st.result = partial.get(&tag).cloned().map(|totals| PhaseResult {

@@ -34,7 +34,7 @@ pub fn listen_for(address: &str) -> String {
     match address.rsplit_once(':') {
         Some((h, p)) if h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() => format!("{h}:{p}"),
         Some((_, p)) => format!("0.0.0.0:{p}"),
-        None => format!("0.0.0.0:7761"),
+        None => "0.0.0.0:7761".to_string(),
     }
 }
 

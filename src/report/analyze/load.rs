@@ -79,7 +79,7 @@ pub fn load_table(path: &Path) -> Result<Table, String> {
         for (ri, v) in s.iter().enumerate() {
             let val = match v {
                 None => Val::Empty,
-                Some(t) if t.is_empty() => Val::Empty,
+                Some("") => Val::Empty,
                 Some(t) if is_text_column(name) => Val::Text(t.to_string()),
                 Some(t) => match t.parse::<f64>() {
                     Ok(x) if x.is_finite() => Val::Num(x),
