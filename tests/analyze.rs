@@ -240,7 +240,8 @@ fn long_perf_logs_are_folded_and_said_so() {
     synthetic_perf_log(&run.join("perf_log.tsv"), 1000);
     let out = tmp.path().join("long.xlsx");
     let res =
-        analyze::analyze(std::slice::from_ref(&run), &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 }).unwrap();
+        analyze::analyze(std::slice::from_ref(&run), &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 })
+            .unwrap();
     assert!(res.problems.is_empty(), "{:?}", res.problems);
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let perf = wb.worksheet_range("R1 perf").unwrap();

@@ -122,7 +122,10 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         }
         match op {
             OpKind::Put if ps.contains('*') => {
-                ctx.err(&o.at("path"), format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"));
+                ctx.err(
+                    &o.at("path"),
+                    format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"),
+                );
             }
             OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),
             _ => {}
