@@ -125,6 +125,28 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
     assert!(stages.iter().all(|s| s["outcome"] == "completed"), "{stages:?}");
     assert_eq!(stages[1]["warmup_ops"].as_u64(), Some(warm_ops));
     assert_eq!(stages[2]["ops"].as_u64(), Some(500));
+
+    // `sai3 analyze` shows the stages on its Summary sheet.
+    use calamine::{open_workbook, Reader, Xlsx};
+    let xlsx = tmp.path().join("stages.xlsx");
+    let out = sai3_in(&["analyze", "--dirs", dir.to_str().unwrap(), "--output", xlsx.to_str().unwrap()], tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
+    let sheet = wb.worksheet_range("Summary").unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let at = rows.iter().position(|r| r.first().is_some_and(|c| c == "Stages")).expect("a Stages table on Summary");
+    assert_eq!(&rows[at + 1][..5], ["run", "#", "stage", "type", "outcome"]);
+    let listed: Vec<(String, String, String)> =
+        rows[at + 2..at + 6].iter().map(|r| (r[2].clone(), r[3].clone(), r[6].clone())).collect();
+    assert_eq!(
+        listed,
+        [
+            ("prep".to_string(), "prepare".to_string(), "50".to_string()),
+            ("warm-read".into(), "workload".into(), gets.to_string()),
+            ("mixed".into(), "workload".into(), "500".into()),
+            ("clean".into(), "cleanup".into(), (50 + p3).to_string()),
+        ]
+    );
 }
 
 #[test]
