@@ -75,22 +75,56 @@ fn unknown_key_and_bad_size_reported_together_nothing_touched() {
 }
 
 #[test]
-fn nonexistent_target_directory_is_exit_2_with_no_results_folder() {
+fn nonexistent_target_directory_is_exit_2_for_a_read_only_run_with_no_results_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(
         tmp.path(),
         "t.yaml",
         &format!(
-            "target: \"file://{}/missing/\"\nduration: 1s\nconcurrency: 2\nworkload:\n  - op: put\n    path: \"x/{{}}\"\n    object_size: 1KB\n",
+            "target: \"file://{}/missing/\"\nduration: 1s\nconcurrency: 2\nworkload:\n  - op: get\n    path: \"x/*\"\n",
             tmp.path().display()
         ),
     );
     let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(t.contains("missing"), "names the directory: {t}");
+    assert!(t.contains("missing") && t.contains("does not exist"), "names the directory: {t}");
     assert!(!tmp.path().join("missing").exists());
     assert!(results_dirs(tmp.path()).is_empty());
+}
+
+#[test]
+fn a_run_that_writes_creates_its_missing_directory_and_says_so_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("missing/deeper");
+    let cfg = write(
+        tmp.path(),
+        "w.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - {{base_uri: \"p/\", count: 5, size_spec: 1KiB}}\nworkload:\n  - op: put\n    path: \"x/{{{{}}}}\"\n    object_size: 1KB\n",
+            target.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let line = format!("created directory {}/", target.display());
+    assert_eq!(t.matches(&line).count(), 1, "said once: {t}");
+    assert_eq!(std::fs::read_dir(target.join("p")).unwrap().count(), 5);
+    // A target under a file cannot be created: a clear error, nothing written.
+    std::fs::write(tmp.path().join("plain"), b"x").unwrap();
+    let cfg = write(
+        tmp.path(),
+        "f.yaml",
+        &format!(
+            "target: \"file://{}/plain/sub/\"\nduration: 1s\nworkload:\n  - op: put\n    path: \"x/{{{{}}}}\"\n    object_size: 1KB\n",
+            tmp.path().display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("is not a directory"), "{t}");
 }
 
 #[test]

@@ -349,7 +349,7 @@ fn rejected_config_names_the_agent_and_touches_nothing() {
     let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
     let missing = tmp.path().join("not-there");
     let yaml = format!(
-        "target: \"file://{}/\"\nduration: 1s\ndistributed:\n{}workload:\n  - op: put\n    path: \"p-{{}}\"\n    object_size: 1KiB\n",
+        "target: \"file://{}/\"\nduration: 1s\ndistributed:\n{}workload:\n  - op: get\n    path: \"p-*\"\n",
         missing.display(),
         agents_yaml(&[(&a1, "a"), (&a2, "b")])
     );

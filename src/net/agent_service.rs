@@ -121,6 +121,9 @@ struct StreamObserver {
 }
 
 impl RunObserver for StreamObserver {
+    fn on_note(&self, line: &str) {
+        log(line);
+    }
     fn on_phase_start(&self, p: &PhaseStart) {
         send(
             &self.tx,

@@ -303,6 +303,10 @@ struct ConsoleObserver {
 }
 
 impl RunObserver for ConsoleObserver {
+    fn on_note(&self, line: &str) {
+        self.console.line(line);
+    }
+
     fn on_stage_start(&self, index: usize, plan: &Plan) {
         if self.stage_lines {
             self.console.stage_started(index, plan);

@@ -138,6 +138,8 @@ pub struct PhaseStart<'a> {
 
 /// Receives progress as it happens (console, or the agent's stream to the controller).
 pub trait RunObserver: Send + Sync {
+    /// A line worth telling the user (e.g. `created directory /tmp/x/`).
+    fn on_note(&self, _line: &str) {}
     fn on_stage_start(&self, _index: usize, _plan: &Plan) {}
     fn on_phase_start(&self, _phase: &PhaseStart) {}
     fn on_interval(&self, _row: &IntervalRow) {}
@@ -195,6 +197,8 @@ pub struct Runner {
     pending: Pending,
     /// Why the run stopped early (error threshold, a failed stage, the fleet said so).
     stopped: Option<String>,
+    /// Local directories (endpoint URI, path) preflight found missing: created at the first write.
+    missing_roots: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -216,16 +220,20 @@ impl Runner {
             created: Created::default(),
             pending: Pending::Nothing,
             stopped: None,
+            missing_roots: Vec::new(),
         })
     }
 
-    /// Check every endpoint is reachable (and writable when the run writes) before any I/O.
-    pub async fn preflight(&self) -> Result<(), RunError> {
+    /// Check every endpoint is reachable (and writable when the run writes) before any I/O. A
+    /// local directory that does not exist is fine when the run writes and it can be created:
+    /// it is made at the first write, not here (a run that is refused touches nothing).
+    pub async fn preflight(&mut self) -> Result<(), RunError> {
         let writes = self.plan.writes();
         for store in self.stores.all() {
             for ep in &store.endpoints {
                 match ep.backend.preflight(writes).await {
                     Ok(()) => {}
+                    Err(StoreError::MissingRoot(path)) if writes => self.missing_roots.push((ep.uri.clone(), path)),
                     // An agent's own directory under a shared target (`shared_filesystem: false`)
                     // is the run's to create: it is made when the run starts writing.
                     Err(StoreError::NotFound(_)) if self.role.root_suffix.is_some() && writes => {}
@@ -236,14 +244,23 @@ impl Runner {
         Ok(())
     }
 
-    /// Create this role's own root (`<target>/<agent id>/`) where the backend has directories.
-    async fn ensure_root(&self) -> Result<(), RunError> {
-        if self.role.root_suffix.is_none() {
+    /// Create this role's own root (`<target>/<agent id>/`) where the backend has directories,
+    /// and the local directories preflight found missing (saying so, once each).
+    async fn ensure_root(&mut self) -> Result<(), RunError> {
+        if self.role.root_suffix.is_none() && self.missing_roots.is_empty() {
             return Ok(());
         }
+        let missing = std::mem::take(&mut self.missing_roots);
         for store in self.stores.all() {
             for ep in &store.endpoints {
+                let made = missing.iter().find(|(uri, _)| *uri == ep.uri);
+                if self.role.root_suffix.is_none() && made.is_none() {
+                    continue;
+                }
                 ep.backend.mkdir("").await.map_err(|e| RunError::Storage { uri: ep.uri.clone(), source: e })?;
+                if let Some((_, path)) = made {
+                    self.opts.observer.on_note(&format!("created directory {path}"));
+                }
             }
         }
         Ok(())

@@ -145,14 +145,56 @@ impl LocalBackend {
         Ok(())
     }
 
+    /// The root does not exist: a run that writes may create it when its nearest existing
+    /// ancestor is a directory it can write in (and, for O_DIRECT, not a memory file system).
+    fn missing_root(&self, write: bool) -> StoreError {
+        let root = &self.root;
+        let missing = || {
+            StoreError::NotFound(format!(
+                "directory {} does not exist — create it or fix the URI in the config",
+                root.display()
+            ))
+        };
+        if !write {
+            return missing();
+        }
+        let Some(anc) = root.ancestors().skip(1).find(|a| a.exists()) else { return missing() };
+        if !anc.is_dir() {
+            return StoreError::Io(format!(
+                "{} cannot be created: {} is not a directory — fix the URI in the config",
+                root.display(),
+                anc.display()
+            ));
+        }
+        let c = std::ffi::CString::new(anc.as_os_str().as_encoded_bytes()).unwrap_or_default();
+        // SAFETY: access(2) only reads the NUL-terminated path it is given.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            return StoreError::PermissionDenied(format!(
+                "{} does not exist and cannot be created: {} is not writable",
+                root.display(),
+                anc.display()
+            ));
+        }
+        if self.direct {
+            if let Ok(Some(fs)) = direct::memory_fs(anc) {
+                return StoreError::Unsupported(format!(
+                    "{} would be on {fs}, which does not do O_DIRECT device I/O — use file:// or a directory on a real disk",
+                    root.display()
+                ));
+            }
+        }
+        let mut shown = root.display().to_string();
+        if !shown.ends_with('/') {
+            shown.push('/');
+        }
+        StoreError::MissingRoot(shown)
+    }
+
     fn do_preflight(&self, write: bool) -> Result<(), StoreError> {
         let root = &self.root;
         match std::fs::metadata(root) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(format!(
-                    "directory {} does not exist — create it or fix the URI in the config",
-                    root.display()
-                )))
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return Err(self.missing_root(write))
             }
             Err(e) => return Err(io_error("open", root, e)),
             Ok(m) if !m.is_dir() => {

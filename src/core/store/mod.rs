@@ -43,6 +43,10 @@ pub enum StoreError {
     InvalidUri { uri: String, reason: String },
     #[error("I/O error: {0}")]
     Io(String),
+    /// Preflight of a run that writes: the local directory does not exist yet but can be created
+    /// (its nearest existing ancestor is a writable directory). The path, as shown to the user.
+    #[error("directory {0} does not exist yet; it is created when the run first writes")]
+    MissingRoot(String),
     #[error("{0}")]
     Other(String),
 }
@@ -60,6 +64,7 @@ impl StoreError {
             StoreError::Unsupported(_) => "unsupported",
             StoreError::InvalidUri { .. } => "invalid_uri",
             StoreError::Io(_) => "io",
+            StoreError::MissingRoot(_) => "not_found",
             StoreError::Other(_) => "other",
         }
     }
