@@ -295,3 +295,68 @@ fn figures_are_true() {
         assert!((got - mean).abs() <= mean * 0.001 + 0.01, "{op} mean: file {got}, exact {mean}");
     }
 }
+
+/// results.json holds exactly what the TSV files and metadata.json hold, and matches its schema.
+#[test]
+fn results_json_matches_its_schema_and_the_tsv_files() {
+    let (r, _) = build();
+    let dir = tempfile::tempdir().unwrap();
+    report::write_results(dir.path(), &r, "console text\n", Some("perf_log.tsv")).unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&read("results.json")).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/results.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "results.json against docs/schema/results.schema.json:\n{}", errors.join("\n"));
+    let mut broken = doc.clone();
+    broken["results"][0]["count"] = serde_json::json!("many");
+    broken["stages"][0]["outcome"] = serde_json::json!("done");
+    assert_eq!(validator.iter_errors(&broken).count(), 2, "the schema is not vacuous");
+
+    // Every row of every TSV, typed: the same values (numbers as the files print them).
+    let as_rows = |tsv: &str| -> Vec<Vec<String>> {
+        tsv.lines().skip(1).map(|l| l.split('\t').map(str::to_string).collect()).collect()
+    };
+    let json_rows = |v: &serde_json::Value, header: &str| -> Vec<Vec<String>> {
+        let cols: Vec<&str> = header.split('\t').collect();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .map(|c| match &row[*c] {
+                        serde_json::Value::String(s) => s.clone(),
+                        n => n.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let same = |file: &str, v: &serde_json::Value| {
+        let tsv = read(file);
+        let header = tsv.lines().next().unwrap();
+        let want: Vec<Vec<f64>> =
+            as_rows(&tsv).iter().map(|r| r.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect()).collect();
+        let got: Vec<Vec<f64>> =
+            json_rows(v, header).iter().map(|r| r.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect()).collect();
+        assert_eq!(want.len(), got.len(), "{file}: row count");
+        for (w, g) in want.iter().zip(&got) {
+            for (a, b) in w.iter().zip(g) {
+                assert!((a.is_nan() && b.is_nan()) || (a - b).abs() < 1e-9, "{file}: {w:?} vs {g:?}");
+            }
+        }
+        assert_eq!(
+            as_rows(&tsv).iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+            json_rows(v, header).iter().map(|r| r[0].clone()).collect::<Vec<_>>()
+        );
+    };
+    same("results.tsv", &doc["results"]);
+    same("prepare_results.tsv", &doc["prepare_results"]);
+    same("workload_endpoint_stats.tsv", &doc["workload_endpoint_stats"]);
+    same("agents/agent-a/results.tsv", &doc["agents"][0]["results"]);
+    same("agents/agent-b/workload_endpoint_stats.tsv", &doc["agents"][1]["workload_endpoint_stats"]);
+    same("results.tsv", &doc["stages"][1]["results"]);
+    let meta: serde_json::Value = serde_json::from_str(&read("metadata.json")).unwrap();
+    assert_eq!(doc["metadata"], meta, "metadata is metadata.json");
+}

@@ -126,6 +126,16 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
     assert_eq!(stages[1]["warmup_ops"].as_u64(), Some(warm_ops));
     assert_eq!(stages[2]["ops"].as_u64(), Some(500));
 
+    assert_valid_results_json(&dir);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc["stages"][2]["name"], "mixed");
+    let rows = doc["stages"][2]["results"].as_array().unwrap();
+    let all = |op: &str| {
+        rows.iter().find(|r| r["operation"] == op && r["size_bucket"] == "ALL").map(|r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(all("GET").unwrap_or(0) + all("PUT").unwrap_or(0), 500);
+
     // `sai3 analyze` shows the stages on its Summary sheet.
     use calamine::{open_workbook, Reader, Xlsx};
     let xlsx = tmp.path().join("stages.xlsx");
@@ -195,6 +205,17 @@ fn bad_stage_configs_are_refused_with_their_yaml_path() {
         assert_eq!(out.status.code(), Some(2), "{body}: {t}");
         assert!(t.contains(want), "{body}: expected `{want}` in\n{t}");
     }
+}
+
+/// results.json of a results folder matches docs/schema/results.schema.json.
+fn assert_valid_results_json(dir: &Path) {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/results.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{}:\n{}", dir.display(), errors.join("\n"));
 }
 
 /// Two (or three) agents; the command stage sleeps on the last agent longer than the barrier's
@@ -299,6 +320,7 @@ fn barrier_majority_drops_the_late_agent_and_the_run_goes_on() {
     assert!(per.iter().filter(|(id, _)| id != "ag2").all(|(_, n)| *n > 0), "{per:?}");
     assert!(per.iter().any(|(id, n)| id == "ag2" && *n == 0), "the dropped agent took no part: {per:?}");
     assert_eq!(meta["stages"][1]["agents"][0]["output_tail"][0], "ag0 of 3");
+    assert_valid_results_json(&dir);
     let all = tsv(&dir.join("results.tsv"));
     let a0 = tsv(&dir.join("agents/ag0/results.tsv"));
     let a1 = tsv(&dir.join("agents/ag1/results.tsv"));

@@ -119,7 +119,8 @@ pub fn validity_warnings(r: &RunReport) -> Vec<String> {
     w
 }
 
-pub fn serialize(r: &RunReport) -> String {
+/// The metadata document (also the `metadata` member of results.json).
+pub fn value(r: &RunReport) -> Value {
     let late: u64 = r.aggregate.workload.as_ref().map(|p| p.totals.late_starts).unwrap_or(0);
     let v = json!({
         "tool": "sai3",
@@ -155,7 +156,11 @@ pub fn serialize(r: &RunReport) -> String {
             "warnings": validity_warnings(r),
         },
     });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
+    v
+}
+
+pub fn serialize(r: &RunReport) -> String {
+    let mut s = serde_json::to_string_pretty(&value(r)).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
 }

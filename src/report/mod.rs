@@ -9,6 +9,7 @@ pub mod metadata;
 pub mod perf_log;
 pub mod plan_view;
 pub mod results_dir;
+pub mod results_json;
 pub mod results_tsv;
 
 use std::path::Path;
@@ -67,6 +68,7 @@ pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_nam
     }
     write("config.yaml", &r.config_text)?;
     write("metadata.json", &metadata::serialize(r))?;
+    write("results.json", &results_json::serialize(r))?;
     if r.distributed {
         for a in &r.agents {
             let sub = dir.join("agents").join(&a.id);
