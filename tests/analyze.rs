@@ -4,27 +4,16 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use sai3::report::analyze;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+mod common;
+
+use common::{sai3, text, tsv};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results")
-}
-
-fn sai3(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }
 
 fn num(d: &Data) -> Option<f64> {
