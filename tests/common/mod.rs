@@ -1,15 +1,26 @@
 //! Helpers shared by the integration tests that drive the `sai3` binary as a process: starting it,
-//! its output, the results folder and its TSV files, and skipping without the testbed.
+//! its output, the results folder and its TSV files, skipping without the testbed, and waiting for
+//! an observable moment of a run (a line printed) — never for a fixed time.
 //! Each test binary uses its own part of it (`mod common;`).
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+
+/// How long a test waits for a moment of a run that comes within seconds when all is well (the
+/// workload starting, its first I/O). Generous: CI has 2 cores, shared.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The poll step of every wait.
+const POLL: Duration = Duration::from_millis(20);
 
 /// `sai3 ARGS`, not started. SAI3_AGENT_TOKEN is removed from its environment, so a token set in
 /// the shell that runs the tests never changes what a test sees.
@@ -119,4 +130,137 @@ pub fn testbed_vars<const N: usize>(vars: [&str; N]) -> Option<[String; N]> {
 /// [`testbed_vars`] for one variable.
 pub fn testbed(var: &str) -> Option<String> {
     testbed_vars([var]).map(|[v]| v)
+}
+
+/// Poll `done` every 20 ms until it holds; panics after `within`, naming `what` it waited for.
+pub fn wait_for(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < within, "waited {within:?} for {what}, in vain");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A running `sai3` whose stdout and stderr are each drained into a buffer by a thread as it
+/// prints — so the process never blocks on a full pipe — and which a test can wait on for a
+/// line. Killed when dropped.
+pub struct Running {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    drains: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Start `sai3 ARGS` in `cwd` (see [`command`]).
+    pub fn start(args: &[&str], cwd: &Path) -> Running {
+        let mut c = command(args);
+        c.current_dir(cwd);
+        Running::spawn(c)
+    }
+
+    /// Start `cmd` with its stdout and stderr piped into the buffers (and no stdin).
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start sai3");
+        let (out, err) = (Arc::default(), Arc::default());
+        let drains = vec![
+            drain(child.stdout.take().expect("piped stdout"), Arc::clone(&out)),
+            drain(child.stderr.take().expect("piped stderr"), Arc::clone(&err)),
+        ];
+        Running { child, out, err, drains }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Everything printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until a line containing `needle` is printed on stdout; returns that line. Panics with
+    /// all output when `within` passes or the process closes its output first.
+    pub fn wait_for_stdout(&self, needle: &str, within: Duration) -> String {
+        self.wait_for_line(&self.out, "stdout", needle, within)
+    }
+
+    /// [`Running::wait_for_stdout`] on stderr (an agent's log).
+    pub fn wait_for_stderr(&self, needle: &str, within: Duration) -> String {
+        self.wait_for_line(&self.err, "stderr", needle, within)
+    }
+
+    fn wait_for_line(&self, buf: &Mutex<Vec<u8>>, name: &str, needle: &str, within: Duration) -> String {
+        let t0 = Instant::now();
+        loop {
+            // Whether both pipes are at their end is read before the buffer: then the buffer holds
+            // everything the process will ever print.
+            let ended = self.drains.iter().all(JoinHandle::is_finished);
+            let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+            // Only whole lines, unless nothing more will come.
+            let whole = if ended { &text[..] } else { &text[..text.rfind('\n').map_or(0, |i| i + 1)] };
+            if let Some(line) = whole.lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            assert!(
+                !ended && t0.elapsed() < within,
+                "`{needle}` not printed on {name} {}:\n--- stdout:\n{}\n--- stderr:\n{}",
+                if ended { "before the process closed its output" } else { "in time" },
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Ctrl-C: SIGINT to the process.
+    pub fn interrupt(&self) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits i32");
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(rc, 0, "SIGINT to {pid}");
+    }
+
+    /// SIGKILL, and reap it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill sai3");
+        let _ = self.child.wait();
+    }
+
+    /// Wait for the process to end; its status and everything it printed.
+    pub fn wait(&mut self) -> Output {
+        let status = self.child.wait().expect("wait for sai3");
+        for d in self.drains.drain(..) {
+            let _ = d.join();
+        }
+        Output { status, stdout: self.out.lock().unwrap().clone(), stderr: self.err.lock().unwrap().clone() }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A thread that appends everything read from `from` to `into` until the end of the pipe.
+fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    })
 }
