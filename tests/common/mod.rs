@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests that drive the `sai3` binary as a process: starting it,
 //! its output, the results folder and its TSV files, skipping without the testbed, and waiting for
-//! an observable moment of a run (a line printed) — never for a fixed time.
+//! an observable moment of a run (a line printed, bytes read) — never for a fixed time.
 //! Each test binary uses its own part of it (`mod common;`).
 #![allow(dead_code)]
 
@@ -139,6 +139,13 @@ pub fn wait_for(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
         assert!(t0.elapsed() < within, "waited {within:?} for {what}, in vain");
         std::thread::sleep(POLL);
     }
+}
+
+/// Bytes process `pid` has read so far with read(2) and its kin — files, pipes and sockets alike
+/// (`rchar` of /proc/PID/io): lets a test wait until a process is demonstrably doing I/O.
+pub fn bytes_read(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("rchar:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// A running `sai3` whose stdout and stderr are each drained into a buffer by a thread as it
