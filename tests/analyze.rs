@@ -228,8 +228,8 @@ fn long_perf_logs_are_folded_and_said_so() {
     }
     synthetic_perf_log(&run.join("perf_log.tsv"), 1000);
     let out = tmp.path().join("long.xlsx");
-    let res =
-        analyze::analyze(&[run.clone()], &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 }).unwrap();
+    let opts = analyze::Options { max_sheet_rows: 300, chart_points: 50 };
+    let res = analyze::analyze(std::slice::from_ref(&run), &out, &opts).unwrap();
     assert!(res.problems.is_empty(), "{:?}", res.problems);
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let perf = wb.worksheet_range("R1 perf").unwrap();

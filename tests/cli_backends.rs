@@ -135,10 +135,9 @@ fn s3_two_endpoints_round_robin() {
     let p = unique("cli");
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("me.yaml");
-    let body = MIX.replace("concurrency: 4", "concurrency: 4");
     std::fs::write(
         &cfg,
-        format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{body}"),
+        format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{MIX}"),
     )
     .unwrap();
     let o = sai3(
