@@ -4,27 +4,16 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use sai3::report::analyze;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+mod common;
+
+use common::{sai3, text, tsv};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results")
-}
-
-fn sai3(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }
 
 fn num(d: &Data) -> Option<f64> {
@@ -239,9 +228,8 @@ fn long_perf_logs_are_folded_and_said_so() {
     }
     synthetic_perf_log(&run.join("perf_log.tsv"), 1000);
     let out = tmp.path().join("long.xlsx");
-    let res =
-        analyze::analyze(std::slice::from_ref(&run), &out, &analyze::Options { max_sheet_rows: 300, chart_points: 50 })
-            .unwrap();
+    let opts = analyze::Options { max_sheet_rows: 300, chart_points: 50 };
+    let res = analyze::analyze(std::slice::from_ref(&run), &out, &opts).unwrap();
     assert!(res.problems.is_empty(), "{:?}", res.problems);
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let perf = wb.worksheet_range("R1 perf").unwrap();

@@ -3,62 +3,12 @@
 //! Skipped without the testbed unless SAI3_REQUIRE_TESTBED=1 (scripts/test.sh sets it).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-fn unique() -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("cli-{}-{n:x}", std::process::id())
-}
+mod common;
 
-fn testbed(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(
-                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
-                "{var} not set but SAI3_REQUIRE_TESTBED=1"
-            );
-            eprintln!("skipped: {var} not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
-            None
-        }
-    }
-}
-
-fn sai3(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sai3"));
-    c.args(args).current_dir(cwd);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sai3")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn results_dir(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
-        .expect("a results folder")
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-}
-
-fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"))
-}
-
-fn all(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
-    let c = col(rows, column);
-    rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse().unwrap()).unwrap_or(0)
-}
+use common::{
+    col, command, results_dir, results_dirs, sai3, sai3_env, testbed, testbed_vars, text, total, tsv, unique,
+};
 
 /// (files, bytes) under a directory, recursively.
 fn on_disk(dir: &Path) -> (u64, u64) {
@@ -106,30 +56,29 @@ fn run_mix(base: &str, extra: &str) -> (Vec<Vec<String>>, PathBuf, tempfile::Tem
     let o = sai3(
         &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
         tmp.path(),
-        &[],
     );
     assert_eq!(o.status.code(), Some(0), "{base}: {}", text(&o));
-    let dir = results_dir(tmp.path());
+    let dir = results_dir(tmp.path()).expect("a results folder");
     let rows = tsv(&dir.join("results.tsv"));
     assert!(
-        all(&rows, "GET", "count") > 0 && all(&rows, "PUT", "count") > 0 && all(&rows, "META", "count") > 0,
+        total(&rows, "GET", "count") > 0 && total(&rows, "PUT", "count") > 0 && total(&rows, "META", "count") > 0,
         "{base}: {rows:?}"
     );
     for op in ["GET", "PUT", "META"] {
-        assert_eq!(all(&rows, op, "errors"), 0, "{base}: {op} errors");
+        assert_eq!(total(&rows, op, "errors"), 0, "{base}: {op} errors");
     }
     (rows, dir, tmp)
 }
 
 #[test]
 fn s3_mixed_run_matches_the_server() {
-    let (Some(uri), Some(data_dir)) = (testbed("SAI3_TEST_S3_URI"), testbed("SAI3_TEST_S3_DIR")) else { return };
-    let p = unique();
+    let Some([uri, data_dir]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_DIR"]) else { return };
+    let p = unique("cli");
     let (rows, dir, _tmp) = run_mix(&format!("{uri}{p}/"), "");
-    let puts = all(&rows, "PUT", "count");
+    let puts = total(&rows, "PUT", "count");
     let (files, bytes) = on_disk(&Path::new(&data_dir).join(&p));
     let prep = tsv(&dir.join("prepare_results.tsv"));
-    assert_eq!(all(&prep, "PUT", "count"), 30);
+    assert_eq!(total(&prep, "PUT", "count"), 30);
     assert_eq!(files, 30 + puts, "objects on the server = prepared + PUT count");
     let (up_files, up_bytes) = on_disk(&Path::new(&data_dir).join(&p).join("up"));
     assert_eq!(up_files, puts);
@@ -155,19 +104,19 @@ fn s3_mixed_run_matches_the_server() {
 #[test]
 fn azure_mixed_run() {
     let Some(uri) = testbed("SAI3_TEST_AZ_URI") else { return };
-    run_mix(&format!("{uri}{}/", unique()), "cleanup: true\n");
+    run_mix(&format!("{uri}{}/", unique("cli")), "cleanup: true\n");
 }
 
 #[test]
 fn gcs_mixed_run() {
     let Some(uri) = testbed("SAI3_TEST_GS_URI") else { return };
-    run_mix(&format!("{uri}{}/", unique()), "cleanup: true\n");
+    run_mix(&format!("{uri}{}/", unique("cli")), "cleanup: true\n");
 }
 
 #[test]
 fn s3_cleanup_deletes_exactly_what_the_run_created() {
-    let (Some(uri), Some(data_dir)) = (testbed("SAI3_TEST_S3_URI"), testbed("SAI3_TEST_S3_DIR")) else { return };
-    let p = unique();
+    let Some([uri, data_dir]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_DIR"]) else { return };
+    let p = unique("cli");
     // An object the run did not create, under the same prefixes.
     let keep = Path::new(&data_dir).join(&p).join("data");
     std::fs::create_dir_all(&keep).unwrap();
@@ -180,40 +129,36 @@ fn s3_cleanup_deletes_exactly_what_the_run_created() {
 
 #[test]
 fn s3_two_endpoints_round_robin() {
-    let (Some(a), Some(b), Some(data_dir)) =
-        (testbed("SAI3_TEST_S3_URI"), testbed("SAI3_TEST_S3_URI2"), testbed("SAI3_TEST_S3_DIR"))
-    else {
+    let Some([a, b, data_dir]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_URI2", "SAI3_TEST_S3_DIR"]) else {
         return;
     };
-    let p = unique();
+    let p = unique("cli");
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("me.yaml");
-    let body = MIX.to_string();
     std::fs::write(
         &cfg,
-        format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{body}"),
+        format!("multi_endpoint:\n  strategy: round_robin\n  endpoints:\n    - {a}{p}/\n    - {b}{p}/\n{MIX}"),
     )
     .unwrap();
     let o = sai3(
         &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
         tmp.path(),
-        &[],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Endpoints: 2 (round_robin)"), "{}", text(&o));
-    let dir = results_dir(tmp.path());
+    let dir = results_dir(tmp.path()).expect("a results folder");
     let rows = tsv(&dir.join("results.tsv"));
     let eps = tsv(&dir.join("workload_endpoint_stats.tsv"));
     let req = col(&eps, "total_requests");
     let per: Vec<u64> = eps[1..].iter().map(|r| r[req].parse().unwrap()).collect();
-    let total = all(&rows, "GET", "count") + all(&rows, "PUT", "count") + all(&rows, "META", "count");
-    assert_eq!(per.iter().sum::<u64>(), total, "endpoint requests = results totals");
+    let ops = total(&rows, "GET", "count") + total(&rows, "PUT", "count") + total(&rows, "META", "count");
+    assert_eq!(per.iter().sum::<u64>(), ops, "endpoint requests = results totals");
     assert!(per[0].abs_diff(per[1]) <= 4, "round robin within one request per worker: {per:?}");
     let prep = tsv(&dir.join("prepare_endpoint_stats.tsv"));
     let pw: u64 = prep[1..].iter().map(|r| r[col(&prep, "bytes_written")].parse::<u64>().unwrap()).sum();
     assert_eq!(pw, 30 * 8192);
     let (files, _) = on_disk(&Path::new(&data_dir).join(&p));
-    assert_eq!(files, 30 + all(&rows, "PUT", "count"));
+    assert_eq!(files, 30 + total(&rows, "PUT", "count"));
 }
 
 #[test]
@@ -221,8 +166,8 @@ fn s3_wrong_credentials_is_one_clear_message() {
     let Some(uri) = testbed("SAI3_TEST_S3_URI") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("bad.yaml");
-    std::fs::write(&cfg, format!("target: \"{uri}{}/\"\n{MIX}", unique())).unwrap();
-    let o = sai3(
+    std::fs::write(&cfg, format!("target: \"{uri}{}/\"\n{MIX}", unique("cli"))).unwrap();
+    let o = sai3_env(
         &["ctl", "run", "--config", cfg.to_str().unwrap(), "--results-dir", tmp.path().to_str().unwrap()],
         tmp.path(),
         &[("AWS_SECRET_ACCESS_KEY", "wrong-secret")],
@@ -231,10 +176,7 @@ fn s3_wrong_credentials_is_one_clear_message() {
     assert_ne!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("127.0.0.1:9000") || t.contains(&uri), "names the endpoint: {t}");
     assert!(!t.contains("wrong-secret"), "{t}");
-    assert!(
-        std::fs::read_dir(tmp.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")),
-        "no results folder"
-    );
+    assert!(results_dirs(tmp.path()).is_empty(), "no results folder");
 }
 
 #[test]
@@ -242,8 +184,8 @@ fn missing_credentials_is_a_clear_error_before_any_request() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("nocreds.yaml");
     std::fs::write(&cfg, format!("target: \"s3://127.0.0.1:9/bucket/x/\"\n{MIX}")).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sai3"));
-    c.args(["ctl", "run", "--config", cfg.to_str().unwrap()]).current_dir(tmp.path());
+    let mut c = command(&["ctl", "run", "--config", cfg.to_str().unwrap()]);
+    c.current_dir(tmp.path());
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             c.env_remove(k);

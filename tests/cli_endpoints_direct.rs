@@ -2,39 +2,11 @@
 //! to it) behind `multi_endpoint`, with both strategies; and `direct://` (O_DIRECT) on a real
 //! disk, refused clearly on tmpfs. Figures are counted against the disk.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn sai3(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sai3")).args(args).current_dir(cwd).output().expect("run sai3")
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn results_dir(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
-        .expect("a results folder")
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-}
-
-fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
-}
-
-fn all_count(rows: &[Vec<String>], op: &str) -> u64 {
-    let c = col(rows, "count");
-    rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse().unwrap()).unwrap_or(0)
-}
+use common::{col, results_dir, results_dirs, sai3, text, total, tsv};
 
 fn files_in(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map(|rd| rd.flatten().filter(|e| e.path().is_file()).count() as u64).unwrap_or(0)
@@ -87,14 +59,14 @@ workload:
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains(&format!("Endpoints: 2 ({strategy})")), "{}", text(&o));
-    let dir = results_dir(tmp.path());
+    let dir = results_dir(tmp.path()).expect("a results folder");
     let results = tsv(&dir.join("results.tsv"));
     let eps = tsv(&dir.join("workload_endpoint_stats.tsv"));
     let prep = tsv(&dir.join("prepare_endpoint_stats.tsv"));
     assert_eq!(eps.len(), 3, "two endpoint rows");
     let req = col(&eps, "total_requests");
     let per: Vec<u64> = eps[1..].iter().map(|r| r[req].parse().unwrap()).collect();
-    let ops = all_count(&results, "GET") + all_count(&results, "PUT");
+    let ops = total(&results, "GET", "count") + total(&results, "PUT", "count");
     assert_eq!(per.iter().sum::<u64>(), ops, "endpoint requests = op totals");
     assert!(per.iter().all(|n| *n > ops / 10), "both endpoints carry load: {per:?}");
     if strategy == "round_robin" {
@@ -105,12 +77,12 @@ workload:
     assert_eq!(prep_req, 40);
     assert_eq!(
         files_in(&ns.join("data")),
-        40 + all_count(&results, "PUT"),
+        40 + total(&results, "PUT", "count"),
         "PUTs counted = new files in the one namespace"
     );
     let bytes_w = col(&eps, "bytes_written");
     let written: u64 = eps[1..].iter().map(|r| r[bytes_w].parse::<u64>().unwrap()).sum();
-    assert_eq!(written, all_count(&results, "PUT") * 16384);
+    assert_eq!(written, total(&results, "PUT", "count") * 16384);
     for c in ["mean_us", "p50_us", "p99_us"] {
         assert!(eps[1][col(&eps, c)].parse::<f64>().unwrap() > 0.0, "{c}");
     }
@@ -144,9 +116,9 @@ fn direct_io_on_a_real_disk() {
         base.path(),
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let results = tsv(&results_dir(base.path()).join("results.tsv"));
-    let puts = all_count(&results, "PUT");
-    assert!(all_count(&results, "GET") > 0 && puts > 0);
+    let results = tsv(&results_dir(base.path()).expect("a results folder").join("results.tsv"));
+    let puts = total(&results, "PUT", "count");
+    assert!(total(&results, "GET", "count") > 0 && puts > 0);
     assert_eq!(files_in(&base.path().join("w")), puts);
     // Unaligned sizes survive the aligned-buffer path byte-exact.
     for e in std::fs::read_dir(base.path().join("w")).unwrap().flatten() {
@@ -178,8 +150,5 @@ fn direct_io_on_tmpfs_is_a_clear_error() {
     let t = text(&o);
     assert!(t.contains("O_DIRECT") && t.contains(&base.path().display().to_string()), "{t}");
     assert!(!base.path().join("w").exists(), "nothing written");
-    assert!(std::fs::read_dir(base.path())
-        .unwrap()
-        .flatten()
-        .all(|e| !e.file_name().to_string_lossy().starts_with("sai3-")));
+    assert!(results_dirs(base.path()).is_empty(), "no results folder");
 }

@@ -7,10 +7,14 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{col, results_dir, testbed, text, total, tsv, unique, wait_for, write, Running, PATIENCE};
 
 const PASS: u8 = 0;
 const SLOW: u8 = 1;
@@ -22,6 +26,8 @@ struct Proxy {
     mode: Arc<AtomicU8>,
     dead: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    /// Bytes passed from the server to the client (responses).
+    relayed: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -33,8 +39,9 @@ impl Proxy {
             mode: Arc::new(AtomicU8::new(mode)),
             dead: Arc::new(AtomicBool::new(false)),
             conns: Arc::default(),
+            relayed: Arc::default(),
         };
-        let (m, dead, conns) = (p.mode.clone(), p.dead.clone(), p.conns.clone());
+        let (m, dead, conns, relayed) = (p.mode.clone(), p.dead.clone(), p.conns.clone(), p.relayed.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if dead.load(Ordering::SeqCst) {
@@ -49,8 +56,8 @@ impl Proxy {
                     c.push(client.try_clone().unwrap());
                     c.push(server.try_clone().unwrap());
                 }
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
-                {
+                let upstream = (client.try_clone().unwrap(), server.try_clone().unwrap(), None);
+                for (mut from, mut to, count) in [upstream, (server, client, Some(relayed.clone()))] {
                     let m = m.clone();
                     std::thread::spawn(move || {
                         let mut buf = vec![0u8; 64 * 1024];
@@ -72,6 +79,9 @@ impl Proxy {
                             if to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
+                            if let Some(c) = &count {
+                                c.fetch_add(n as u64, Ordering::SeqCst);
+                            }
                         }
                         let _ = to.shutdown(Shutdown::Both);
                     });
@@ -89,58 +99,24 @@ impl Proxy {
         }
         let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop so it exits
     }
-}
 
-fn testbed() -> Option<(String, String, String)> {
-    match std::env::var("SAI3_TEST_S3_URI") {
-        Ok(uri) if !uri.is_empty() => {
-            // s3://127.0.0.1:PORT/bucket/
-            let rest = uri.strip_prefix("s3://").unwrap();
-            let (hostport, bucket) = rest.split_once('/').unwrap();
-            Some((uri.clone(), hostport.to_string(), bucket.trim_end_matches('/').to_string()))
-        }
-        _ => {
-            assert!(
-                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
-                "SAI3_TEST_S3_URI not set but SAI3_REQUIRE_TESTBED=1"
-            );
-            eprintln!("skipped: SAI3_TEST_S3_URI not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
-            None
-        }
+    /// Wait until 64 KiB more of responses have come through: the run is using this endpoint.
+    fn wait_for_traffic(&self) {
+        let from = self.relayed.load(Ordering::SeqCst);
+        wait_for(PATIENCE, "64 KiB of responses through the proxy", || {
+            self.relayed.load(Ordering::SeqCst) >= from + 64 * 1024
+        });
     }
 }
 
-fn unique() -> String {
-    format!("faults-{}-{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn results_dir(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
-fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"))
-}
-
-fn all(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
-    let c = col(rows, column);
-    rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse::<f64>().unwrap() as u64).unwrap_or(0)
+/// The testbed's S3 base URI, its `host:port` and its bucket.
+fn s3_testbed() -> Option<(String, String, String)> {
+    let uri = testbed("SAI3_TEST_S3_URI")?;
+    // s3://127.0.0.1:PORT/bucket/
+    let rest = uri.strip_prefix("s3://").unwrap();
+    let (hostport, bucket) = rest.split_once('/').unwrap();
+    let (hostport, bucket) = (hostport.to_string(), bucket.trim_end_matches('/').to_string());
+    Some((uri, hostport, bucket))
 }
 
 /// Endpoint stats rows as (uri, requests, errors).
@@ -161,36 +137,22 @@ workload:\n  - op: get\n    path: \"obj/*\"\n    weight: 90\n  - op: put\n    pa
 /// Run `ctl run` in the background; `during` is called once the workload has started.
 fn run_with(yaml: &str, during: impl FnOnce()) -> (Output, Option<PathBuf>, Duration, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("faults.yaml");
-    std::fs::write(&cfg, yaml).unwrap();
-    let out_path = tmp.path().join("out.txt");
+    let cfg = write(tmp.path(), "faults.yaml", yaml);
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_sai3"))
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
-        .current_dir(tmp.path())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30)
-        && !std::fs::read_to_string(&out_path).unwrap_or_default().contains("Running the workload")
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut run = Running::start(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    run.wait_for_stdout("Running the workload", PATIENCE);
     during();
-    let mut o = child.wait_with_output().unwrap();
+    let o = run.wait();
     let took = t0.elapsed();
-    o.stdout = std::fs::read(&out_path).unwrap();
     let dir = results_dir(tmp.path());
     (o, dir, took, tmp)
 }
 
 #[test]
 fn least_connections_sends_more_work_to_the_faster_endpoint() {
-    let Some((fast, hostport, bucket)) = testbed() else { return };
+    let Some((fast, hostport, bucket)) = s3_testbed() else { return };
     let proxy = Proxy::start(hostport, SLOW);
-    let p = unique();
+    let p = unique("faults");
     let slow = format!("s3://127.0.0.1:{}/{bucket}/{p}/", proxy.port);
     let fast = format!("{fast}{p}/");
     let (o, dir, _, _tmp) = run_with(&config(&fast, &slow, "least_connections", 3, ""), || {});
@@ -203,13 +165,13 @@ fn least_connections_sends_more_work_to_the_faster_endpoint() {
 
 #[test]
 fn endpoint_killed_mid_run_errors_are_counted_and_results_written() {
-    let Some((fast, hostport, bucket)) = testbed() else { return };
+    let Some((fast, hostport, bucket)) = s3_testbed() else { return };
     let proxy = Proxy::start(hostport, PASS);
-    let p = unique();
+    let p = unique("faults");
     let dying = format!("s3://127.0.0.1:{}/{bucket}/{p}/", proxy.port);
     let fast = format!("{fast}{p}/");
     let (o, dir, took, _tmp) = run_with(&config(&fast, &dying, "round_robin", 4, ""), || {
-        std::thread::sleep(Duration::from_millis(1500));
+        proxy.wait_for_traffic();
         proxy.kill();
     });
     let t = text(&o);
@@ -222,7 +184,7 @@ fn endpoint_killed_mid_run_errors_are_counted_and_results_written() {
     assert!(rows[0].1.abs_diff(rows[1].1) <= 8, "round robin keeps alternating (one request per worker): {rows:?}");
     let res = tsv(&dir.join("results.tsv"));
     assert_eq!(
-        all(&res, "GET", "errors") + all(&res, "PUT", "errors"),
+        total(&res, "GET", "errors") + total(&res, "PUT", "errors"),
         rows[1].2,
         "errors per op add up to errors per endpoint"
     );
@@ -231,14 +193,14 @@ fn endpoint_killed_mid_run_errors_are_counted_and_results_written() {
 
 #[test]
 fn error_threshold_stops_the_run_and_still_writes_results() {
-    let Some((fast, hostport, bucket)) = testbed() else { return };
+    let Some((fast, hostport, bucket)) = s3_testbed() else { return };
     let proxy = Proxy::start(hostport, PASS);
-    let p = unique();
+    let p = unique("faults");
     let dying = format!("s3://127.0.0.1:{}/{bucket}/{p}/", proxy.port);
     let fast = format!("{fast}{p}/");
     let yaml = config(&fast, &dying, "round_robin", 30, "error_handling:\n  max_errors: 5\n");
     let (o, dir, took, _tmp) = run_with(&yaml, || {
-        std::thread::sleep(Duration::from_millis(1000));
+        proxy.wait_for_traffic();
         proxy.kill();
     });
     let t = text(&o);
@@ -250,14 +212,14 @@ fn error_threshold_stops_the_run_and_still_writes_results() {
 
 #[test]
 fn hung_endpoint_cannot_hold_the_run_past_its_deadline() {
-    let Some((fast, hostport, bucket)) = testbed() else { return };
+    let Some((fast, hostport, bucket)) = s3_testbed() else { return };
     let proxy = Proxy::start(hostport, PASS);
-    let p = unique();
+    let p = unique("faults");
     let hung = format!("s3://127.0.0.1:{}/{bucket}/{p}/", proxy.port);
     let fast = format!("{fast}{p}/");
     let yaml = config(&fast, &hung, "round_robin", 3, "storage:\n  request_timeout: 1s\n  retries: 0\n");
     let (o, dir, took, _tmp) = run_with(&yaml, || {
-        std::thread::sleep(Duration::from_millis(800));
+        proxy.wait_for_traffic();
         proxy.mode.store(HANG, Ordering::SeqCst);
     });
     let t = text(&o);

@@ -1,47 +1,9 @@
 //! `sai3 ctl run` as a process on a real file system: exit codes, messages, the results folder,
 //! and the figures in it counted against what is on disk.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn sai3(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sai3")).args(args).current_dir(cwd).output().expect("run sai3")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn results_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn count_files(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-}
-
-fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
-}
+use common::{col, count_files, results_dirs, sai3, text, total, tsv, write};
 
 #[test]
 fn missing_config_is_exit_2_and_names_the_file() {
@@ -175,15 +137,11 @@ fn local_run_writes_results_that_match_the_disk() {
     }
     // PUT count in results.tsv = new objects on disk; prepare count = prepared objects.
     let res = tsv(&dir.join("results.tsv"));
-    let (op, bucket, count) = (col(&res, "operation"), col(&res, "size_bucket"), col(&res, "count"));
-    let total = |name: &str| -> u64 {
-        res.iter().skip(1).find(|r| r[op] == name && r[bucket] == "ALL").map(|r| r[count].parse().unwrap()).unwrap_or(0)
-    };
-    assert_eq!(total("PUT"), count_files(&data.join("out")), "PUT count = files on disk");
-    assert!(total("GET") > 0 && total("META") > 0);
+    let count = |op: &str| total(&res, op, "count");
+    assert_eq!(count("PUT"), count_files(&data.join("out")), "PUT count = files on disk");
+    assert!(count("GET") > 0 && count("META") > 0);
     let prep = tsv(&dir.join("prepare_results.tsv"));
-    let pput = prep.iter().skip(1).find(|r| r[op] == "PUT" && r[bucket] == "ALL").expect("prepare PUT row");
-    assert_eq!(pput[count], "40");
+    assert_eq!(total(&prep, "PUT", "count"), 40, "prepare PUT row");
     assert_eq!(count_files(&data.join("in")), 40);
     // perf_log: 30 columns; workload interval counts sum to the results totals.
     let perf = tsv(&dir.join("perf_log.tsv"));
@@ -192,9 +150,9 @@ fn local_run_writes_results_that_match_the_disk() {
     let sum = |c: usize| -> u64 {
         perf.iter().skip(1).filter(|r| r[stage] == "workload").map(|r| r[c].parse::<u64>().unwrap()).sum()
     };
-    assert_eq!(sum(g), total("GET"));
-    assert_eq!(sum(p), total("PUT"));
-    assert_eq!(sum(m), total("META"));
+    assert_eq!(sum(g), count("GET"));
+    assert_eq!(sum(p), count("PUT"));
+    assert_eq!(sum(m), count("META"));
     // Running it again makes a second folder, never overwriting the first.
     let o2 = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));

@@ -2,100 +2,13 @@
 //! placement, per-agent endpoints, and failure (unreachable, rejected, killed agent, Ctrl-C,
 //! controller killed, busy agent, token refused). Each run is short: CI has 2 cores.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+mod common;
 
-/// A running `sai3 agent`, killed when dropped.
-struct Agent {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Agent {
-    fn start(ip: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
-        let log = std::env::temp_dir().join(format!("sai3-test-agent-{}-{}.log", std::process::id(), rand_suffix()));
-        let mut cmd = Command::new(BIN);
-        cmd.args(["agent", "--listen", &format!("{ip}:0")])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap());
-        cmd.env_remove("SAI3_AGENT_TOKEN");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start agent");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(line.contains("sai3 agent listening (PLAINTEXT) on") || line.contains("(TLS)"), "{line}");
-        Agent { child, addr, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst) * 1000
-        + (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 % 1000)
-}
-
-fn ctl(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN).args(args).current_dir(cwd).env_remove("SAI3_AGENT_TOKEN").output().expect("run sai3 ctl")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn results_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.starts_with("sai3-") && n[5..].starts_with(|c: char| c.is_ascii_digit())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn tsv(path: &Path) -> Vec<Vec<String>> {
-    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-}
-
-fn col(rows: &[Vec<String>], name: &str) -> usize {
-    rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
-}
-
-/// `count` (or another column) of the `op`/ALL row of a results.tsv.
-fn total(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
-    let c = col(rows, column);
-    rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse::<f64>().unwrap() as u64).unwrap_or(0)
-}
-
-fn count_files(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
-}
+use common::{col, count_files, results_dir, results_dirs, sai3, text, total, tsv, Agent, Running, PATIENCE};
 
 fn agents_yaml(agents: &[(&Agent, &str)]) -> String {
     let mut s = String::from("  agents:\n");
@@ -113,8 +26,8 @@ struct Run {
 fn run_config(tmp: &Path, yaml: &str) -> Run {
     let cfg = tmp.join("run.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let out = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp);
-    Run { dir: results_dirs(tmp).pop(), out }
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp);
+    Run { dir: results_dir(tmp), out }
 }
 
 #[test]
@@ -139,6 +52,7 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
         "✅ agent-2 ready",
         "✅ All 2 agents ready",
         "⏳ Starting in 1s",
+        "✓ controller created 12 directories in",
         "✓ All 2 agents completed",
         "--- Agent: agent-1 ---",
         "=== Aggregate Totals ===",
@@ -198,7 +112,7 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
         assert!(skew.abs() < 200.0, "start skew {skew} ms");
     }
     // Both agents are idle again and say so in their logs.
-    assert!(a1.log_text().contains("completed; idle"), "{}", a1.log_text());
+    a1.log_line("completed; idle", Duration::from_secs(10));
 }
 
 #[test]
@@ -360,7 +274,7 @@ fn rejected_config_names_the_agent_and_touches_nothing() {
     assert!(r.dir.is_none());
     assert!(!missing.exists());
     // Both agents are free again.
-    let p = ctl(&["ctl", "ping", "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
+    let p = sai3(&["ctl", "ping", "--agents", &format!("{},{}", a1.addr, a2.addr)], tmp.path());
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     assert_eq!(text(&p).matches("idle").count(), 2, "{}", text(&p));
     assert_eq!(text(&p).matches("round trip ").count(), 2, "ping reports the round trip: {}", text(&p));
@@ -375,17 +289,6 @@ prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 20\n      size
     )
 }
 
-fn wait_for(path: &Path, needle: &str, within: Duration) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn agent_killed_mid_run_is_marked_and_the_others_results_are_written() {
     let tmp = tempfile::tempdir().unwrap();
@@ -395,25 +298,18 @@ fn agent_killed_mid_run_is_marked_and_the_others_results_are_written() {
     let mut a2 = Agent::start("127.0.0.2", &[], &[]);
     let cfg = tmp.path().join("run.yaml");
     std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "stays"), (&a2, "dies")]), 4)).unwrap();
-    let out_path = tmp.path().join("ctl.out");
     let t0 = Instant::now();
-    let mut c = Command::new(BIN)
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
-        .current_dir(tmp.path())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
-    std::thread::sleep(Duration::from_millis(1500));
-    a2.child.kill().unwrap();
-    let status = c.wait().unwrap();
+    let mut c = Running::start(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    c.wait_for_stdout("Starting workload now", PATIENCE);
+    a2.wait_for_reads();
+    a2.run.kill();
+    let o = c.wait();
     let took = t0.elapsed();
-    let out = std::fs::read_to_string(&out_path).unwrap();
-    assert_eq!(status.code(), Some(1), "{out}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(took < Duration::from_secs(25), "the controller ended {took:?} after start (4 s run)");
-    assert!(out.contains("dies lost"), "{out}");
-    let dir = results_dirs(tmp.path()).pop().expect("results written");
+    assert!(out.contains("dies lost"), "{}", text(&o));
+    let dir = results_dir(tmp.path()).expect("results written");
     let stays = tsv(&dir.join("agents/stays/results.tsv"));
     assert!(total(&stays, "GET", "count") > 0);
     let meta: serde_json::Value =
@@ -433,26 +329,20 @@ fn ctrl_c_on_the_controller_stops_every_agent_and_writes_what_was_measured() {
     let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
     let cfg = tmp.path().join("run.yaml");
     std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a"), (&a2, "b")]), 60)).unwrap();
-    let out_path = tmp.path().join("ctl.out");
-    let mut c = Command::new(BIN)
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
-        .current_dir(tmp.path())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
-    std::thread::sleep(Duration::from_millis(1000));
+    let mut c = Running::start(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    c.wait_for_stdout("Starting workload now", PATIENCE);
+    a1.wait_for_reads();
+    a2.wait_for_reads();
     let t0 = Instant::now();
-    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
-    let status = c.wait().unwrap();
+    c.interrupt();
+    let o = c.wait();
     assert!(t0.elapsed() < Duration::from_secs(15), "stopped {:?} after Ctrl-C", t0.elapsed());
-    let out = std::fs::read_to_string(&out_path).unwrap();
-    assert_eq!(status.code(), Some(1), "{out}");
-    let dir = results_dirs(tmp.path()).pop().expect("results written");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let dir = results_dir(tmp.path()).expect("results written");
     assert!(total(&tsv(&dir.join("results.tsv")), "GET", "count") > 0);
-    assert!(wait_for(&a1.log, "idle", Duration::from_secs(10)) && wait_for(&a2.log, "idle", Duration::from_secs(10)));
-    assert!(a1.log_text().contains("aborted by the controller"), "{}", a1.log_text());
+    a1.log_line("idle", Duration::from_secs(10));
+    a2.log_line("idle", Duration::from_secs(10));
+    assert!(a1.run.stderr().contains("aborted by the controller"), "{}", a1.run.stderr());
 }
 
 #[test]
@@ -463,23 +353,16 @@ fn controller_killed_agents_return_to_idle_and_take_the_next_run() {
     let a1 = Agent::start("127.0.0.1", &[], &[]);
     let cfg = tmp.path().join("run.yaml");
     std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 60)).unwrap();
-    let out_path = tmp.path().join("ctl.out");
-    let mut c = Command::new(BIN)
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
-        .current_dir(tmp.path())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(&out_path, "Starting workload now", Duration::from_secs(30)));
+    let mut c = Running::start(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    c.wait_for_stdout("Starting workload now", PATIENCE);
     // While it runs, a second controller is told the agent is busy.
-    let busy = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let busy = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     assert_eq!(busy.status.code(), Some(2));
     assert!(text(&busy).contains("busy with run"), "{}", text(&busy));
-    c.kill().unwrap();
-    c.wait().unwrap();
-    assert!(wait_for(&a1.log, "the controller went away; idle", Duration::from_secs(15)), "{}", a1.log_text());
+    c.kill();
+    a1.log_line("the controller went away; idle", Duration::from_secs(15));
     std::fs::write(&cfg, long_run_yaml(&data, &agents_yaml(&[(&a1, "a")]), 1)).unwrap();
-    let next = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let next = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     assert_eq!(next.status.code(), Some(0), "{}", text(&next));
 }
 
@@ -495,7 +378,7 @@ fn token_protected_agent_refuses_an_unauthenticated_controller() {
     let r = run_config(tmp.path(), &body);
     assert_eq!(r.out.status.code(), Some(2), "{}", text(&r.out));
     assert!(text(&r.out).contains("requires a token"), "{}", text(&r.out));
-    let p = ctl(&["ctl", "ping", "--agents", &a1.addr], tmp.path());
+    let p = sai3(&["ctl", "ping", "--agents", &a1.addr], tmp.path());
     assert_eq!(p.status.code(), Some(1));
     // With the token (in the config), the same run works.
     let with = body.replace("distributed:\n", &format!("distributed:\n  token_file: \"{}\"\n", tok.display()));
@@ -510,7 +393,7 @@ fn dry_run_lists_agents_and_contacts_nobody() {
 prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 10\n      size_spec: 1KiB\nworkload:\n  - op: get\n    path: \"x/*\"\n";
     let cfg = tmp.path().join("d.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let o = ctl(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("one at 127.0.0.9:7761: concurrency 4"), "{t}");
@@ -675,7 +558,7 @@ fn seed_000_examples_1_and_2_with_local_agents() {
     let d2s = d2.display().to_string();
     let cfg = tmp.path().join("distributed_mixed_test.yaml");
     std::fs::write(&cfg, seed_config("distributed_mixed_test.yaml", &[("/tmp/sai3bench-test", d2s.as_str())])).unwrap();
-    let o = ctl(
+    let o = sai3(
         &["ctl", "run", "--config", cfg.to_str().unwrap(), "--agents", &format!("{},{}", a1.addr, a2.addr)],
         tmp.path(),
     );

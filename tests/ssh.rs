@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sai3");
+mod common;
+
+use common::{command, results_dir, testbed_vars, text};
 
 struct Bed {
     host: String,
@@ -16,23 +18,9 @@ struct Bed {
 }
 
 fn bed() -> Option<Bed> {
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (
-        get("SAI3_TEST_SSH_HOST"),
-        get("SAI3_TEST_SSH_PORT"),
-        get("SAI3_TEST_SSH_USER"),
-        get("SAI3_TEST_SSH_PASSWORD"),
-    ) {
-        (Some(host), Some(port), Some(user), Some(password)) => Some(Bed { host, port, user, password }),
-        _ => {
-            assert!(
-                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
-                "SAI3_TEST_SSH_* not set but SAI3_REQUIRE_TESTBED=1"
-            );
-            eprintln!("skipped: SAI3_TEST_SSH_* not set (scripts/testbed start; eval \"$(scripts/testbed env)\")");
-            None
-        }
-    }
+    let [host, port, user, password] =
+        testbed_vars(["SAI3_TEST_SSH_HOST", "SAI3_TEST_SSH_PORT", "SAI3_TEST_SSH_USER", "SAI3_TEST_SSH_PASSWORD"])?;
+    Some(Bed { host, port, user, password })
 }
 
 impl Bed {
@@ -46,16 +34,9 @@ impl Bed {
 }
 
 fn setup(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(BIN);
-    c.arg("ssh-setup").args(args).env_remove("SAI3_SSH_PASSWORD");
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    let mut c = command(&["ssh-setup"]);
+    c.args(args).env_remove("SAI3_SSH_PASSWORD").envs(env.iter().copied());
     c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// ssh-setup with password and --accept-new-host-keys into `dir` (key `dir/id`, known_hosts `dir/kh`).
@@ -245,11 +226,9 @@ workload:
     );
     let cfg = tmp.path().join("ssh-run.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let o = Command::new(BIN)
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+    let o = command(&["ctl", "run", "--config", cfg.to_str().unwrap()])
         .current_dir(tmp.path())
         .env("HOME", &home)
-        .env_remove("SAI3_AGENT_TOKEN")
         .output()
         .unwrap();
     let t = text(&o);
@@ -258,12 +237,7 @@ workload:
         t.contains("ssh-a: started on") && t.contains("stopped agent ssh-a") && t.contains("stopped agent ssh-b"),
         "{t}"
     );
-    let dir = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-2"))
-        .unwrap();
+    let dir = results_dir(tmp.path()).expect("a results folder");
     let log = std::fs::read_to_string(dir.join("agents/ssh-a/agent.log")).unwrap();
     assert!(log.contains("listening (PLAINTEXT) on 127.0.0.1:") && log.contains("token required"), "{log}");
     assert!(dir.join("agents/ssh-b/results.tsv").exists());
@@ -284,8 +258,7 @@ workload:
     // nothing is left running.
     let bad = std::fs::read_to_string(&cfg).unwrap().replace(&format!("port: {}", b.port), "port: 1");
     std::fs::write(&cfg, bad).unwrap();
-    let o = Command::new(BIN)
-        .args(["ctl", "run", "--config", cfg.to_str().unwrap()])
+    let o = command(&["ctl", "run", "--config", cfg.to_str().unwrap()])
         .current_dir(tmp.path())
         .env("HOME", &home)
         .output()

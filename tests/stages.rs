@@ -6,7 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{col, count_files, results_dir, sai3_in, text, total, tsv, Agent};
+mod common;
+
+use common::{col, count_files, sai3, text, total, tsv, Agent};
+
+fn results_dir(dir: &Path) -> std::path::PathBuf {
+    common::results_dir(dir).unwrap_or_else(|| panic!("no results folder in {}", dir.display()))
+}
 
 /// Rows of perf_log.tsv whose `stage` column is `stage`.
 fn perf_rows<'a>(rows: &'a [Vec<String>], stage: &str) -> Vec<&'a Vec<String>> {
@@ -63,7 +69,7 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
     let cfg = tmp.path().join("four.yaml");
     std::fs::write(&cfg, local_yaml(&data)).unwrap();
 
-    let dry = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
+    let dry = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
     let t = text(&dry);
     assert!(dry.status.success(), "{t}");
     for want in ["Stages: 4", "1. prep", "2. warm-read", "warmup 1s not counted", "until 500 operations", "4. clean"] {
@@ -71,7 +77,7 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
     }
     assert_eq!(count_files(&data), 0, "the dry run touched nothing");
 
-    let out = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     for want in
@@ -139,7 +145,7 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
     // `sai3 analyze` shows the stages on its Summary sheet.
     use calamine::{open_workbook, Reader, Xlsx};
     let xlsx = tmp.path().join("stages.xlsx");
-    let out = sai3_in(&["analyze", "--dirs", dir.to_str().unwrap(), "--output", xlsx.to_str().unwrap()], tmp.path());
+    let out = sai3(&["analyze", "--dirs", dir.to_str().unwrap(), "--output", xlsx.to_str().unwrap()], tmp.path());
     assert!(out.status.success(), "{}", text(&out));
     let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
     let sheet = wb.worksheet_range("Summary").unwrap();
@@ -170,7 +176,7 @@ fn a_failed_stage_stops_the_run_an_optional_one_does_not() {
     );
     let cfg = tmp.path().join("fail.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let out = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("exited with status 4"), "{t}");
@@ -200,7 +206,7 @@ fn bad_stage_configs_are_refused_with_their_yaml_path() {
     for (body, want) in cases {
         let cfg = tmp.path().join("bad.yaml");
         std::fs::write(&cfg, format!("target: \"file://{}/\"\n{body}", tmp.path().display())).unwrap();
-        let out = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+        let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "{body}: {t}");
         assert!(t.contains(want), "{body}: expected `{want}` in\n{t}");
@@ -269,7 +275,7 @@ fn barrier_all_fails_the_run_when_an_agent_is_late_and_writes_the_results() {
     let cfg = tmp.path().join("all.yaml");
     std::fs::write(&cfg, barrier_yaml(&d, &[&a, &b], "all")).unwrap();
     let t0 = std::time::Instant::now();
-    let out = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t0.elapsed() < Duration::from_secs(15), "the late agent is stopped, not waited for: {:?}", t0.elapsed());
@@ -287,7 +293,7 @@ fn barrier_all_fails_the_run_when_an_agent_is_late_and_writes_the_results() {
     assert!(dir.join("agents/ag0/perf_log.tsv").exists());
     // Both agents are idle again, ready for the next run.
     for ag in [&a, &b] {
-        let ping = sai3_in(&["ctl", "ping", "--agents", &ag.addr], tmp.path());
+        let ping = sai3(&["ctl", "ping", "--agents", &ag.addr], tmp.path());
         assert!(ping.status.success(), "{}", text(&ping));
     }
 }
@@ -301,7 +307,7 @@ fn barrier_majority_drops_the_late_agent_and_the_run_goes_on() {
     let refs: Vec<&Agent> = agents.iter().collect();
     let cfg = tmp.path().join("majority.yaml");
     std::fs::write(&cfg, barrier_yaml(&d, &refs, "majority")).unwrap();
-    let out = sai3_in(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     let t = text(&out);
     assert!(out.status.success(), "a majority arrived: the run succeeds\n{t}");
     assert!(t.contains("dropped at the barrier of stage `snap` (policy majority)"), "{t}");
@@ -399,83 +405,4 @@ async fn in_process_controller_runs_the_stage_list_in_order() {
     }
     assert!(tmp.path().join("touched-a0").exists() && tmp.path().join("touched-a1").exists());
     assert_eq!(std::fs::read_dir(tmp.path().join("p")).map(|d| d.count()).unwrap_or(0), 0, "cleanup ran on both");
-}
-
-/// Until the shared tests/common module lands: the helpers this file uses.
-mod common {
-    use std::io::{BufRead, BufReader};
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Output, Stdio};
-
-    pub const BIN: &str = env!("CARGO_BIN_EXE_sai3");
-
-    pub fn sai3_in(args: &[&str], cwd: &Path) -> Output {
-        Command::new(BIN).args(args).current_dir(cwd).env_remove("SAI3_AGENT_TOKEN").output().expect("run sai3")
-    }
-
-    pub fn text(o: &Output) -> String {
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    }
-
-    pub fn results_dir(dir: &Path) -> PathBuf {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sai3-") && p.is_dir())
-            .collect();
-        v.sort();
-        v.pop().unwrap_or_else(|| panic!("no results folder in {}", dir.display()))
-    }
-
-    pub fn tsv(path: &Path) -> Vec<Vec<String>> {
-        let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        body.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-    }
-
-    pub fn col(rows: &[Vec<String>], name: &str) -> usize {
-        rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("column {name} in {:?}", rows[0]))
-    }
-
-    pub fn total(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
-        let c = col(rows, column);
-        rows.iter().find(|r| r[0] == op && r[1] == "ALL").map(|r| r[c].parse::<f64>().unwrap() as u64).unwrap_or(0)
-    }
-
-    pub fn count_files(dir: &Path) -> u64 {
-        let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-        rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
-    }
-
-    /// A running `sai3 agent`, killed when dropped.
-    pub struct Agent {
-        child: Child,
-        pub addr: String,
-    }
-
-    impl Drop for Agent {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Agent {
-        pub fn start(ip: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
-            let mut cmd = Command::new(BIN);
-            cmd.args(["agent", "--listen", &format!("{ip}:0")])
-                .args(extra)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null());
-            cmd.env_remove("SAI3_AGENT_TOKEN");
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            let mut child = cmd.spawn().expect("start agent");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-            Agent { child, addr }
-        }
-    }
 }

@@ -3,33 +3,13 @@
 //! `eval "$(scripts/testbed env)"`). Without the testbed the object-store cases are skipped with a
 //! message — unless SAI3_REQUIRE_TESTBED=1 (set by scripts/test.sh), which makes them fail.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use sai3::core::config::StorageOptions;
 use sai3::core::store::{open_backend, Backend, StoreError};
 
-fn unique() -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("conf-{}-{n:x}", std::process::id())
-}
+mod common;
 
-/// The base URI of a testbed scheme, or `None` (skip) when the testbed is not running.
-fn testbed_uri(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(
-                std::env::var("SAI3_REQUIRE_TESTBED").as_deref() != Ok("1"),
-                "{var} is not set but SAI3_REQUIRE_TESTBED=1: run `scripts/testbed start` and `eval \"$(scripts/testbed env)\"`"
-            );
-            eprintln!(
-                "skipped: {var} not set (start the testbed: scripts/testbed start; eval \"$(scripts/testbed env)\")"
-            );
-            None
-        }
-    }
-}
+use common::{testbed, testbed_vars, unique};
 
 fn data(n: usize, seed: u8) -> Bytes {
     Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>())
@@ -106,14 +86,14 @@ async fn direct_conformance() {
 
 #[tokio::test]
 async fn s3_conformance() {
-    let Some(base) = testbed_uri("SAI3_TEST_S3_URI") else { return };
-    conformance(&format!("{base}{}/", unique())).await;
+    let Some(base) = testbed("SAI3_TEST_S3_URI") else { return };
+    conformance(&format!("{base}{}/", unique("conf"))).await;
 }
 
 #[tokio::test]
 async fn s3_second_endpoint_sees_the_same_namespace() {
-    let (Some(a), Some(b)) = (testbed_uri("SAI3_TEST_S3_URI"), testbed_uri("SAI3_TEST_S3_URI2")) else { return };
-    let p = unique();
+    let Some([a, b]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_URI2"]) else { return };
+    let p = unique("conf");
     let opts = StorageOptions::default();
     let ea = open_backend(&format!("{a}{p}/"), &opts).await.unwrap();
     let eb = open_backend(&format!("{b}{p}/"), &opts).await.unwrap();
@@ -125,12 +105,12 @@ async fn s3_second_endpoint_sees_the_same_namespace() {
 
 #[tokio::test]
 async fn azure_conformance() {
-    let Some(base) = testbed_uri("SAI3_TEST_AZ_URI") else { return };
-    conformance(&format!("{base}{}/", unique())).await;
+    let Some(base) = testbed("SAI3_TEST_AZ_URI") else { return };
+    conformance(&format!("{base}{}/", unique("conf"))).await;
 }
 
 #[tokio::test]
 async fn gcs_conformance() {
-    let Some(base) = testbed_uri("SAI3_TEST_GS_URI") else { return };
-    conformance(&format!("{base}{}/", unique())).await;
+    let Some(base) = testbed("SAI3_TEST_GS_URI") else { return };
+    conformance(&format!("{base}{}/", unique("conf"))).await;
 }
