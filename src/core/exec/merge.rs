@@ -6,17 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::outcome::{merge_phases, AgentReport, CpuSample, IntervalRow, StageOutcome, StageReport, StageTag};
-use super::rows::RowSink;
+use super::rows::{absorb_row, RowSink};
 use crate::core::metrics::Snapshot;
-
-fn weighted(a: CpuSample, wa: f64, b: CpuSample, wb: f64) -> CpuSample {
-    let t = wa + wb;
-    CpuSample {
-        user_pct: (a.user_pct * wa + b.user_pct * wb) / t,
-        system_pct: (a.system_pct * wa + b.system_pct * wb) / t,
-        iowait_pct: (a.iowait_pct * wa + b.iowait_pct * wb) / t,
-    }
-}
 
 /// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
 /// merged rows, holding only the intervals still open: memory stays flat however long the run.
@@ -77,15 +68,7 @@ impl FleetFolder {
                 r.index = key.1;
                 ag.open.insert(key.clone(), r);
             }
-            Some(acc) => {
-                if acc.duration_s + row.duration_s > 0.0 {
-                    acc.cpu = weighted(acc.cpu, acc.duration_s, row.cpu, row.duration_s);
-                }
-                acc.snap.merge(&row.snap);
-                acc.duration_s += row.duration_s;
-                acc.elapsed_s = acc.elapsed_s.max(row.elapsed_s);
-                acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
-            }
+            Some(acc) => absorb_row(acc, &row),
         }
         if ag.last_key.as_ref().is_none_or(|l| *l < key) {
             ag.last_key = Some(key);
@@ -272,21 +255,7 @@ mod tests {
                     row.index = k;
                     out.insert((r.stage.clone(), k), row);
                 }
-                Some(acc) => {
-                    let total = acc.duration_s + r.duration_s;
-                    if total > 0.0 {
-                        acc.cpu = weighted(acc.cpu, acc.duration_s, r.cpu, r.duration_s);
-                    }
-                    acc.snap.merge(&r.snap);
-                    acc.duration_s = total;
-                    acc.elapsed_s = acc.elapsed_s.max(r.elapsed_s);
-                    acc.timestamp_epoch_ms = acc.timestamp_epoch_ms.max(r.timestamp_epoch_ms);
-                    for m in &r.missing_agents {
-                        if !acc.missing_agents.contains(m) {
-                            acc.missing_agents.push(m.clone());
-                        }
-                    }
-                }
+                Some(acc) => absorb_row(acc, r),
             }
         }
         out.into_values().collect()
