@@ -104,6 +104,9 @@ enum CtlCommand {
         /// Folder in which the results folder is created (default: current directory).
         #[arg(long)]
         results_dir: Option<PathBuf>,
+        /// Print results.json on stdout at the end (the console goes to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Check that each agent answers, and print its version.
     Ping {
@@ -154,8 +157,8 @@ fn main() -> ExitCode {
         Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca } => {
             cmd::agent::run(cmd::agent::AgentArgs { listen, id, token_file, tls_cert, tls_key, tls_client_ca })
         }
-        Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir } } => {
-            cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir })
+        Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir, json } } => {
+            cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir, json })
         }
         Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_ping::ping(agents, token_file),
         Command::SshSetup { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts } => {

@@ -166,6 +166,33 @@ fn local_four_stages_warmup_op_count_and_cleanup_match_the_disk() {
 }
 
 #[test]
+fn json_flag_prints_results_json_on_stdout_and_the_console_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target: \"file://{}/j/\"\nduration: 1s\nconcurrency: 2\nworkload:\n  - {{op: put, path: \"w/\", object_size: 1KiB}}\n",
+        tmp.path().display()
+    );
+    let cfg = tmp.path().join("json.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--json"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Results saved to:"), "{stderr}");
+    let dir = results_dir(tmp.path());
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc, file, "the same document as results.json");
+    let puts = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == "PUT" && r["size_bucket"] == "ALL")
+        .unwrap();
+    assert_eq!(puts["count"].as_u64().unwrap(), count_files(&tmp.path().join("j/w")));
+}
+
+#[test]
 fn a_failed_stage_stops_the_run_an_optional_one_does_not() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("s");

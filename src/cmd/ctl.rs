@@ -16,6 +16,24 @@ pub struct RunArgs {
     pub dry_run: bool,
     pub agents: Vec<String>,
     pub results_dir: Option<PathBuf>,
+    /// Print results.json on stdout at the end; the console goes to stderr.
+    pub json: bool,
+}
+
+/// The console of a run: stdout, or stderr with `--json`.
+pub fn console_for(args: &RunArgs) -> Console {
+    if args.json {
+        Console::on_stderr()
+    } else {
+        Console::new()
+    }
+}
+
+/// With `--json`: results.json on stdout, after everything else.
+pub fn print_json(args: &RunArgs, report: &RunReport) {
+    if args.json {
+        print!("{}", report::results_json::serialize(report));
+    }
 }
 
 /// A short id unique to this run, part of every object name its PUTs create.
@@ -51,7 +69,7 @@ pub fn run(args: RunArgs) -> CmdResult {
 }
 
 async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
-    let console = Console::new();
+    let console = console_for(&args);
     let config_name = args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     console.line("=== Local Workload ===");
     console.line(&format!("Config: {config_name}"));
@@ -118,6 +136,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     console.line(&format!("Results saved to: {}", dir.display()));
     report::write_results(&dir, &report, &console.text(), plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()))
         .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
+    print_json(&args, &report);
     match (usage_error, &report.degraded) {
         (Some(e), _) => Err(Failure::Run(e)),
         (None, Some(reason)) => Err(Failure::Run(reason.clone())),

@@ -56,7 +56,7 @@ pub fn run_distributed(plan: Plan, args: &RunArgs) -> CmdResult {
 
 /// Run `plan` on agents that are already listening; the results folder written, if any.
 pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (CmdResult, Option<PathBuf>) {
-    let console = Console::new();
+    let console = super::ctl::console_for(args);
     let feed = Arc::new(ConsoleFeed { console: console.clone(), live: console.observer(&plan) });
     let config_name = args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let opts = ControllerOptions::new(&config_name, args.agents.clone(), &new_run_id());
@@ -85,6 +85,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     if let Err(e) = report::write_results(&dir, &report, &console.text(), perf_log.as_deref()) {
         return (Err(Failure::Run(format!("writing results to {}: {e:#}", dir.display()))), Some(dir));
     }
+    super::ctl::print_json(args, &report);
     let result = match &report.degraded {
         Some(d) => Err(Failure::Run(d.clone())),
         None => Ok(()),

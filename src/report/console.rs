@@ -21,6 +21,8 @@ struct Inner {
     bar: Mutex<Option<ProgressBar>>,
     tty: bool,
     quiet: bool,
+    /// Print to stderr (stdout carries `--json`).
+    stderr: bool,
 }
 
 /// Prints to stdout and remembers everything printed. Cheap to clone, safe to share.
@@ -37,20 +39,29 @@ impl Default for Console {
 
 impl Console {
     pub fn new() -> Console {
-        Console {
-            inner: Arc::new(Inner {
-                log: Mutex::new(String::new()),
-                bar: Mutex::new(None),
-                tty: std::io::stdout().is_terminal(),
-                quiet: false,
-            }),
-        }
+        Console::with(false, false)
+    }
+
+    /// A console on stderr, so that stdout carries only what `ctl run --json` prints.
+    pub fn on_stderr() -> Console {
+        Console::with(false, true)
     }
 
     /// A console that prints nothing (keeps the log): for tests.
     pub fn silent() -> Console {
-        Console {
-            inner: Arc::new(Inner { log: Mutex::new(String::new()), bar: Mutex::new(None), tty: false, quiet: true }),
+        Console::with(true, false)
+    }
+
+    fn with(quiet: bool, stderr: bool) -> Console {
+        let tty = !quiet && if stderr { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+        Console { inner: Arc::new(Inner { log: Mutex::new(String::new()), bar: Mutex::new(None), tty, quiet, stderr }) }
+    }
+
+    fn target(&self) -> ProgressDrawTarget {
+        if self.inner.stderr {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::stdout()
         }
     }
 
@@ -66,6 +77,10 @@ impl Console {
         }
         match &*self.inner.bar.lock() {
             Some(bar) => bar.println(s),
+            None if self.inner.stderr => {
+                let mut out = std::io::stderr().lock();
+                let _ = writeln!(out, "{s}");
+            }
             None => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{s}");
@@ -85,7 +100,7 @@ impl Console {
         }
         let bar = match total {
             Some(d) => {
-                let b = ProgressBar::with_draw_target(Some(d.as_secs().max(1)), ProgressDrawTarget::stdout());
+                let b = ProgressBar::with_draw_target(Some(d.as_secs().max(1)), self.target());
                 if let Ok(style) =
                     ProgressStyle::with_template("{prefix} {bar:40.cyan/blue} {pos:>4}/{len:<4} s  {msg}")
                 {
@@ -95,7 +110,7 @@ impl Console {
                 b
             }
             None => {
-                let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+                let b = ProgressBar::with_draw_target(None, self.target());
                 if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4}  {msg}") {
                     b.set_style(style);
                 }
