@@ -360,6 +360,28 @@ fn barrier_majority_drops_the_late_agent_and_the_run_goes_on() {
     assert_eq!(total(&all, "GET", "count"), total(&a0, "GET", "count") + total(&a1, "GET", "count"));
 }
 
+#[test]
+fn barrier_best_effort_goes_on_with_whoever_arrived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("s");
+    std::fs::create_dir_all(&d).unwrap();
+    let (a, b) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let cfg = tmp.path().join("best.yaml");
+    std::fs::write(&cfg, barrier_yaml(&d, &[&a, &b], "best_effort")).unwrap();
+    let out = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    let t = text(&out);
+    assert!(out.status.success(), "best_effort goes on with one of two agents\n{t}");
+    assert!(t.contains("dropped at the barrier of stage `snap` (policy best_effort)"), "{t}");
+    let dir = results_dir(tmp.path());
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["dropped_agents"][0]["id"], "ag1");
+    assert_eq!(meta["stages"][2]["outcome"], "completed");
+    let all = tsv(&dir.join("results.tsv"));
+    assert_eq!(total(&all, "GET", "count"), total(&tsv(&dir.join("agents/ag0/results.tsv")), "GET", "count"));
+    assert!(total(&all, "GET", "count") > 0);
+}
+
 /// The controller and two agents in this process (gRPC on port 0): the stages run in order,
 /// each only after every agent ended the one before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
