@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{col, count_files, results_dirs, sai3, text, total, tsv, write};
+use common::{col, count_files, results_dir, results_dirs, sai3, text, total, tsv, write};
 
 #[test]
 fn missing_config_is_exit_2_and_names_the_file() {
@@ -157,4 +157,41 @@ fn local_run_writes_results_that_match_the_disk() {
     let o2 = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
     assert_eq!(results_dirs(tmp.path()).len(), 2);
+}
+
+#[test]
+fn key_prefix_shards_spread_prepared_and_put_names_over_hashed_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("s");
+    let cfg = write(
+        tmp.path(),
+        "shards.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - {{base_uri: \"data/\", count: 200, size_spec: 1KiB, key_prefix_shards: 16}}\nworkload:\n  - {{op: get, path: \"data/*\", weight: 3}}\n  - {{op: put, path: \"new/\", object_size: 1KiB, key_prefix_shards: 8}}\n",
+            root.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let dirs = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    let shards = dirs(&root.join("data"));
+    let hex: Vec<String> = (0..16).map(|i| format!("{i:x}")).collect();
+    assert_eq!(shards, hex, "200 names reach all 16 one-digit hex shards");
+    assert_eq!(count_files(&root.join("data")), 200);
+    let rows = tsv(&results_dir(tmp.path()).unwrap().join("results.tsv"));
+    assert!(total(&rows, "GET", "count") > 0 && total(&rows, "GET", "errors") == 0, "GETs find the sharded names");
+    let put_shards = dirs(&root.join("new"));
+    assert!(
+        put_shards.len() > 1 && put_shards.iter().all(|s| s.len() == 1 && u8::from_str_radix(s, 16).unwrap() < 8),
+        "{put_shards:?}"
+    );
+    assert_eq!(count_files(&root.join("new")), total(&rows, "PUT", "count"));
+    // The names are stable: a second run finds every prepared object where the first put it.
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert!(text(&o).contains("200 objects present, 0 to create"), "{}", text(&o));
 }

@@ -53,6 +53,8 @@ pub struct OpSpec {
     pub size: Option<SizeSpec>,
     /// `false` sends this op to `target` instead of the multi-endpoint set.
     pub use_multi_endpoint: bool,
+    /// PUT: spread the generated names over this many hashed prefixes; 1: none.
+    pub key_prefix_shards: u32,
 }
 
 /// A size distribution, in bytes.
@@ -93,6 +95,8 @@ pub struct EnsureObjects {
     pub size: SizeSpec,
     pub fill: Fill,
     pub use_multi_endpoint: bool,
+    /// Spread the names over this many hashed prefixes (`3f/prepared-…`); 1: none.
+    pub key_prefix_shards: u32,
 }
 
 /// `prepare.tree`: `width` children per level, `depth` levels, `files_per_dir` files per leaf.

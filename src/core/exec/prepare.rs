@@ -18,7 +18,7 @@ use super::stores::Stores;
 use crate::core::config::{Fill, Plan, SizeSpec};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::store::{Cursor, Store, StoreError};
-use crate::core::workload::{prepared_name, sample_size, tree_dirs, tree_file_path, worker_seed, Payload};
+use crate::core::workload::{prepared_name, sample_size, sharded, tree_dirs, tree_file_path, worker_seed, Payload};
 use crate::core::OpKind;
 
 /// One group of prepared objects: an `ensure_objects` entry or the tree.
@@ -30,13 +30,14 @@ pub struct Group {
     /// `Some((width, depth, files_per_dir))` for the tree.
     tree: Option<(u32, u32, u32)>,
     seed: u64,
+    shards: u32,
 }
 
 impl Group {
     fn key(&self, j: u64) -> String {
         match self.tree {
             Some((w, d, f)) => format!("{}{}", self.prefix, tree_file_path(w, d, f, j)),
-            None => format!("{}{}", self.prefix, prepared_name(j)),
+            None => format!("{}{}", self.prefix, sharded(&prepared_name(j), self.shards)),
         }
     }
 
@@ -76,7 +77,8 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<W
         let first = slot.1;
         slot.1 += e.count;
         let seed = worker_seed(plan.seed, 1000 + i, 0, 11);
-        groups.push(Group { store, prefix, size: e.size.clone(), fill: e.fill, tree: None, seed });
+        let shards = e.key_prefix_shards;
+        groups.push(Group { store, prefix, size: e.size.clone(), fill: e.fill, tree: None, seed, shards });
         counts.push(first..first + e.count);
     }
     if let Some(t) = &plan.prepare.tree {
@@ -90,7 +92,7 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<W
         let files = u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir);
         let seed = worker_seed(plan.seed, 2000, 0, 11);
         let tree = Some((t.width, t.depth, t.files_per_dir));
-        groups.push(Group { store, prefix, size: t.size.clone(), fill: t.fill, tree, seed });
+        groups.push(Group { store, prefix, size: t.size.clone(), fill: t.fill, tree, seed, shards: 1 });
         counts.push(0..files);
     }
     let mut tasks = Vec::new();

@@ -20,7 +20,9 @@ use super::stores::Stores;
 use crate::core::config::{Fill, Plan, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
-use crate::core::workload::{glob_match, list_prefix, sample_size, unique_put_key, worker_seed, OpMix, Payload};
+use crate::core::workload::{
+    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, OpMix, Payload,
+};
 use crate::core::OpKind;
 
 /// What an op works on.
@@ -29,8 +31,8 @@ enum Target {
     Pool(Arc<KeyPool>),
     /// LIST of a prefix.
     List(String),
-    /// PUT of a new object named from the template.
-    Put { template: String, size: SizeSpec },
+    /// PUT of a new object named from the template, spread over `shards` hashed prefixes.
+    Put { template: String, size: SizeSpec, shards: u32 },
 }
 
 struct ResolvedOp {
@@ -85,7 +87,11 @@ pub async fn resolve(
     for (index, spec) in plan.workload.iter().enumerate() {
         let (store, rel) = stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?;
         let target = match spec.op {
-            OpKind::Put => Target::Put { template: rel, size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)) },
+            OpKind::Put => Target::Put {
+                template: rel,
+                size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
+                shards: spec.key_prefix_shards,
+            },
             OpKind::List => Target::List(list_prefix(&rel).to_string()),
             _ => {
                 let pool_key = format!("{}|{}", store.primary().uri, rel);
@@ -173,9 +179,10 @@ impl WorkloadJob {
         let counts = self.put_counts.lock();
         let mut out = Vec::new();
         for &(op, w, n) in counts.iter() {
-            if let Target::Put { template, .. } = &self.ops[op].target {
+            if let Target::Put { template, shards, .. } = &self.ops[op].target {
                 for c in 0..n {
-                    out.push((self.ops[op].store.clone(), unique_put_key(template, &self.run_id, self.agent, w, c)));
+                    let key = sharded(&unique_put_key(template, &self.run_id, self.agent, w, c), *shards);
+                    out.push((self.ops[op].store.clone(), key));
                 }
             }
         }
@@ -254,8 +261,8 @@ impl WorkloadJob {
                     }
                 }
                 Target::List(prefix) => (Arc::from(prefix.as_str()), None),
-                Target::Put { template, size } => {
-                    let key = unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]);
+                Target::Put { template, size, shards } => {
+                    let key = sharded(&unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, &mut rng);
                     (Arc::from(key), Some(self.payload.make(n, Fill::Random, &mut rng)))

@@ -8,7 +8,7 @@ mod payload;
 mod sizes;
 
 pub use mix::OpMix;
-pub use names::{prepared_name, tree_dirs, tree_file_path, unique_put_key, worker_seed};
+pub use names::{prepared_name, sharded, tree_dirs, tree_file_path, unique_put_key, worker_seed};
 pub use pattern::{glob_match, list_prefix, split_absolute};
 pub use payload::Payload;
 pub use sizes::sample_size;

@@ -28,6 +28,28 @@ pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize,
     }
 }
 
+/// `key` with a hashed shard directory before its last component (`data/3f/prepared-00000042.dat`)
+/// when `shards > 1`: the same name always lands in the same shard, so every agent and re-run
+/// agree, and a hash-partitioned system sees no single hot prefix. Shards are hex, zero-padded to
+/// the width of `shards - 1`.
+pub fn sharded(key: &str, shards: u32) -> String {
+    if shards <= 1 {
+        return key.to_string();
+    }
+    let (dir, file) = match key.rsplit_once('/') {
+        Some((d, f)) => (Some(d), f),
+        None => (None, key),
+    };
+    // FNV-1a: stable across platforms, versions and processes.
+    let h = file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let width = format!("{:x}", shards - 1).len();
+    let shard = format!("{:0width$x}", h % u64::from(shards));
+    match dir {
+        Some(d) => format!("{d}/{shard}/{file}"),
+        None => format!("{shard}/{file}"),
+    }
+}
+
 /// The directories of a tree with `width` children per level and `depth` levels, parents first,
 /// each ending in `/` (`d0_1/`, `d0_1/d1_3/`, …).
 pub fn tree_dirs(width: u32, depth: u32) -> Vec<String> {
@@ -87,6 +109,25 @@ mod tests {
         assert_eq!(unique_put_key("objects/", "r1", 0, 1, 2), "objects/sai3-r1-a0-w1-2.dat");
         assert_eq!(unique_put_key("x/file.bin", "r", 0, 0, 0), "x/file-r-a0-w0-0.bin");
         assert_eq!(unique_put_key("x.d/file", "r", 0, 0, 0), "x.d/file-r-a0-w0-0");
+    }
+
+    #[test]
+    fn shards_are_stable_hex_directories_spread_over_all_of_them() {
+        assert_eq!(sharded("data/prepared-00000001.dat", 1), "data/prepared-00000001.dat");
+        let a = sharded("data/prepared-00000001.dat", 256);
+        assert_eq!(a, sharded("data/prepared-00000001.dat", 256), "deterministic");
+        assert!(
+            a.starts_with("data/")
+                && a.ends_with("/prepared-00000001.dat")
+                && a.len() == "data/xx/prepared-00000001.dat".len(),
+            "{a}"
+        );
+        assert_eq!(sharded("top.dat", 16).len(), "x/top.dat".len());
+        let mut seen = std::collections::HashSet::new();
+        for j in 0..2000 {
+            seen.insert(sharded(&prepared_name(j), 64).split('/').next().unwrap().to_string());
+        }
+        assert_eq!(seen.len(), 64, "2000 names reach every one of 64 shards");
     }
 
     #[test]

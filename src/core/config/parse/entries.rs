@@ -17,7 +17,15 @@ pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut Path
     let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
     let base_uri = base_uri?;
     note_path(uses, &base_uri, &o.at("base_uri"), use_me, &o.at("use_multi_endpoint"));
-    Some(EnsureObjects { base_uri, count: count?, size: size?, fill, use_multi_endpoint: use_me })
+    let shards = shards(ctx, &o);
+    Some(EnsureObjects {
+        base_uri,
+        count: count?,
+        size: size?,
+        fill,
+        use_multi_endpoint: use_me,
+        key_prefix_shards: shards,
+    })
 }
 
 pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<TreeSpec> {
@@ -46,6 +54,21 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
     }
     note_path(uses, &base_uri, &o.at("base_uri"), true, "");
     Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, fill })
+}
+
+/// `key_prefix_shards`: 1 (none) to 65,536 hashed prefixes.
+fn shards(ctx: &mut Ctx, o: &Obj) -> u32 {
+    match ctx.uint(o.get("key_prefix_shards"), &o.at("key_prefix_shards"), 1) {
+        Some(n) if n > 65_536 => {
+            ctx.err(
+                &o.at("key_prefix_shards"),
+                format!("{n} is more than 65536 prefixes — 256 or 4096 spread load as well"),
+            );
+            1
+        }
+        Some(n) => n as u32,
+        None => 1,
+    }
 }
 
 fn note_path(uses: &mut PathUse, p: &str, yaml_path: &str, use_me: bool, opt_path: &str) {
@@ -132,11 +155,22 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         }
         note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
     }
+    let key_prefix_shards = shards(ctx, &o);
+    if o.has("key_prefix_shards") && op != OpKind::Put {
+        ctx.err(
+            &o.at("key_prefix_shards"),
+            format!(
+                "only `put` names new objects; a `{}` finds sharded objects through its pattern (`data/*`)",
+                op.config_name()
+            ),
+        );
+    }
     Some(OpSpec {
         op,
         path: p?,
         weight: weight?.min(u32::MAX as u64) as u32,
         size: if op == OpKind::Put { size } else { None },
         use_multi_endpoint: use_me,
+        key_prefix_shards,
     })
 }

@@ -46,9 +46,10 @@ const TOP_KEYS: &[&str] = &[
     "stages",
 ];
 const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
-const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "fill", "use_multi_endpoint"];
+const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "fill", "use_multi_endpoint", "key_prefix_shards"];
 const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec", "fill"];
-const OP_KEYS: &[&str] = &["op", "path", "weight", "object_size", "size_spec", "use_multi_endpoint"];
+const OP_KEYS: &[&str] =
+    &["op", "path", "weight", "object_size", "size_spec", "use_multi_endpoint", "key_prefix_shards"];
 const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
 const DIST_KEYS: &[&str] =
     &["agents", "shared_filesystem", "tree_creation_mode", "path_selection", "start_delay", "ssh", "tls", "token_file"];
