@@ -135,6 +135,28 @@ async fn io_rate_is_met_within_one_percent() {
     assert!(wl.totals.op_total(OpKind::Get).unwrap().service.is_some());
 }
 
+/// Poisson and uniform-gap arrivals keep the mean rate within 1 % too (each block of arrivals
+/// spans exactly its periods), while the gaps between operations vary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_arrivals_meet_the_mean_rate_within_one_percent() {
+    for dist in ["exponential", "uniform"] {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "target: \"file://{}/\"\nduration: 3s\nconcurrency: 4\nio_rate: {{iops: 400, distribution: {dist}}}\n\
+             prepare:\n  ensure_objects:\n    - base_uri: \"d/\"\n      count: 10\n      size_spec: 1KiB\n\
+             workload:\n  - op: get\n    path: \"d/*\"\n",
+            dir.path().display()
+        );
+        let rep = run_yaml(&yaml, 500).await;
+        let n = rep.workload.as_ref().unwrap().totals.op_total(OpKind::Get).unwrap().count as f64;
+        assert!((n - 1200.0).abs() <= 12.0, "{dist}: 400 ops/s for 3 s = 1200, got {n}");
+        // The six half-second rows are not all equal, as they would be on a metronome.
+        let per_row: Vec<u64> =
+            rep.intervals.iter().filter(|r| &*r.stage.name == "workload").map(|r| r.snap.total_ops()).collect();
+        assert!(per_row.iter().max() != per_row.iter().min(), "{dist}: {per_row:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_prepare_and_glob_across_directories() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,7 +39,7 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
     let _ = writeln!(s, "Duration: {:?}   Concurrency: {}", plan.duration, plan.effective_concurrency(agent_index));
     match plan.io_rate {
         Some(r) => {
-            let _ = writeln!(s, "Schedule: open loop, {r} ops/s");
+            let _ = writeln!(s, "Schedule: open loop, {r} ops/s, {} arrivals", plan.arrival.name());
         }
         None => {
             let _ = writeln!(s, "Schedule: closed loop");
@@ -180,7 +180,7 @@ pub fn stages(plan: &Plan) -> String {
                     parts.push(format!("concurrency {c}"));
                 }
                 if let Some(r) = w.io_rate {
-                    parts.push(format!("io_rate {r} ops/s"));
+                    parts.push(format!("io_rate {r} ops/s ({})", w.arrival.name()));
                 }
                 format!("workload: {}", parts.join(", "))
             }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::core::workload::Arrival;
 use crate::core::OpKind;
 
 /// A validated workload. Sizes in bytes, durations as `Duration`.
@@ -21,6 +22,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Open-loop target rate in operations per second per agent; `None` means closed loop.
     pub io_rate: Option<f64>,
+    /// How the open-loop arrivals are spaced (`io_rate: {iops, distribution}`).
+    pub arrival: Arrival,
     pub prepare: PreparePlan,
     pub workload: Vec<OpSpec>,
     /// The global multi-endpoint block, when one is enabled.
@@ -281,8 +284,9 @@ pub struct WorkloadStage {
     pub op_limit: Option<u64>,
     /// Workers per agent in this stage (replaces `concurrency` and per-agent overrides).
     pub concurrency: Option<usize>,
-    /// Open-loop rate of this stage, operations per second per agent.
+    /// Open-loop rate of this stage, operations per second per agent, and its arrival process.
     pub io_rate: Option<f64>,
+    pub arrival: Arrival,
     /// The first part of the stage that runs at full load but stays out of every total.
     pub warmup: Duration,
 }
@@ -348,6 +352,7 @@ impl Plan {
                 p.workload = w.ops.clone();
                 p.duration = w.duration.unwrap_or(Duration::MAX);
                 p.io_rate = w.io_rate;
+                p.arrival = w.arrival;
                 if let Some(c) = w.concurrency {
                     p.concurrency = c;
                     if let Some(d) = &mut p.distributed {

@@ -21,7 +21,7 @@ use crate::core::config::{Fill, Plan, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
-    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, OpMix, Payload,
+    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, Arrival, OpMix, Payload, Schedule,
 };
 use crate::core::OpKind;
 
@@ -53,8 +53,9 @@ pub struct WorkloadJob {
     ops: Vec<ResolvedOp>,
     mix: OpMix,
     clock: OnceLock<Clock>,
-    /// Target ops/s of this process, spread evenly over the workers.
+    /// Target ops/s of this process, spread evenly over the workers, and how arrivals are spaced.
     rate: Option<f64>,
+    arrival: Arrival,
     workers: usize,
     agent: usize,
     run_id: String,
@@ -132,6 +133,7 @@ pub async fn resolve(
         mix: OpMix::new(plan.workload.iter().map(|o| o.weight)),
         clock: OnceLock::new(),
         rate: plan.io_rate,
+        arrival: plan.arrival,
         workers: plan.effective_concurrency(role.agent_index).max(1),
         agent: role.agent_index.unwrap_or(0),
         run_id: role.run_id.clone(),
@@ -215,14 +217,15 @@ impl WorkloadJob {
         let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, self.agent, w, 1));
         let mut cursor = Cursor(w);
         let mut put_counters = vec![0u64; self.ops.len()];
-        let period = self.rate.map(|r| Duration::from_secs_f64(self.workers as f64 / r));
-        let phase = self.rate.map(|r| Duration::from_secs_f64(w as f64 / r)).unwrap_or_default();
-        let mut k: u32 = 0;
+        // Open loop: this worker's share of the rate, its first start spread over one period.
+        let mut schedule = self.rate.map(|r| {
+            Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
+        });
+        let open_loop = schedule.is_some();
         loop {
             let mut intended = Instant::now();
-            if let Some(p) = period {
-                intended = clock.start + phase + p * k;
-                k += 1;
+            if let Some(s) = &mut schedule {
+                intended = clock.start + Duration::from_secs_f64(s.next_offset());
                 if intended >= clock.deadline {
                     break;
                 }
@@ -243,7 +246,7 @@ impl WorkloadJob {
                 }
             }
             let actual = Instant::now();
-            if period.is_some() && actual.duration_since(intended) > Duration::from_millis(1) {
+            if open_loop && actual.duration_since(intended) > Duration::from_millis(1) {
                 rec.record_late_start();
             }
             let i = self.mix.pick(&mut rng);
@@ -286,7 +289,7 @@ impl WorkloadJob {
             match result {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
-                    let service = period.map(|_| end.duration_since(actual).as_micros() as u64);
+                    let service = open_loop.then(|| end.duration_since(actual).as_micros() as u64);
                     rec.record_ok(op.kind, idx, bytes, lat, service);
                 }
                 Err(e) => {

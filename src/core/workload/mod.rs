@@ -1,12 +1,14 @@
 //! Workload generation: op mix sampling, key patterns and names, size distributions, payload
 //! data. Pure functions of a seed; no I/O and no clocks.
 
+mod arrivals;
 mod mix;
 mod names;
 mod pattern;
 mod payload;
 mod sizes;
 
+pub use arrivals::{Arrival, Schedule};
 pub use mix::OpMix;
 pub use names::{prepared_name, sharded, tree_dirs, tree_file_path, unique_put_key, worker_seed};
 pub use pattern::{glob_match, list_prefix, split_absolute};

@@ -311,6 +311,35 @@ impl Ctx<'_> {
         None
     }
 
+    /// `io_rate`: operations per second, or `{iops, distribution: fixed | uniform | exponential}`.
+    fn rate(&mut self, v: &Value, path: &str) -> Option<(f64, Arrival)> {
+        let (iops, ipath, arrival) = match v {
+            Value::Mapping(_) => {
+                let o = self.obj(v, path, &["iops", "distribution"], "`{iops, distribution}`")?;
+                if !o.has("iops") {
+                    self.err(path, "`iops:` is missing — the target operations per second");
+                }
+                let dists =
+                    [("fixed", Arrival::Fixed), ("uniform", Arrival::Uniform), ("exponential", Arrival::Exponential)];
+                let a = if o.has("distribution") {
+                    self.choice(o.get("distribution"), &o.at("distribution"), &dists)
+                } else {
+                    Some(Arrival::Fixed)
+                };
+                (o.get("iops"), o.at("iops"), a)
+            }
+            other => (Some(other), path.to_string(), Some(Arrival::Fixed)),
+        };
+        match self.number(iops, &ipath) {
+            Some(r) if r > 0.0 && r.is_finite() => Some((r, arrival?)),
+            Some(r) => {
+                self.err(&ipath, format!("`{r}` is not a rate — give the target operations per second, larger than 0"));
+                None
+            }
+            None => None,
+        }
+    }
+
     /// A size distribution in any of its forms.
     fn size_spec(&mut self, v: &Value, path: &str) -> Option<SizeSpec> {
         let forms = "write a size (`1MB`), `{fixed: 1MB}`, `{uniform: {min: 1KB, max: 64KB}}`, \
@@ -545,6 +574,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         duration: DEFAULT_DURATION,
         concurrency: DEFAULT_CONCURRENCY,
         io_rate: None,
+        arrival: Arrival::Fixed,
         prepare: PreparePlan::default(),
         workload: Vec::new(),
         multi_endpoint: None,
@@ -584,11 +614,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         plan.concurrency = ctx.uint(top.get("concurrency"), "concurrency", 1).unwrap_or(1) as usize;
     }
     if let Some(v) = top.get("io_rate") {
-        match ctx.number(Some(v), "io_rate") {
-            Some(r) if r > 0.0 && r.is_finite() => plan.io_rate = Some(r),
-            Some(r) => ctx
-                .err("io_rate", format!("`{r}` is not a rate — give the target operations per second, larger than 0")),
-            None => {}
+        if let Some((r, a)) = ctx.rate(v, "io_rate") {
+            (plan.io_rate, plan.arrival) = (Some(r), a);
         }
     }
     if top.has("cleanup") {
@@ -696,6 +723,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         workload: plan.workload.clone(),
         duration: plan.duration,
         io_rate: plan.io_rate,
+        arrival: plan.arrival,
         cleanup: plan.cleanup,
     };
     match top.get("stages") {

@@ -25,6 +25,7 @@ pub(super) struct Defaults {
     pub workload: Vec<OpSpec>,
     pub duration: Duration,
     pub io_rate: Option<f64>,
+    pub arrival: Arrival,
     pub cleanup: bool,
 }
 
@@ -48,6 +49,7 @@ pub(super) fn implicit(d: &Defaults) -> Vec<StagePlan> {
             op_limit: None,
             concurrency: None,
             io_rate: d.io_rate,
+            arrival: d.arrival,
             warmup: Duration::ZERO,
         };
         out.push(stage("workload", StageKind::Workload(w)));
@@ -237,18 +239,11 @@ fn workload_stage(ctx: &mut Ctx, o: &Obj, path: &str, d: &Defaults, uses: &mut P
     } else {
         None
     };
-    let io_rate = match o.get("io_rate") {
-        None => d.io_rate,
-        Some(v) => match ctx.number(Some(v), &o.at("io_rate")) {
-            Some(r) if r > 0.0 && r.is_finite() => Some(r),
-            Some(r) => {
-                ctx.err(
-                    &o.at("io_rate"),
-                    format!("`{r}` is not a rate — give the target operations per second, larger than 0"),
-                );
-                None
-            }
-            None => None,
+    let (io_rate, arrival) = match o.get("io_rate") {
+        None => (d.io_rate, d.arrival),
+        Some(v) => match ctx.rate(v, &o.at("io_rate")) {
+            Some((r, a)) => (Some(r), a),
+            None => (None, Arrival::Fixed),
         },
     };
     let warmup = ctx.duration(o.get("warmup"), &o.at("warmup")).unwrap_or(Duration::ZERO);
@@ -260,7 +255,7 @@ fn workload_stage(ctx: &mut Ctx, o: &Obj, path: &str, d: &Defaults, uses: &mut P
             );
         }
     }
-    Some(WorkloadStage { ops, duration, op_limit, concurrency, io_rate, warmup })
+    Some(WorkloadStage { ops, duration, op_limit, concurrency, io_rate, arrival, warmup })
 }
 
 fn command_stage(ctx: &mut Ctx, o: &Obj, path: &str) -> Option<CommandStage> {
