@@ -13,6 +13,9 @@ if [ "${SAI3_SKIP_TESTBED:-0}" != "1" ] && [ -x scripts/testbed ]; then
   export SAI3_REQUIRE_TESTBED=1
 fi
 
+# The Kubernetes manifests against the API schemas, and their cross-file values (a few seconds).
+scripts/check-kubernetes
+
 # One build, then every test. cargo-nextest is used when installed (it runs test binaries in
 # parallel processes); plain `cargo test` otherwise, which saves CI the minutes of installing it.
 if cargo nextest --version >/dev/null 2>&1; then
