@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sai3::cmd;
 
 #[derive(Parser)]
@@ -86,6 +86,17 @@ enum Command {
         /// Replace an existing output file.
         #[arg(long)]
         overwrite: bool,
+    },
+    /// Print the shell completion script (e.g. `sai3 completions bash > /etc/bash_completion.d/sai3`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page sai3(1), or write it and one page per subcommand into --dir.
+    Man {
+        /// Folder to write sai3.1, sai3-agent.1, sai3-ctl-run.1, … into (instead of stdout).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -172,6 +183,8 @@ fn main() -> ExitCode {
         Command::Analyze { dirs, output, pattern, base_dir, overwrite } => {
             cmd::analyze::run(cmd::analyze::AnalyzeArgs { dirs, output, pattern, base_dir, overwrite })
         }
+        Command::Completions { shell } => cmd::completions::run(Cli::command(), shell),
+        Command::Man { dir } => cmd::man::run(Cli::command(), dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
