@@ -21,6 +21,18 @@ if [ "${SAI3_SKIP_TESTBED:-0}" != "1" ] && [ -x scripts/testbed ]; then
   export SAI3_REQUIRE_TESTBED=1
 fi
 
+# The Kubernetes manifests against the API schemas, and their cross-file values (a few seconds).
+scripts/check-kubernetes
+
+# The suite tests the binary that ships (docs/INSTALL.md): statically linked, built for the explicit
+# target so that build scripts and proc macros stay dynamic. The container test (tests/container.rs)
+# puts this very binary into an image, so it needs no second build. SAI3_TEST_STATIC=0: host default.
+if [ "${SAI3_TEST_STATIC:-1}" = "1" ]; then
+  CARGO_BUILD_TARGET="$(rustc -vV | sed -n 's/^host: //p')"
+  export CARGO_BUILD_TARGET
+  case "${RUSTFLAGS:-}" in *crt-static*) ;; *) export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" ;; esac
+fi
+
 # One build, then every test. cargo-nextest is used when installed (it runs test binaries in
 # parallel processes); plain `cargo test` otherwise, which saves CI the minutes of installing it.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sai3::cmd;
 
 #[derive(Parser)]
@@ -87,6 +87,17 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Print the shell completion script (e.g. `sai3 completions bash > /etc/bash_completion.d/sai3`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page sai3(1), or write it and one page per subcommand into --dir.
+    Man {
+        /// Folder to write sai3.1, sai3-agent.1, sai3-ctl-run.1, … into (instead of stdout).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,7 +155,29 @@ fn args_with_aliases() -> Vec<std::ffi::OsString> {
     args
 }
 
+/// A statically linked glibc (the release artifact, docs/INSTALL.md) resolves `files` and `dns`
+/// with code built into the binary, but would `dlopen` any other NSS module named in the host's
+/// nsswitch.conf (mdns, resolve, sss, …) — built for the host's glibc, not ours. So the static
+/// binary resolves host names from /etc/hosts and DNS (/etc/resolv.conf) only, as musl and Go's
+/// pure resolver do, and never loads a host library. Called first, before any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+fn static_name_services() {
+    use std::ffi::{c_char, c_int};
+    extern "C" {
+        /// glibc, <nss.h>: replace the service line of one NSS database.
+        fn __nss_configure_lookup(db: *const c_char, service_line: *const c_char) -> c_int;
+    }
+    for (db, services) in [(c"hosts", c"files dns"), (c"passwd", c"files"), (c"group", c"files")] {
+        // SAFETY: two NUL-terminated static strings; no other thread runs yet.
+        unsafe { __nss_configure_lookup(db.as_ptr(), services.as_ptr()) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static")))]
+fn static_name_services() {}
+
 fn main() -> ExitCode {
+    static_name_services();
     // Two rustls providers are compiled in (ring for us, aws-lc for a dependency): choose ring
     // once, before any TLS configuration is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -175,6 +208,8 @@ fn main() -> ExitCode {
         Command::Analyze { dirs, output, pattern, base_dir, overwrite } => {
             cmd::analyze::run(cmd::analyze::AnalyzeArgs { dirs, output, pattern, base_dir, overwrite })
         }
+        Command::Completions { shell } => cmd::completions::run(Cli::command(), shell),
+        Command::Man { dir } => cmd::man::run(Cli::command(), dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

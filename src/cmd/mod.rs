@@ -1,10 +1,12 @@
 //! Subcommands: one thin file each, glue between the CLI, `net`, `report` and `core`.
 pub mod agent;
 pub mod analyze;
+pub mod completions;
 pub mod ctl;
 pub mod ctl_distributed;
 pub mod ctl_ping;
 pub mod ctl_ssh;
+pub mod man;
 pub mod ssh_setup;
 
 use std::fmt;
