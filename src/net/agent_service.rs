@@ -19,8 +19,8 @@ use crate::core::config;
 use futures::future::BoxFuture;
 
 use crate::core::exec::{
-    drive as drive_stages, IntervalRow, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner, StageGate,
-    StageReport, StageTag,
+    drive, IntervalRow, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner, StageGate, StageReport,
+    StageTag,
 };
 
 type Tx = mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>;
@@ -108,7 +108,7 @@ impl pb::agent_server::Agent for AgentService {
             let _guard = guard;
             let run_id = first.run_id.clone();
             log(&format!("run {run_id}: configured by {} ({peer}) as {}", first.controller, first.agent_id));
-            let outcome = drive(first, inbound, tx).await;
+            let outcome = serve_run(first, inbound, tx).await;
             log(&format!("run {run_id}: {outcome}; idle"));
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
@@ -229,7 +229,7 @@ fn rejected(tx: &Tx, reason: String) -> String {
     format!("rejected the config: {reason}")
 }
 
-async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx) -> String {
+async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx) -> String {
     // 1. Validate: parse the same YAML the controller parsed, open the stores, preflight them.
     let name = if c.config_name.is_empty() { "config.yaml".to_string() } else { c.config_name.clone() };
     let mut plan = match config::parse(&c.config_yaml, Some(Path::new(&name))) {
@@ -325,7 +325,7 @@ async fn drive(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx)
     // 3. Every stage, at the fleet's pace.
     let names = plan.stages.iter().map(|s| s.name.clone()).collect();
     let mut gate = RemoteGate { tx: tx.clone(), rx: ctl_rx, cancel: cancel.clone(), stop: stop.clone(), names };
-    let setup_error = drive_stages(&mut runner, &mut gate).await;
+    let setup_error = drive(&mut runner, &mut gate).await;
     let reason = stop.get().or(setup_error.map(|e| e.to_string()));
     finish(&tx, runner, reason)
 }

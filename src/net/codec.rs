@@ -113,7 +113,7 @@ pub fn stage_from_wire(w: Option<&pb::StageRef>) -> Result<StageTag, DecodeError
 }
 
 fn unix_ns(t: Option<SystemTime>) -> i64 {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    t.map(super::agent_service::unix_ns).unwrap_or(0)
 }
 
 fn from_unix_ns(ns: i64, offset_ns: i64) -> Option<SystemTime> {

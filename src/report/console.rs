@@ -166,9 +166,8 @@ impl Console {
             StageOutcome::Skipped(w) => format!("skipped: {w}"),
         };
         let mut line = format!("■ Stage {}/{total} `{}` {what}", st.index + 1, st.name);
-        if st.result.is_some() {
-            let errors = st.result.as_ref().map(|r| r.totals.total_errors()).unwrap_or(0);
-            line.push_str(&format!(": {} ops, {errors} errors", st.ops() - errors));
+        if let Some(r) = &st.result {
+            line.push_str(&format!(": {} ops, {} errors", r.totals.total_ops(), r.totals.total_errors()));
         }
         if let Some(w) = &st.warmup {
             line.push_str(&format!(

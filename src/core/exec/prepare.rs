@@ -37,7 +37,7 @@ impl Group {
     fn key(&self, j: u64) -> String {
         match self.tree {
             Some((w, d, f)) => format!("{}{}", self.prefix, tree_file_path(w, d, f, j)),
-            None => format!("{}{}", self.prefix, sharded(&prepared_name(j), self.shards)),
+            None => format!("{}{}", self.prefix, sharded(prepared_name(j), self.shards)),
         }
     }
 

@@ -70,15 +70,6 @@ impl RowSink {
         }
     }
 
-    /// Rows so far (the newest may still change by folding).
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// Every row, the last part sealed.
     pub fn finish(mut self) -> Vec<IntervalRow> {
         self.seal();

@@ -172,7 +172,7 @@ impl RunOptions {
 /// What `setup_stage` prepared for `run_stage`.
 enum Pending {
     Nothing,
-    Prepare(prepare::Work),
+    Prepare { work: prepare::Work, workers: usize },
     Workload { job: Arc<WorkloadJob>, duration: Duration, warmup: Duration, workers: usize },
 }
 
@@ -313,7 +313,8 @@ impl Runner {
                 }
                 self.ensure_root().await?;
                 let sp = self.plan.for_stage(i);
-                self.pending = Pending::Prepare(prepare::plan_work(&sp, &self.role, &self.stores).await?);
+                let work = prepare::plan_work(&sp, &self.role, &self.stores).await?;
+                self.pending = Pending::Prepare { work, workers: sp.effective_concurrency(self.role.agent_index) };
             }
             StageKind::Workload(w) => {
                 let sp = self.plan.for_stage(i);
@@ -382,7 +383,7 @@ impl Runner {
         let (token, timed_out) = self.stage_token(stage.timeout);
         let tag = self.tag(i);
         match (std::mem::replace(&mut self.pending, Pending::Nothing), &stage.kind) {
-            (Pending::Prepare(work), _) => {
+            (Pending::Prepare { work, workers }, _) => {
                 st.existing = work.existing;
                 st.created = work.tasks.len() as u64;
                 let detail = format!("{} objects present, {} to create", work.existing, work.tasks.len());
@@ -392,7 +393,6 @@ impl Runner {
                     duration: None,
                     detail: &detail,
                 });
-                let workers = plan.for_stage(i).effective_concurrency(self.role.agent_index);
                 let spec = self.spec(tag, workers, token.clone());
                 let job = Arc::new(prepare::PrepareJob::new(
                     work,

@@ -183,7 +183,7 @@ impl WorkloadJob {
         for &(op, w, n) in counts.iter() {
             if let Target::Put { template, shards, .. } = &self.ops[op].target {
                 for c in 0..n {
-                    let key = sharded(&unique_put_key(template, &self.run_id, self.agent, w, c), *shards);
+                    let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, c), *shards);
                     out.push((self.ops[op].store.clone(), key));
                 }
             }
@@ -265,7 +265,7 @@ impl WorkloadJob {
                 }
                 Target::List(prefix) => (Arc::from(prefix.as_str()), None),
                 Target::Put { template, size, shards } => {
-                    let key = sharded(&unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
+                    let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, &mut rng);
                     (Arc::from(key), Some(self.payload.make(n, Fill::Random, &mut rng)))

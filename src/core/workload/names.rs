@@ -32,13 +32,13 @@ pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize,
 /// when `shards > 1`: the same name always lands in the same shard, so every agent and re-run
 /// agree, and a hash-partitioned system sees no single hot prefix. Shards are hex, zero-padded to
 /// the width of `shards - 1`.
-pub fn sharded(key: &str, shards: u32) -> String {
+pub fn sharded(key: String, shards: u32) -> String {
     if shards <= 1 {
-        return key.to_string();
+        return key;
     }
     let (dir, file) = match key.rsplit_once('/') {
         Some((d, f)) => (Some(d), f),
-        None => (None, key),
+        None => (None, key.as_str()),
     };
     // FNV-1a: stable across platforms, versions and processes.
     let h = file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
@@ -113,19 +113,19 @@ mod tests {
 
     #[test]
     fn shards_are_stable_hex_directories_spread_over_all_of_them() {
-        assert_eq!(sharded("data/prepared-00000001.dat", 1), "data/prepared-00000001.dat");
-        let a = sharded("data/prepared-00000001.dat", 256);
-        assert_eq!(a, sharded("data/prepared-00000001.dat", 256), "deterministic");
+        assert_eq!(sharded("data/prepared-00000001.dat".into(), 1), "data/prepared-00000001.dat");
+        let a = sharded("data/prepared-00000001.dat".into(), 256);
+        assert_eq!(a, sharded("data/prepared-00000001.dat".into(), 256), "deterministic");
         assert!(
             a.starts_with("data/")
                 && a.ends_with("/prepared-00000001.dat")
                 && a.len() == "data/xx/prepared-00000001.dat".len(),
             "{a}"
         );
-        assert_eq!(sharded("top.dat", 16).len(), "x/top.dat".len());
+        assert_eq!(sharded("top.dat".into(), 16).len(), "x/top.dat".len());
         let mut seen = std::collections::HashSet::new();
         for j in 0..2000 {
-            seen.insert(sharded(&prepared_name(j), 64).split('/').next().unwrap().to_string());
+            seen.insert(sharded(prepared_name(j), 64).split('/').next().unwrap().to_string());
         }
         assert_eq!(seen.len(), 64, "2000 names reach every one of 64 shards");
     }

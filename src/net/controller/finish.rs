@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use super::{codec, Controller, ControllerError};
 use crate::core::config::{self, StageKind, TreeCreationMode};
 use crate::core::exec::{
-    self, AgentReport, CpuSample, EndpointInfo, NullObserver, PhaseResult, RunOptions, RunReport, RunRole, Runner,
-    StageInfo, StageOutcome, StageReport, StageTag,
+    self, merge_phases, AgentReport, CpuSample, EndpointInfo, NullObserver, PhaseResult, RunOptions, RunReport,
+    RunRole, Runner, StageInfo, StageOutcome, StageReport, StageTag,
 };
 
 impl Controller {
@@ -66,14 +66,7 @@ impl Controller {
             own.created += rep.created;
             if let Some(mut p) = moved {
                 p.stage = tag.clone();
-                own.result = Some(match own.result.take() {
-                    None => p,
-                    Some(mut acc) => {
-                        acc.totals.merge(&p.totals);
-                        acc.wall += p.wall;
-                        acc
-                    }
-                });
+                own.result = merge_phases(own.result.iter().chain([&p]), true);
             }
         }
         Ok(())
@@ -156,16 +149,8 @@ impl Controller {
         // The controller's own part of each stage joins the fleet's record of it.
         for (i, own) in self.own.iter().enumerate() {
             let (Some(own), Some(st)) = (own, aggregate.stages.iter_mut().find(|s| s.index == i)) else { continue };
-            if let Some(p) = &own.result {
-                st.result = Some(match st.result.take() {
-                    None => p.clone(),
-                    Some(mut acc) => {
-                        acc.totals.merge(&p.totals);
-                        acc.wall += p.wall;
-                        acc
-                    }
-                });
-            }
+            // The controller's part ran before the agents': their wall times add.
+            st.result = merge_phases(st.result.iter().chain(own.result.iter()), true);
             st.created += own.created;
             st.command = own.command.clone();
             st.started_at = match (st.started_at, own.started_at) {
