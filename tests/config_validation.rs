@@ -94,7 +94,7 @@ fn seed_quirk_reads_fill_after_literal_newline() {
     let e = &plan.prepare.ensure_objects[0];
     assert_eq!(e.count, 100);
     assert_eq!(e.size, config::SizeSpec::Fixed(512_000));
-    assert_eq!(e.fill, config::Fill::Random);
+    assert_eq!(e.data.fill, config::Fill::Random);
     let d = plan.distributed.as_ref().unwrap();
     assert_eq!(d.agents.len(), 2);
     assert_eq!(d.agents[1].multi_endpoint.as_ref().unwrap().strategy, config::Strategy::LeastConnections);

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::core::config::{PathSelection, Plan, SizeSpec, StageKind, TreeCreationMode};
+use crate::core::config::{DataSpec, PathSelection, Plan, RangeOffset, SizeSpec, StageKind, TreeCreationMode};
+use crate::core::OpKind;
 
 pub use crate::core::config::size_text;
 
@@ -50,11 +51,11 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
         for e in &plan.prepare.ensure_objects {
             let _ = writeln!(
                 s,
-                "  ensure {} objects under {} ({}, fill {:?})",
+                "  ensure {} objects under {} ({}, {})",
                 e.count,
                 e.base_uri,
                 size_spec_text(&e.size),
-                e.fill
+                data_text(&e.data)
             );
         }
         if let Some(t) = &plan.prepare.tree {
@@ -77,7 +78,21 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             let pct = if total > 0 { 100.0 * f64::from(o.weight) / total as f64 } else { 0.0 };
             let size = o.size.as_ref().map(|z| format!(", size {}", size_spec_text(z))).unwrap_or_default();
             let ep = if o.use_multi_endpoint { "" } else { ", via target" };
-            let _ = writeln!(s, "  {:<6} {:>5.1}%  {}{size}{ep}", o.op.name(), pct, o.path);
+            let mut extra = String::new();
+            if o.op == OpKind::Put && o.data != DataSpec::default() {
+                extra = format!(", {}", data_text(&o.data));
+            }
+            if let Some(r) = &o.range {
+                let at = match r.offset {
+                    RangeOffset::Fixed(off) => format!("at {off}"),
+                    RangeOffset::Random { align } => format!("at random offsets aligned to {align}"),
+                };
+                extra.push_str(&format!(", range {} bytes {at}", r.length));
+            }
+            if o.verify {
+                extra.push_str(", verified");
+            }
+            let _ = writeln!(s, "  {:<6} {:>5.1}%  {}{size}{ep}{extra}", o.op.name(), pct, o.path);
         }
     }
     if plan.cleanup {
@@ -88,6 +103,21 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
         let _ = writeln!(s, "warning: {w}");
     }
     s
+}
+
+/// `fill Random`, plus the data reduction when there is any.
+fn data_text(d: &DataSpec) -> String {
+    let mut t = format!("fill {:?}", d.fill);
+    if d.dedup_factor > 1.0 {
+        t.push_str(&format!(", dedup {}:1", d.dedup_factor));
+    }
+    if d.compress_factor > 1.0 {
+        t.push_str(&format!(", compress {}:1", d.compress_factor));
+    }
+    if d.block_size != DataSpec::default().block_size {
+        t.push_str(&format!(" in {}-byte blocks", d.block_size));
+    }
+    t
 }
 
 /// Share of the prepare work per agent, for the dry run.
@@ -185,6 +215,7 @@ pub fn stages(plan: &Plan) -> String {
                 format!("workload: {}", parts.join(", "))
             }
             StageKind::Cleanup => "cleanup: delete what the run created so far".to_string(),
+            StageKind::Verify => "verify: read every prepared object once and check its content".to_string(),
             StageKind::Command(c) => format!(
                 "command on {}: {} {}",
                 if c.on_controller { "the controller" } else { "every agent" },

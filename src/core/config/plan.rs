@@ -58,6 +58,47 @@ pub struct OpSpec {
     pub use_multi_endpoint: bool,
     /// PUT: spread the generated names over this many hashed prefixes; 1: none.
     pub key_prefix_shards: u32,
+    /// PUT: what the objects contain.
+    pub data: DataSpec,
+    /// GET: check every byte read against what the generator made for that name.
+    pub verify: bool,
+    /// GET: read a byte range instead of the whole object.
+    pub range: Option<RangeSpec>,
+}
+
+/// What generated objects contain (`fill`, `dedup_factor`, `compress_factor`, `block_size`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataSpec {
+    pub fill: Fill,
+    /// Of the blocks only 1/D are unique (1: all unique).
+    pub dedup_factor: f64,
+    /// Each block compresses to about 1/C (1: incompressible).
+    pub compress_factor: f64,
+    /// Block size of dedup and compression, bytes.
+    pub block_size: u32,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec { fill: Fill::Random, dedup_factor: 1.0, compress_factor: 1.0, block_size: 4096 }
+    }
+}
+
+/// Where a ranged GET reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOffset {
+    Fixed(u64),
+    /// A random offset aligned to `align` bytes, so that the range fits in the object.
+    Random {
+        align: u64,
+    },
+}
+
+/// `range: {length, offset, align}` of a GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeSpec {
+    pub length: u64,
+    pub offset: RangeOffset,
 }
 
 /// A size distribution, in bytes.
@@ -81,6 +122,8 @@ pub enum SizeSpec {
 pub enum Fill {
     Random,
     Zero,
+    /// Each 8-byte word holds its own byte offset in the object.
+    Pattern,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -96,7 +139,7 @@ pub struct EnsureObjects {
     pub base_uri: String,
     pub count: u64,
     pub size: SizeSpec,
-    pub fill: Fill,
+    pub data: DataSpec,
     pub use_multi_endpoint: bool,
     /// Spread the names over this many hashed prefixes (`3f/prepared-…`); 1: none.
     pub key_prefix_shards: u32,
@@ -110,7 +153,7 @@ pub struct TreeSpec {
     pub depth: u32,
     pub files_per_dir: u32,
     pub size: SizeSpec,
-    pub fill: Fill,
+    pub data: DataSpec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +302,8 @@ pub enum StageKind {
     Workload(WorkloadStage),
     /// Delete what the run created so far.
     Cleanup,
+    /// Read every object the prepare stages before it wrote, once, and check its content.
+    Verify,
     Command(CommandStage),
 }
 
@@ -269,6 +314,7 @@ impl StageKind {
             StageKind::Prepare(_) => "prepare",
             StageKind::Workload(_) => "workload",
             StageKind::Cleanup => "cleanup",
+            StageKind::Verify => "verify",
             StageKind::Command(_) => "command",
         }
     }
@@ -363,6 +409,16 @@ impl Plan {
                 }
             }
             Some(StageKind::Cleanup) => p.cleanup = true,
+            Some(StageKind::Verify) => {
+                for s in &self.stages[..i] {
+                    if let StageKind::Prepare(pp) = &s.kind {
+                        p.prepare.ensure_objects.extend(pp.ensure_objects.iter().cloned());
+                        if pp.tree.is_some() {
+                            p.prepare.tree = pp.tree.clone();
+                        }
+                    }
+                }
+            }
             Some(StageKind::Command(_)) | None => {}
         }
         p
@@ -374,6 +430,7 @@ impl Plan {
             StageKind::Prepare(p) => !p.ensure_objects.is_empty() || p.tree.is_some(),
             StageKind::Workload(w) => w.ops.iter().any(|o| matches!(o.op, OpKind::Put | OpKind::Delete)),
             StageKind::Cleanup => true,
+            StageKind::Verify => false,
             StageKind::Command(_) => false,
         })
     }
@@ -395,6 +452,42 @@ impl Plan {
         out.extend(self.prepare.ensure_objects.iter().map(|e| e.base_uri.as_str()));
         out.extend(self.prepare.tree.iter().map(|t| t.base_uri.as_str()));
         out
+    }
+
+    /// What the objects a GET of `path` reads were written with: the first prepare block or PUT
+    /// (in stage order) whose names share the path's prefix; the default data otherwise.
+    pub fn data_for(&self, path: &str) -> DataSpec {
+        let norm = |p: &str| -> String {
+            let p = p.split(['*', '{']).next().unwrap_or("");
+            match &self.target {
+                Some(t) => p.strip_prefix(t.as_str()).unwrap_or(p).to_string(),
+                None => p.to_string(),
+            }
+        };
+        let want = norm(path);
+        let covers = |base: &str| {
+            let b = norm(base);
+            want.starts_with(&b) || b.starts_with(&want)
+        };
+        for s in &self.stages {
+            match &s.kind {
+                StageKind::Prepare(p) => {
+                    if let Some(e) = p.ensure_objects.iter().find(|e| covers(&e.base_uri)) {
+                        return e.data;
+                    }
+                    if let Some(t) = p.tree.as_ref().filter(|t| covers(&t.base_uri)) {
+                        return t.data;
+                    }
+                }
+                StageKind::Workload(w) => {
+                    if let Some(o) = w.ops.iter().find(|o| o.op == OpKind::Put && covers(&o.path)) {
+                        return o.data;
+                    }
+                }
+                _ => {}
+            }
+        }
+        DataSpec::default()
     }
 
     /// Workers of each agent in stage `i` (one entry for a local run).

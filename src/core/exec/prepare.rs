@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 use super::phase::PhaseJob;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
-use crate::core::config::{Fill, Plan, SizeSpec};
+use super::workload::read_object;
+use crate::core::config::{Plan, SizeSpec};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::store::{Cursor, Store, StoreError};
-use crate::core::workload::{prepared_name, sample_size, sharded, tree_dirs, tree_file_path, worker_seed, Payload};
+use crate::core::workload::{prepared_name, sample_size, sharded, tree_dirs, tree_file_path, worker_seed, Generator};
 use crate::core::OpKind;
 
 /// One group of prepared objects: an `ensure_objects` entry or the tree.
@@ -26,7 +27,8 @@ pub struct Group {
     store: Arc<Store>,
     prefix: String,
     size: SizeSpec,
-    fill: Fill,
+    /// What the objects contain.
+    gen: Generator,
     /// `Some((width, depth, files_per_dir))` for the tree.
     tree: Option<(u32, u32, u32)>,
     seed: u64,
@@ -60,7 +62,9 @@ fn storage(uri: &str, e: StoreError) -> RunError {
 }
 
 /// Work out what to create: list what exists, keep this role's share of what is missing.
-pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<Work, RunError> {
+/// With `every`, (a verify stage) all of this role's share is listed as tasks, present or not,
+/// without listing the storage.
+pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool) -> Result<Work, RunError> {
     let mut groups = Vec::new();
     let mut counts = Vec::new();
     // Entries sharing a base number their objects on from the previous entry's last.
@@ -78,12 +82,13 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<W
         slot.1 += e.count;
         let seed = worker_seed(plan.seed, 1000 + i, 0, 11);
         let shards = e.key_prefix_shards;
-        groups.push(Group { store, prefix, size: e.size.clone(), fill: e.fill, tree: None, seed, shards });
+        let gen = Generator::new(plan.seed, &e.data);
+        groups.push(Group { store, prefix, size: e.size.clone(), gen, tree: None, seed, shards });
         counts.push(first..first + e.count);
     }
     if let Some(t) = &plan.prepare.tree {
         let (store, prefix) = stores.resolve(&t.base_uri, true).map_err(RunError::Config)?;
-        if role.make_tree_dirs {
+        if role.make_tree_dirs && !every {
             let primary = store.primary();
             for d in tree_dirs(t.width, t.depth) {
                 primary.backend.mkdir(&format!("{prefix}{d}")).await.map_err(|e| storage(&primary.uri, e))?;
@@ -92,13 +97,20 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<W
         let files = u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir);
         let seed = worker_seed(plan.seed, 2000, 0, 11);
         let tree = Some((t.width, t.depth, t.files_per_dir));
-        groups.push(Group { store, prefix, size: t.size.clone(), fill: t.fill, tree, seed, shards: 1 });
+        let gen = Generator::new(plan.seed, &t.data);
+        groups.push(Group { store, prefix, size: t.size.clone(), gen, tree, seed, shards: 1 });
         counts.push(0..files);
     }
     let mut tasks = Vec::new();
     let mut existing = 0u64;
     let mut listed: Vec<(String, HashSet<String>)> = Vec::new();
-    for (g, range) in groups.iter().zip(counts) {
+    for (gi, (g, range)) in groups.iter().zip(counts).enumerate() {
+        if every {
+            let n = role.prepare_split.map(|(_, n)| n as u64).unwrap_or(1);
+            let i = role.prepare_split.map(|(i, _)| i as u64).unwrap_or(0);
+            tasks.extend(range.filter(|j| j % n == i).map(|j| (gi, j)));
+            continue;
+        }
         let primary = g.store.primary();
         let list_key = format!("{}|{}", primary.uri, g.prefix);
         if !listed.iter().any(|(k, _)| *k == list_key) {
@@ -106,7 +118,6 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores) -> Result<W
             listed.push((list_key.clone(), objs.into_iter().map(|o| o.key).collect()));
         }
         let present = &listed.iter().find(|(k, _)| *k == list_key).expect("listed above").1;
-        let gi = groups.iter().position(|x| std::ptr::eq(x, g)).expect("group of this list");
         for j in range {
             if let Some((i, n)) = role.prepare_split {
                 if j % n as u64 != i as u64 {
@@ -145,15 +156,14 @@ impl Created {
 pub struct PrepareJob {
     work: Work,
     next: AtomicUsize,
-    payload: Payload,
     endpoints: bool,
     cancel: CancellationToken,
     created: Mutex<Vec<usize>>,
 }
 
 impl PrepareJob {
-    pub fn new(work: Work, payload: Payload, endpoints: bool, cancel: CancellationToken) -> Self {
-        PrepareJob { work, next: AtomicUsize::new(0), payload, endpoints, cancel, created: Mutex::new(Vec::new()) }
+    pub fn new(work: Work, endpoints: bool, cancel: CancellationToken) -> Self {
+        PrepareJob { work, next: AtomicUsize::new(0), endpoints, cancel, created: Mutex::new(Vec::new()) }
     }
 
     /// Keys this job created successfully.
@@ -168,8 +178,7 @@ impl PrepareJob {
             .collect()
     }
 
-    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
-        let mut rng = SmallRng::seed_from_u64(worker_seed(0x9e37, 0, w, 3));
+    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
         let mut mine = Vec::new();
         loop {
             if self.cancel.is_cancelled() {
@@ -180,7 +189,7 @@ impl PrepareJob {
             let group = &self.work.groups[g];
             let key = group.key(j);
             let size = group.size(j);
-            let data = self.payload.make(size, group.fill, &mut rng);
+            let data = group.gen.object(&key, size);
             // Cycle on the task number, not per worker: round_robin then splits prepare exactly
             // (object t goes to endpoint t mod n), however the tasks fell among the workers.
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
@@ -199,6 +208,49 @@ impl PrepareJob {
 }
 
 impl PhaseJob for PrepareJob {
+    fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run(w, rec))
+    }
+}
+
+/// Reads every prepared object of this role's share once and checks its bytes and size against
+/// what prepare wrote (a `verify` stage). Missing objects count as `not_found`, wrong ones as
+/// `verify_failed`; both name the object on stderr.
+pub struct VerifyJob {
+    work: Work,
+    next: AtomicUsize,
+    endpoints: bool,
+    cancel: CancellationToken,
+}
+
+impl VerifyJob {
+    pub fn new(work: Work, endpoints: bool, cancel: CancellationToken) -> Self {
+        VerifyJob { work, next: AtomicUsize::new(0), endpoints, cancel }
+    }
+
+    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
+        while !self.cancel.is_cancelled() {
+            let t = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(g, j)) = self.work.tasks.get(t) else { break };
+            let group = &self.work.groups[g];
+            let key = group.key(j);
+            let (ep, _guard) = group.store.pick(&mut Cursor(t));
+            let idx = self.endpoints.then_some(ep.idx);
+            let started = std::time::Instant::now();
+            match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await {
+                Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None),
+                Err(e) => {
+                    if let StoreError::NotFound(_) = e {
+                        eprintln!("verify failed: {}{key}: the object is missing", ep.uri);
+                    }
+                    rec.record_err(OpKind::Get, idx, e.kind_name())
+                }
+            }
+        }
+    }
+}
+
+impl PhaseJob for VerifyJob {
     fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run(w, rec))
     }

@@ -16,7 +16,6 @@ use super::stores::{open_stores, Stores};
 use super::workload::{self as wl, WorkloadJob};
 use crate::core::config::{PathSelection, Plan, StageKind, TreeCreationMode};
 use crate::core::store::StoreError;
-use crate::core::workload::Payload;
 
 /// Why a run could not start or had to stop. `is_usage()` errors happen before any data is
 /// written by the workload (exit code 2).
@@ -173,6 +172,7 @@ impl RunOptions {
 enum Pending {
     Nothing,
     Prepare { work: prepare::Work, workers: usize },
+    Verify { work: prepare::Work, workers: usize },
     Workload { job: Arc<WorkloadJob>, duration: Duration, warmup: Duration, workers: usize },
 }
 
@@ -191,7 +191,6 @@ pub struct Runner {
     pub role: RunRole,
     pub stores: Arc<Stores>,
     opts: RunOptions,
-    payload: Option<Payload>,
     report: AgentReport,
     created: Created,
     pending: Pending,
@@ -215,7 +214,6 @@ impl Runner {
             role,
             stores,
             opts,
-            payload: None,
             report,
             created: Created::default(),
             pending: Pending::Nothing,
@@ -266,11 +264,6 @@ impl Runner {
         Ok(())
     }
 
-    fn payload(&mut self) -> Payload {
-        let seed = self.plan.seed ^ 0x5a5a;
-        self.payload.get_or_insert_with(|| Payload::new(seed)).clone()
-    }
-
     fn tag(&self, i: usize) -> StageTag {
         StageTag::new(i, self.plan.stages.get(i).map(|s| s.name.as_str()).unwrap_or("?"))
     }
@@ -313,8 +306,13 @@ impl Runner {
                 }
                 self.ensure_root().await?;
                 let sp = self.plan.for_stage(i);
-                let work = prepare::plan_work(&sp, &self.role, &self.stores).await?;
+                let work = prepare::plan_work(&sp, &self.role, &self.stores, false).await?;
                 self.pending = Pending::Prepare { work, workers: sp.effective_concurrency(self.role.agent_index) };
+            }
+            StageKind::Verify => {
+                let sp = self.plan.for_stage(i);
+                let work = prepare::plan_work(&sp, &self.role, &self.stores, true).await?;
+                self.pending = Pending::Verify { work, workers: sp.effective_concurrency(self.role.agent_index) };
             }
             StageKind::Workload(w) => {
                 let sp = self.plan.for_stage(i);
@@ -327,8 +325,7 @@ impl Runner {
                 if first_workload != Some(i) {
                     role.run_id = format!("{}s{i}", role.run_id);
                 }
-                let payload = self.payload();
-                let mut job = wl::resolve(&sp, &role, &self.stores, payload, self.opts.cancel.child_token()).await?;
+                let mut job = wl::resolve(&sp, &role, &self.stores, self.opts.cancel.child_token()).await?;
                 if let Some(limit) = w.op_limit {
                     let me = self.role.agent_index.unwrap_or(0);
                     job.limit_ops(ops_share(limit, &self.plan.stage_workers(i), me));
@@ -394,16 +391,24 @@ impl Runner {
                     detail: &detail,
                 });
                 let spec = self.spec(tag, workers, token.clone());
-                let job = Arc::new(prepare::PrepareJob::new(
-                    work,
-                    self.payload(),
-                    self.stores.endpoints_in_use(),
-                    token.clone(),
-                ));
+                let job = Arc::new(prepare::PrepareJob::new(work, self.stores.endpoints_in_use(), token.clone()));
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
                 let made = job.into_created();
                 st.created = made.len() as u64;
                 self.created.prepared.extend(made);
+                self.absorb(out, &mut st);
+            }
+            (Pending::Verify { work, workers }, _) => {
+                let detail = format!("{} objects to read and check", work.tasks.len());
+                self.opts.observer.on_phase_start(&PhaseStart {
+                    stage: &tag,
+                    kind: "verify",
+                    duration: None,
+                    detail: &detail,
+                });
+                let spec = self.spec(tag, workers, token.clone());
+                let job = Arc::new(prepare::VerifyJob::new(work, self.stores.endpoints_in_use(), token.clone()));
+                let out = run_phase(job, spec, &*self.opts.observer).await;
                 self.absorb(out, &mut st);
             }
             (Pending::Workload { job, duration, warmup, workers }, _) => {

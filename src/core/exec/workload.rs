@@ -10,18 +10,19 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use super::keys::KeyPool;
+use super::keys::{Entry, KeyPool};
 use super::phase::PhaseJob;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
-use crate::core::config::{Fill, Plan, SizeSpec};
+use crate::core::config::{Plan, RangeOffset, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
-    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, Arrival, OpMix, Payload, Schedule,
+    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, Arrival, Checker, Generator, OpMix,
+    Schedule,
 };
 use crate::core::OpKind;
 
@@ -31,14 +32,70 @@ enum Target {
     Pool(Arc<KeyPool>),
     /// LIST of a prefix.
     List(String),
-    /// PUT of a new object named from the template, spread over `shards` hashed prefixes.
-    Put { template: String, size: SizeSpec, shards: u32 },
+    /// PUT of a new object named from the template, spread over `shards` hashed prefixes, with
+    /// content from `data`.
+    Put { template: String, size: SizeSpec, shards: u32, data: Generator },
 }
 
 struct ResolvedOp {
     kind: OpKind,
     store: Arc<Store>,
     target: Target,
+    /// GET: the byte range to read.
+    range: Option<RangeSpec>,
+    /// GET with `verify: true`: what the objects must contain.
+    verify: Option<Generator>,
+}
+
+/// The byte range a GET of an object of `size` bytes reads: `(offset, length)`, the range
+/// clipped at the end of the object (an offset past its end reads from the start).
+pub fn range_for<R: Rng>(spec: &RangeSpec, size: u64, rng: &mut R) -> Option<(u64, u64)> {
+    if size == 0 {
+        return None;
+    }
+    let off = match spec.offset {
+        RangeOffset::Fixed(o) if o < size => o,
+        RangeOffset::Fixed(_) => 0,
+        RangeOffset::Random { align } if size > spec.length => {
+            rng.random_range(0..=(size - spec.length) / align) * align
+        }
+        RangeOffset::Random { .. } => 0,
+    };
+    Some((off, spec.length.min(size - off)))
+}
+
+/// Say which object failed verification (the first few of each process; the rest are counted).
+fn report_verify_failure(uri: &str, key: &str, what: &str) {
+    static SHOWN: AtomicU64 = AtomicU64::new(0);
+    let n = SHOWN.fetch_add(1, Ordering::Relaxed);
+    if n < 20 {
+        eprintln!("verify failed: {uri}{key}: {what}");
+    } else if n == 20 {
+        eprintln!("verify failed: more objects fail verification; they are counted as verify_failed errors");
+    }
+}
+
+/// GET `key` (or its range), checking the bytes against `gen` when given.
+pub async fn read_object(
+    ep: &Endpoint,
+    key: &str,
+    range: Option<(u64, u64)>,
+    gen: Option<&Generator>,
+    expect_size: Option<u64>,
+) -> Result<u64, StoreError> {
+    let Some(g) = gen else { return ep.backend.read(key, range, None).await };
+    let mut chk = Checker::new(g, key, Vec::new());
+    let n = {
+        let mut sink = |off: u64, d: &[u8]| chk.check(off, d);
+        ep.backend.read(key, range, Some(&mut sink)).await?
+    };
+    let what = match (chk.mismatch, expect_size) {
+        (Some(off), _) => format!("byte {off} differs from what was written"),
+        (None, Some(want)) if want != n => format!("{n} bytes read, {want} written"),
+        _ => return Ok(n),
+    };
+    report_verify_failure(&ep.uri, key, &what);
+    Err(StoreError::Verify(format!("{}{key}: {what}", ep.uri)))
 }
 
 /// When the workload runs; set by `arm` right before the phase starts.
@@ -60,7 +117,6 @@ pub struct WorkloadJob {
     agent: usize,
     run_id: String,
     seed: u64,
-    payload: Payload,
     endpoints: bool,
     retries: u32,
     errors: AtomicU64,
@@ -80,7 +136,6 @@ pub async fn resolve(
     plan: &Plan,
     role: &RunRole,
     stores: &Stores,
-    payload: Payload,
     stop: CancellationToken,
 ) -> Result<WorkloadJob, RunError> {
     let mut ops = Vec::new();
@@ -92,6 +147,7 @@ pub async fn resolve(
                 template: rel,
                 size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
                 shards: spec.key_prefix_shards,
+                data: Generator::new(plan.seed, &spec.data),
             },
             OpKind::List => Target::List(list_prefix(&rel).to_string()),
             _ => {
@@ -106,8 +162,11 @@ pub async fn resolve(
                         .list(list_prefix(&rel))
                         .await
                         .map_err(|e| RunError::Storage { uri: primary.uri.clone(), source: e })?;
-                    let mut keys: Vec<Arc<str>> =
-                        listed.into_iter().filter(|o| glob_match(&rel, &o.key)).map(|o| Arc::from(o.key)).collect();
+                    let mut keys: Vec<Entry> = listed
+                        .into_iter()
+                        .filter(|o| glob_match(&rel, &o.key))
+                        .map(|o| (Arc::from(o.key), o.size))
+                        .collect();
                     keys.sort();
                     if let Some((i, n)) = role.path_split {
                         keys = keys.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
@@ -126,7 +185,8 @@ pub async fn resolve(
                 }
             }
         };
-        ops.push(ResolvedOp { kind: spec.op, store, target });
+        let verify = spec.verify.then(|| Generator::new(plan.seed, &plan.data_for(&spec.path)));
+        ops.push(ResolvedOp { kind: spec.op, store, target, range: spec.range, verify });
     }
     Ok(WorkloadJob {
         ops,
@@ -138,7 +198,6 @@ pub async fn resolve(
         agent: role.agent_index.unwrap_or(0),
         run_id: role.run_id.clone(),
         seed: plan.seed,
-        payload,
         endpoints: stores.endpoints_in_use(),
         retries: plan.error_handling.retries,
         errors: AtomicU64::new(0),
@@ -197,10 +256,11 @@ impl WorkloadJob {
         ep: &Endpoint,
         key: &str,
         data: Option<&bytes::Bytes>,
+        range: Option<(u64, u64)>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op.kind {
-            OpKind::Get => b.get(key).await,
+            OpKind::Get => read_object(ep, key, range, op.verify.as_ref(), None).await,
             OpKind::Put => {
                 let d = data.cloned().unwrap_or_default();
                 let n = d.len() as u64;
@@ -251,11 +311,15 @@ impl WorkloadJob {
             }
             let i = self.mix.pick(&mut rng);
             let op = &self.ops[i];
+            let mut range = None;
             let (key, data): (Arc<str>, Option<bytes::Bytes>) = match &op.target {
                 Target::Pool(pool) => {
                     let picked = if op.kind == OpKind::Delete { pool.take(&mut rng) } else { pool.pick(&mut rng) };
                     match picked {
-                        Some(k) => (k, None),
+                        Some((k, size)) => {
+                            range = op.range.as_ref().and_then(|r| range_for(r, size, &mut rng));
+                            (k, None)
+                        }
                         None => {
                             rec.record_err(op.kind, None, "no_objects_left");
                             self.count_error();
@@ -264,11 +328,12 @@ impl WorkloadJob {
                     }
                 }
                 Target::List(prefix) => (Arc::from(prefix.as_str()), None),
-                Target::Put { template, size, shards } => {
+                Target::Put { template, size, shards, data } => {
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, &mut rng);
-                    (Arc::from(key), Some(self.payload.make(n, Fill::Random, &mut rng)))
+                    let body = data.object(&key, n);
+                    (Arc::from(key), Some(body))
                 }
             };
             let (ep, guard) = op.store.pick(&mut cursor);
@@ -278,7 +343,7 @@ impl WorkloadJob {
                 result = tokio::select! {
                     biased;
                     _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
-                    r = self.once(op, ep, &key, data.as_ref()) => r,
+                    r = self.once(op, ep, &key, data.as_ref(), range) => r,
                 };
                 if result.is_ok() || clock.hard.is_cancelled() {
                     break;

@@ -49,6 +49,72 @@ fn read_loop(file: &mut File, buf: &mut Vec<u8>) -> io::Result<u64> {
     }
 }
 
+/// A consumer of the bytes a read returns: (offset in the object, bytes).
+pub type Sink<'a> = &'a mut (dyn FnMut(u64, &[u8]) + Send);
+
+/// Read `range` (`(offset, length)`, clipped at the end of the file; `None`: the whole file)
+/// from `file` with positioned reads into `buf`, feeding `sink`. I/O is done at `align`ed offsets
+/// and lengths (O_DIRECT needs that); only the requested bytes are counted and passed on.
+pub(super) fn read_range(
+    file: &File,
+    buf: &mut [u8],
+    range: Option<(u64, u64)>,
+    align: u64,
+    mut sink: Option<Sink<'_>>,
+) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let (start, end) = match range {
+        Some((off, len)) => (off, off.saturating_add(len)),
+        None => (0, u64::MAX),
+    };
+    let mut pos = start / align * align;
+    let mut total = 0u64;
+    while pos < end {
+        let left = end - pos;
+        let want = if left >= buf.len() as u64 { buf.len() } else { (left.div_ceil(align) * align) as usize };
+        let want = want.min(buf.len());
+        let n = match file.read_at(&mut buf[..want], pos) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let lo = start.saturating_sub(pos).min(n as u64) as usize;
+        let hi = (n as u64).min(end - pos) as usize;
+        if hi > lo {
+            total += (hi - lo) as u64;
+            if let Some(s) = sink.as_mut() {
+                s(pos + lo as u64, &buf[lo..hi]);
+            }
+        }
+        pos += n as u64;
+        // A short read is the end of the file (O_DIRECT never continues from an unaligned offset).
+        if n < want {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Open `path` and read `range` of it (see [`read_range`]) through the thread's buffer.
+pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>>) -> io::Result<u64> {
+    if range.is_none() && sink.is_none() {
+        return read_all(path);
+    }
+    let file = File::open(path)?;
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < MAX_BUF {
+                buf.resize(MAX_BUF, 0);
+            }
+            read_range(&file, &mut buf, range, 1, sink)
+        }
+        Err(_) => read_range(&file, &mut vec![0u8; MAX_BUF], range, 1, sink),
+    })
+}
+
 /// Create or replace `path` with `data` (no temporary file, no fsync) and close it, reporting
 /// errors that only `close` reveals (NFS). `NotFound` means a parent directory is missing.
 pub(super) fn write_all(path: &Path, data: &[u8]) -> io::Result<()> {

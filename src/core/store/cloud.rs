@@ -12,11 +12,13 @@ use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 
 use super::errmap::object_error;
 use super::uri::Location;
-use super::{Backend, ObjectInfo, StoreError};
+use super::{Backend, ObjectInfo, Sink, StoreError};
 use crate::core::config::StorageOptions;
 
 /// Default PUT size at and above which multipart upload is used (bytes).
@@ -175,12 +177,29 @@ impl CloudBackend {
         object_error(op, &format!("{}{key}", self.uri), self.cred_hint, e)
     }
 
-    async fn do_get(&self, key: &str) -> Result<u64, StoreError> {
-        let r = self.store.get(&self.path(key)).await.map_err(|e| self.err("GET", key, &e))?;
-        let mut stream = r.into_stream();
+    async fn do_read(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+        mut sink: Option<Sink<'_>>,
+    ) -> Result<u64, StoreError> {
+        let path = self.path(key);
+        let (r, start) = match range {
+            Some((off, len)) if len > 0 => {
+                let opts =
+                    GetOptions { range: Some(GetRange::Bounded(off..off.saturating_add(len))), ..Default::default() };
+                (self.store.get_opts(&path, opts).await, off)
+            }
+            _ => (self.store.get(&path).await, 0),
+        };
+        let mut stream = r.map_err(|e| self.err("GET", key, &e))?.into_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
-            n += chunk.map_err(|e| self.err("GET", key, &e))?.len() as u64;
+            let chunk = chunk.map_err(|e| self.err("GET", key, &e))?;
+            if let Some(s) = sink.as_mut() {
+                s(start + n, &chunk);
+            }
+            n += chunk.len() as u64;
         }
         Ok(n)
     }
@@ -239,8 +258,13 @@ impl CloudBackend {
 }
 
 impl Backend for CloudBackend {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(self.do_get(key))
+    fn read<'a>(
+        &'a self,
+        key: &'a str,
+        range: Option<(u64, u64)>,
+        sink: Option<Sink<'a>>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.do_read(key, range, sink))
     }
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.do_put(key, data))

@@ -106,6 +106,16 @@ pub(super) fn read_all(path: &Path) -> io::Result<u64> {
     })
 }
 
+/// Read `range` of `path` with O_DIRECT (aligned offsets and lengths; see
+/// [`super::buffered::read_range`]), feeding `sink`; returns the bytes of the range read.
+pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<super::buffered::Sink<'_>>) -> io::Result<u64> {
+    if range.is_none() && sink.is_none() {
+        return read_all(path);
+    }
+    let file = open_direct(path, false)?;
+    with_buf(|buf| super::buffered::read_range(&file, buf, range, ALIGN as u64, sink))
+}
+
 /// Create or replace `path` with `data` using O_DIRECT: each chunk is copied into the aligned
 /// buffer, the last one padded with zeros to [`ALIGN`], and the file then truncated to the real
 /// length. No fsync: O_DIRECT already bypasses the page cache for the data.

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use parking_lot::RwLock;
 
 use super::errmap::io_error;
-use super::{buffered, direct, Backend, ObjectInfo, StoreError};
+use super::{buffered, direct, Backend, ObjectInfo, Sink, StoreError};
 
 /// A local directory tree served as an object namespace.
 pub struct LocalBackend {
@@ -41,9 +41,9 @@ impl LocalBackend {
         Ok(())
     }
 
-    fn do_get(&self, key: &str) -> Result<u64, StoreError> {
+    fn do_read(&self, key: &str, range: Option<(u64, u64)>, sink: Option<Sink<'_>>) -> Result<u64, StoreError> {
         let p = self.path(key);
-        let r = if self.direct { direct::read_all(&p) } else { buffered::read_all(&p) };
+        let r = if self.direct { direct::read(&p, range, sink) } else { buffered::read(&p, range, sink) };
         r.map_err(|e| io_error("GET", &p, e))
     }
 
@@ -238,8 +238,13 @@ impl LocalBackend {
 }
 
 impl Backend for LocalBackend {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(std::future::ready(self.do_get(key)))
+    fn read<'a>(
+        &'a self,
+        key: &'a str,
+        range: Option<(u64, u64)>,
+        sink: Option<Sink<'a>>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(self.do_read(key, range, sink)))
     }
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_put(key, &data)))

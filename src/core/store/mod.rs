@@ -18,6 +18,7 @@ mod errmap;
 mod local;
 mod uri;
 
+pub use buffered::Sink;
 pub(crate) use errmap::chain_text;
 pub use local::LocalBackend;
 pub use uri::{parse_location, redact_uri, Location};
@@ -47,6 +48,9 @@ pub enum StoreError {
     /// (its nearest existing ancestor is a writable directory). The path, as shown to the user.
     #[error("directory {0} does not exist yet; it is created when the run first writes")]
     MissingRoot(String),
+    /// A GET read bytes other than the generator made for the object (`verify: true`).
+    #[error("verification failed: {0}")]
+    Verify(String),
     #[error("{0}")]
     Other(String),
 }
@@ -65,6 +69,7 @@ impl StoreError {
             StoreError::InvalidUri { .. } => "invalid_uri",
             StoreError::Io(_) => "io",
             StoreError::MissingRoot(_) => "not_found",
+            StoreError::Verify(_) => "verify_failed",
             StoreError::Other(_) => "other",
         }
     }
@@ -80,7 +85,17 @@ pub struct ObjectInfo {
 /// One endpoint's storage client. All keys are relative to the base URI it was built for.
 pub trait Backend: Send + Sync {
     /// Read the whole object, discarding the data; returns bytes read.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.read(key, None, None)
+    }
+    /// Read `range` (`(offset, length)`, clipped at the object's end; `None`: all of it), passing
+    /// each chunk with its offset to `sink` when one is given; returns the bytes of the range read.
+    fn read<'a>(
+        &'a self,
+        key: &'a str,
+        range: Option<(u64, u64)>,
+        sink: Option<Sink<'a>>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
     /// Write (create or replace) the object.
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (recursive), keys relative to the base.

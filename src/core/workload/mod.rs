@@ -2,15 +2,15 @@
 //! data. Pure functions of a seed; no I/O and no clocks.
 
 mod arrivals;
+mod datagen;
 mod mix;
 mod names;
 mod pattern;
-mod payload;
 mod sizes;
 
 pub use arrivals::{Arrival, Schedule};
+pub use datagen::{name_key, Checker, Generator, DUP_SETS};
 pub use mix::OpMix;
 pub use names::{prepared_name, sharded, tree_dirs, tree_file_path, unique_put_key, worker_seed};
 pub use pattern::{glob_match, list_prefix, split_absolute};
-pub use payload::Payload;
 pub use sizes::sample_size;

@@ -13,7 +13,7 @@ pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut Path
     let base_uri = ctx.base(o.get("base_uri"), &o.at("base_uri"));
     let count = ctx.uint(o.get("count"), &o.at("count"), 0);
     let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
-    let fill = ctx.fill(&o);
+    let data = ctx.data(&o);
     let use_me = ctx.boolean(o.get("use_multi_endpoint"), &o.at("use_multi_endpoint")).unwrap_or(true);
     let base_uri = base_uri?;
     note_path(uses, &base_uri, &o.at("base_uri"), use_me, &o.at("use_multi_endpoint"));
@@ -22,7 +22,7 @@ pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut Path
         base_uri,
         count: count?,
         size: size?,
-        fill,
+        data,
         use_multi_endpoint: use_me,
         key_prefix_shards: shards,
     })
@@ -40,7 +40,7 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
     let depth = ctx.uint(o.get("depth"), &o.at("depth"), 1);
     let files = ctx.uint(o.get("files_per_dir"), &o.at("files_per_dir"), 1);
     let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
-    let fill = ctx.fill(&o);
+    let data = ctx.data(&o);
     let (base_uri, width, depth, files, size) = (base_uri?, width?, depth?, files?, size?);
     let leaves = (width as f64).powf(depth as f64);
     if leaves * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
@@ -53,7 +53,7 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
         return None;
     }
     note_path(uses, &base_uri, &o.at("base_uri"), true, "");
-    Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, fill })
+    Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, data })
 }
 
 /// `key_prefix_shards`: 1 (none) to 65,536 hashed prefixes.
@@ -165,6 +165,24 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
             ),
         );
     }
+    let data = ctx.data(&o);
+    if op != OpKind::Put {
+        if let Some(k) = DATA_KEYS.iter().find(|k| o.has(k)) {
+            let hint = if op == OpKind::Get { " — a `get` checks content with `verify: true`" } else { "" };
+            ctx.err(&o.at(k), format!("only `put` writes data; remove `{k}` from this `{}`{hint}", op.config_name()));
+        }
+    }
+    let verify = ctx.boolean(o.get("verify"), &o.at("verify")).unwrap_or(false);
+    if o.has("verify") && op != OpKind::Get {
+        ctx.err(
+            &o.at("verify"),
+            format!("only `get` reads content to verify; remove `verify` from this `{}`", op.config_name()),
+        );
+    }
+    let range = o.get("range").and_then(|v| range(ctx, v, &o.at("range")));
+    if o.has("range") && op != OpKind::Get {
+        ctx.err(&o.at("range"), format!("only `get` reads a range; remove `range` from this `{}`", op.config_name()));
+    }
     Some(OpSpec {
         op,
         path: p?,
@@ -172,5 +190,41 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         size: if op == OpKind::Put { size } else { None },
         use_multi_endpoint: use_me,
         key_prefix_shards,
+        data,
+        verify,
+        range: if op == OpKind::Get { range } else { None },
     })
+}
+
+/// `range: {length, offset: 0 | random | <size>, align}` of a GET.
+fn range(ctx: &mut Ctx, v: &Value, path: &str) -> Option<RangeSpec> {
+    let o = ctx.obj(v, path, RANGE_KEYS, "`{length, offset, align}`")?;
+    if !o.has("length") {
+        ctx.err(path, "`length:` is missing — how many bytes each GET reads, e.g. `1MiB`");
+    }
+    let length = ctx.size(o.get("length"), &o.at("length"));
+    if length == Some(0) {
+        ctx.err(&o.at("length"), "is 0 — give the bytes each GET reads, e.g. `1MiB`");
+    }
+    let align = match ctx.size(o.get("align"), &o.at("align")) {
+        Some(0) => {
+            ctx.err(
+                &o.at("align"),
+                "is 0 — give the alignment of random offsets in bytes, e.g. `4KiB` (or 1 for none)",
+            );
+            None
+        }
+        Some(a) => Some(a),
+        None => Some(4096),
+    };
+    if o.has("align") && o.get("offset").and_then(|v| v.as_str()) != Some("random") {
+        ctx.err(&o.at("align"), "only applies to `offset: random`; remove it or set `offset: random`");
+    }
+    let offset = match o.get("offset") {
+        None => Some(RangeOffset::Fixed(0)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("random") => align.map(|align| RangeOffset::Random { align }),
+        Some(v) => ctx.size(Some(v), &o.at("offset")).map(RangeOffset::Fixed),
+    };
+    let length = length.filter(|&l| l > 0)?;
+    Some(RangeSpec { length, offset: offset? })
 }

@@ -47,10 +47,45 @@ const TOP_KEYS: &[&str] = &[
     "stages",
 ];
 const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
-const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "fill", "use_multi_endpoint", "key_prefix_shards"];
-const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec", "fill"];
-const OP_KEYS: &[&str] =
-    &["op", "path", "weight", "object_size", "size_spec", "use_multi_endpoint", "key_prefix_shards"];
+const DATA_KEYS: [&str; 4] = ["fill", "dedup_factor", "compress_factor", "block_size"];
+const RANGE_KEYS: &[&str] = &["length", "offset", "align"];
+const ENSURE_KEYS: &[&str] = &[
+    "base_uri",
+    "count",
+    "size_spec",
+    "use_multi_endpoint",
+    "key_prefix_shards",
+    "fill",
+    "dedup_factor",
+    "compress_factor",
+    "block_size",
+];
+const TREE_KEYS: &[&str] = &[
+    "base_uri",
+    "width",
+    "depth",
+    "files_per_dir",
+    "size_spec",
+    "fill",
+    "dedup_factor",
+    "compress_factor",
+    "block_size",
+];
+const OP_KEYS: &[&str] = &[
+    "op",
+    "path",
+    "weight",
+    "object_size",
+    "size_spec",
+    "use_multi_endpoint",
+    "key_prefix_shards",
+    "fill",
+    "dedup_factor",
+    "compress_factor",
+    "block_size",
+    "verify",
+    "range",
+];
 const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
 const DIST_KEYS: &[&str] =
     &["agents", "shared_filesystem", "tree_creation_mode", "path_selection", "start_delay", "ssh", "tls", "token_file"];
@@ -392,9 +427,49 @@ impl Ctx<'_> {
         }
     }
 
-    fn fill(&mut self, o: &Obj) -> Fill {
-        self.choice(o.get("fill"), &o.at("fill"), &[("random", Fill::Random), ("zero", Fill::Zero)])
-            .unwrap_or(Fill::Random)
+    /// `fill`, `dedup_factor`, `compress_factor`, `block_size` of an entry that writes objects.
+    fn data(&mut self, o: &Obj) -> DataSpec {
+        let mut d = DataSpec::default();
+        let fills = [("random", Fill::Random), ("zero", Fill::Zero), ("pattern", Fill::Pattern)];
+        if let Some(f) = self.choice(o.get("fill"), &o.at("fill"), &fills) {
+            d.fill = f;
+        }
+        if let Some(b) = self.size(o.get("block_size"), &o.at("block_size")) {
+            if !(512..=1 << 20).contains(&b) || b % 512 != 0 {
+                self.err(&o.at("block_size"), format!("`{}` is not a block size — give a multiple of 512 bytes between 512 and 1MiB (4KiB is what most arrays deduplicate by)", size_text(b)));
+            } else {
+                d.block_size = b as u32;
+            }
+        }
+        for (key, what) in [("dedup_factor", "deduplicate"), ("compress_factor", "compress")] {
+            let Some(x) = self.number(o.get(key), &o.at(key)) else { continue };
+            if !(1.0..=1000.0).contains(&x) {
+                self.err(
+                    &o.at(key),
+                    format!("`{x}` is not a factor — give 1 (no data reduction) or more, e.g. 4 for 4:1, at most 1000"),
+                );
+                continue;
+            }
+            if x > 1.0 && d.fill != Fill::Random {
+                let f = if d.fill == Fill::Zero { "zero" } else { "pattern" };
+                self.err(
+                    &o.at(key),
+                    format!(
+                        "`fill: {f}` data cannot be made to {what} by a factor — use `fill: random` with `{key}: {x}`"
+                    ),
+                );
+                continue;
+            }
+            if key == "dedup_factor" {
+                d.dedup_factor = x
+            } else {
+                d.compress_factor = x
+            }
+        }
+        if d.compress_factor > d.block_size as f64 / 8.0 {
+            self.err(&o.at("compress_factor"), format!("{} is more than a {}-byte block can be compressed by here — raise `block_size` or lower the factor", d.compress_factor, d.block_size));
+        }
+        d
     }
 
     /// A multi_endpoint block; `Some` only when enabled and usable.

@@ -8,7 +8,7 @@ const STAGE_PREPARE: &[&str] = &["prepare"];
 const STAGE_WORKLOAD: &[&str] = &["workload", "duration", "ops", "concurrency", "io_rate", "warmup"];
 const STAGE_COMMAND: &[&str] = &["command", "args", "on"];
 const BARRIER_KEYS: &[&str] = &["policy", "timeout"];
-const TYPES: &[(&str, u8)] = &[("prepare", 0), ("workload", 1), ("cleanup", 2), ("command", 3)];
+const TYPES: &[(&str, u8)] = &[("prepare", 0), ("workload", 1), ("cleanup", 2), ("command", 3), ("verify", 4)];
 
 fn type_keys(t: u8) -> &'static [&'static str] {
     match t {
@@ -83,6 +83,12 @@ pub(super) fn stages(ctx: &mut Ctx, v: &Value, d: &Defaults, uses: &mut PathUse)
                     format!("`{}` is already the name of stages[{j}] — stage names must be unique", s.name),
                 );
             }
+            if s.kind == StageKind::Verify && !out.iter().any(|o| matches!(o.kind, StageKind::Prepare(_))) {
+                ctx.err(
+                    &format!("{path}.type"),
+                    "a `verify` stage reads what the `prepare` stages before it wrote — add a prepare stage before it",
+                );
+            }
             out.push(s);
         }
     }
@@ -106,7 +112,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
         Value::Mapping(m) => match m.get("type") {
             Some(t) => ctx.choice(Some(t), &join(path, "type"), TYPES),
             None => {
-                ctx.err(path, "`type:` is missing — one of prepare, workload, cleanup, command");
+                ctx.err(path, "`type:` is missing — one of prepare, workload, verify, cleanup, command");
                 None
             }
         },
@@ -173,6 +179,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
         }),
         1 => StageKind::Workload(workload_stage(ctx, &o, path, d, uses)?),
         2 => StageKind::Cleanup,
+        4 => StageKind::Verify,
         _ => StageKind::Command(command_stage(ctx, &o, path)?),
     };
     Some(StagePlan { name: name?, kind, optional, timeout, barrier })
