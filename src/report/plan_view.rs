@@ -71,11 +71,12 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             );
         }
     }
-    let total: u64 = plan.workload.iter().map(|o| u64::from(o.weight)).sum();
+    let total: u64 = plan.workload.iter().filter(|o| o.concurrency.is_none()).map(|o| u64::from(o.weight)).sum();
     if !plan.workload.is_empty() {
         let _ = writeln!(s, "Workload:");
         for o in &plan.workload {
-            let pct = if total > 0 { 100.0 * f64::from(o.weight) / total as f64 } else { 0.0 };
+            let pct =
+                if total > 0 && o.concurrency.is_none() { 100.0 * f64::from(o.weight) / total as f64 } else { 0.0 };
             let size = o.size.as_ref().map(|z| format!(", size {}", size_spec_text(z))).unwrap_or_default();
             let ep = if o.use_multi_endpoint { "" } else { ", via target" };
             let mut extra = String::new();
@@ -92,7 +93,11 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             if o.verify {
                 extra.push_str(", verified");
             }
-            let _ = writeln!(s, "  {:<6} {:>5.1}%  {}{size}{ep}{extra}", o.op.name(), pct, o.path);
+            if let Some(k) = o.concurrency {
+                extra.push_str(&format!(", {k} workers of its own (not in the mix)"));
+            }
+            let share = if o.concurrency.is_some() { "  own ".to_string() } else { format!("{pct:>5.1}%") };
+            let _ = writeln!(s, "  {:<6} {share}  {}{size}{ep}{extra}", o.op.name(), o.path);
         }
     }
     if plan.cleanup {

@@ -64,6 +64,8 @@ pub struct OpSpec {
     pub verify: bool,
     /// GET: read a byte range instead of the whole object.
     pub range: Option<RangeSpec>,
+    /// Workers (per agent) that run only this op; `None`: the op is part of the shared mix.
+    pub concurrency: Option<usize>,
 }
 
 /// What generated objects contain (`fill`, `dedup_factor`, `compress_factor`, `block_size`).
@@ -493,10 +495,27 @@ impl Plan {
     /// Workers of each agent in stage `i` (one entry for a local run).
     pub fn stage_workers(&self, i: usize) -> Vec<usize> {
         let p = self.for_stage(i);
+        let w =
+            |a: Option<usize>| if p.workload.is_empty() { p.effective_concurrency(a) } else { p.workload_workers(a) };
         match &self.distributed {
-            Some(d) if !d.agents.is_empty() => (0..d.agents.len()).map(|a| p.effective_concurrency(Some(a))).collect(),
-            _ => vec![p.effective_concurrency(None)],
+            Some(d) if !d.agents.is_empty() => (0..d.agents.len()).map(|a| w(Some(a))).collect(),
+            _ => vec![w(None)],
         }
+    }
+
+    /// Workers of the shared op mix of the workload: `concurrency` when some op has no
+    /// `concurrency` of its own, else none.
+    pub fn mix_workers(&self, agent_index: Option<usize>) -> usize {
+        if self.workload.iter().any(|o| o.concurrency.is_none()) {
+            self.effective_concurrency(agent_index)
+        } else {
+            0
+        }
+    }
+
+    /// Every worker of the workload: the mix's plus each op's own (`concurrency:` on an op).
+    pub fn workload_workers(&self, agent_index: Option<usize>) -> usize {
+        self.mix_workers(agent_index) + self.workload.iter().filter_map(|o| o.concurrency).sum::<usize>()
     }
 
     /// The agent spec at `agent_index`, when distributed.

@@ -330,7 +330,7 @@ impl Runner {
                     let me = self.role.agent_index.unwrap_or(0);
                     job.limit_ops(ops_share(limit, &self.plan.stage_workers(i), me));
                 }
-                let workers = sp.effective_concurrency(self.role.agent_index);
+                let workers = sp.workload_workers(self.role.agent_index);
                 self.pending =
                     Pending::Workload { job: Arc::new(job), duration: sp.duration, warmup: w.warmup, workers };
             }

@@ -114,6 +114,10 @@ pub struct WorkloadJob {
     rate: Option<f64>,
     arrival: Arrival,
     workers: usize,
+    /// Workers `0..mix_workers` run the weighted mix; worker `mix_workers + k` runs only op
+    /// `dedicated[k]` (`concurrency:` on an op).
+    mix_workers: usize,
+    dedicated: Vec<usize>,
     agent: usize,
     run_id: String,
     seed: u64,
@@ -190,11 +194,18 @@ pub async fn resolve(
     }
     Ok(WorkloadJob {
         ops,
-        mix: OpMix::new(plan.workload.iter().map(|o| o.weight)),
+        mix: OpMix::new(plan.workload.iter().map(|o| if o.concurrency.is_some() { 0 } else { o.weight })),
         clock: OnceLock::new(),
         rate: plan.io_rate,
         arrival: plan.arrival,
-        workers: plan.effective_concurrency(role.agent_index).max(1),
+        workers: plan.workload_workers(role.agent_index).max(1),
+        mix_workers: plan.mix_workers(role.agent_index),
+        dedicated: plan
+            .workload
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| std::iter::repeat_n(i, o.concurrency.unwrap_or(0)))
+            .collect(),
         agent: role.agent_index.unwrap_or(0),
         run_id: role.run_id.clone(),
         seed: plan.seed,
@@ -309,7 +320,10 @@ impl WorkloadJob {
             if open_loop && actual.duration_since(intended) > Duration::from_millis(1) {
                 rec.record_late_start();
             }
-            let i = self.mix.pick(&mut rng);
+            let i = match w.checked_sub(self.mix_workers) {
+                Some(k) => self.dedicated.get(k).copied().unwrap_or(0),
+                None => self.mix.pick(&mut rng),
+            };
             let op = &self.ops[i];
             let mut range = None;
             let (key, data): (Arc<str>, Option<bytes::Bytes>) = match &op.target {

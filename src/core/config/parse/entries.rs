@@ -183,8 +183,16 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
     if o.has("range") && op != OpKind::Get {
         ctx.err(&o.at("range"), format!("only `get` reads a range; remove `range` from this `{}`", op.config_name()));
     }
+    let concurrency = match ctx.uint(o.get("concurrency"), &o.at("concurrency"), 1) {
+        Some(k) if k > 100_000 => {
+            ctx.err(&o.at("concurrency"), format!("{k} workers for one op is more than 100000 — use fewer"));
+            None
+        }
+        k => k.map(|k| k as usize),
+    };
     Some(OpSpec {
         op,
+        concurrency,
         path: p?,
         weight: weight?.min(u32::MAX as u64) as u32,
         size: if op == OpKind::Put { size } else { None },

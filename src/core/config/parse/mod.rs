@@ -85,6 +85,7 @@ const OP_KEYS: &[&str] = &[
     "block_size",
     "verify",
     "range",
+    "concurrency",
 ];
 const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
 const DIST_KEYS: &[&str] =
