@@ -104,11 +104,10 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool
     let mut tasks = Vec::new();
     let mut existing = 0u64;
     let mut listed: Vec<(String, HashSet<String>)> = Vec::new();
+    let mine = |j: &u64| role.prepare_split.is_none_or(|(i, n)| j % n as u64 == i as u64);
     for (gi, (g, range)) in groups.iter().zip(counts).enumerate() {
         if every {
-            let n = role.prepare_split.map(|(_, n)| n as u64).unwrap_or(1);
-            let i = role.prepare_split.map(|(i, _)| i as u64).unwrap_or(0);
-            tasks.extend(range.filter(|j| j % n == i).map(|j| (gi, j)));
+            tasks.extend(range.filter(mine).map(|j| (gi, j)));
             continue;
         }
         let primary = g.store.primary();
@@ -118,12 +117,7 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool
             listed.push((list_key.clone(), objs.into_iter().map(|o| o.key).collect()));
         }
         let present = &listed.iter().find(|(k, _)| *k == list_key).expect("listed above").1;
-        for j in range {
-            if let Some((i, n)) = role.prepare_split {
-                if j % n as u64 != i as u64 {
-                    continue;
-                }
-            }
+        for j in range.filter(mine) {
             if present.contains(&g.key(j)) {
                 existing += 1;
             } else if role.make_files {
@@ -239,12 +233,7 @@ impl VerifyJob {
             let started = std::time::Instant::now();
             match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await {
                 Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None),
-                Err(e) => {
-                    if let StoreError::NotFound(_) = e {
-                        eprintln!("verify failed: {}{key}: the object is missing", ep.uri);
-                    }
-                    rec.record_err(OpKind::Get, idx, e.kind_name())
-                }
+                Err(e) => rec.record_err(OpKind::Get, idx, e.kind_name()),
             }
         }
     }

@@ -85,9 +85,16 @@ pub async fn read_object(
 ) -> Result<u64, StoreError> {
     let Some(g) = gen else { return ep.backend.read(key, range, None).await };
     let mut chk = Checker::new(g, key, Vec::new());
-    let n = {
+    let read = {
         let mut sink = |off: u64, d: &[u8]| chk.check(off, d);
-        ep.backend.read(key, range, Some(&mut sink)).await?
+        ep.backend.read(key, range, Some(&mut sink)).await
+    };
+    let n = match read {
+        Err(e @ StoreError::NotFound(_)) => {
+            report_verify_failure(&ep.uri, key, "the object is missing");
+            return Err(e);
+        }
+        r => r?,
     };
     let what = match (chk.mismatch, expect_size) {
         (Some(off), _) => format!("byte {off} differs from what was written"),

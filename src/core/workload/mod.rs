@@ -9,7 +9,7 @@ mod pattern;
 mod sizes;
 
 pub use arrivals::{Arrival, Schedule};
-pub use datagen::{name_key, Checker, Generator, DUP_SETS};
+pub use datagen::{Checker, Generator};
 pub use mix::OpMix;
 pub use names::{prepared_name, sharded, tree_dirs, tree_file_path, unique_put_key, worker_seed};
 pub use pattern::{glob_match, list_prefix, split_absolute};

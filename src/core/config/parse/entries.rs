@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<EnsureObjects> {
-    let o = ctx.obj(v, path, ENSURE_KEYS, "an ensure_objects entry")?;
+    let o = ctx.obj(v, path, &with_data(ENSURE_KEYS), "an ensure_objects entry")?;
     for k in ["base_uri", "count", "size_spec"] {
         if !o.has(k) {
             ctx.err(path, format!("`{k}:` is missing"));
@@ -29,7 +29,7 @@ pub(super) fn ensure_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut Path
 }
 
 pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<TreeSpec> {
-    let o = ctx.obj(v, path, TREE_KEYS, "`prepare.tree`")?;
+    let o = ctx.obj(v, path, &with_data(TREE_KEYS), "`prepare.tree`")?;
     for k in ["base_uri", "width", "depth", "files_per_dir", "size_spec"] {
         if !o.has(k) {
             ctx.err(path, format!("`{k}:` is missing"));
@@ -83,7 +83,7 @@ fn note_path(uses: &mut PathUse, p: &str, yaml_path: &str, use_me: bool, opt_pat
 }
 
 pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<OpSpec> {
-    let o = ctx.obj(v, path, OP_KEYS, "an operation (`{op, path, weight}`)")?;
+    let o = ctx.obj(v, path, &with_data(OP_KEYS), "an operation (`{op, path, weight}`)")?;
     if !o.has("op") {
         ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete");
     }

@@ -49,28 +49,9 @@ const TOP_KEYS: &[&str] = &[
 const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
 const DATA_KEYS: [&str; 4] = ["fill", "dedup_factor", "compress_factor", "block_size"];
 const RANGE_KEYS: &[&str] = &["length", "offset", "align"];
-const ENSURE_KEYS: &[&str] = &[
-    "base_uri",
-    "count",
-    "size_spec",
-    "use_multi_endpoint",
-    "key_prefix_shards",
-    "fill",
-    "dedup_factor",
-    "compress_factor",
-    "block_size",
-];
-const TREE_KEYS: &[&str] = &[
-    "base_uri",
-    "width",
-    "depth",
-    "files_per_dir",
-    "size_spec",
-    "fill",
-    "dedup_factor",
-    "compress_factor",
-    "block_size",
-];
+// Entries that write objects also take the DATA_KEYS (see `with_data`).
+const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "use_multi_endpoint", "key_prefix_shards"];
+const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec"];
 const OP_KEYS: &[&str] = &[
     "op",
     "path",
@@ -79,14 +60,15 @@ const OP_KEYS: &[&str] = &[
     "size_spec",
     "use_multi_endpoint",
     "key_prefix_shards",
-    "fill",
-    "dedup_factor",
-    "compress_factor",
-    "block_size",
     "verify",
     "range",
     "concurrency",
 ];
+
+/// The keys of an entry that writes objects: its own plus the DATA_KEYS.
+fn with_data(keys: &[&'static str]) -> Vec<&'static str> {
+    [keys, &DATA_KEYS[..]].concat()
+}
 const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
 const DIST_KEYS: &[&str] =
     &["agents", "shared_filesystem", "tree_creation_mode", "path_selection", "start_delay", "ssh", "tls", "token_file"];
