@@ -93,11 +93,15 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             if o.verify {
                 extra.push_str(", verified");
             }
+            if o.from_written {
+                extra.push_str(", from the objects this run's PUTs wrote");
+            }
             if let Some(k) = o.concurrency {
                 extra.push_str(&format!(", {k} workers of its own (not in the mix)"));
             }
             let share = if o.concurrency.is_some() { "  own ".to_string() } else { format!("{pct:>5.1}%") };
-            let _ = writeln!(s, "  {:<6} {share}  {}{size}{ep}{extra}", o.op.name(), o.path);
+            let path = if o.from_written && o.path.is_empty() { "(written)" } else { &o.path };
+            let _ = writeln!(s, "  {:<6} {share}  {path}{size}{ep}{extra}", o.op.name());
         }
     }
     if plan.cleanup {

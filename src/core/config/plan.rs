@@ -66,6 +66,9 @@ pub struct OpSpec {
     pub range: Option<RangeSpec>,
     /// Workers (per agent) that run only this op; `None`: the op is part of the shared mix.
     pub concurrency: Option<usize>,
+    /// GET/STAT/DELETE: draw from the objects this run's PUTs wrote so far (`from: written`)
+    /// instead of those listed when the stage starts. `path` (may be empty) then filters them.
+    pub from_written: bool,
 }
 
 /// What generated objects contain (`fill`, `dedup_factor`, `compress_factor`, `block_size`).

@@ -1,9 +1,13 @@
-//! The objects a GET/STAT/DELETE picks from, resolved once at the start by listing.
+//! The objects a GET/STAT/DELETE picks from: resolved once at the start by listing, or (with
+//! `from: written`) growing with what the run's own PUTs wrote.
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rand::Rng;
+
+use crate::core::store::Store;
+use crate::core::workload::{glob_match, Generator};
 
 /// A key and the object's size in bytes, as listed.
 pub type Entry = (Arc<str>, u64);
@@ -50,6 +54,78 @@ impl KeyPool {
                 }
             }
         }
+    }
+}
+
+/// Where a written object lives and what it holds: the PUT op's store and generator.
+pub struct Source {
+    pub store: Arc<Store>,
+    pub data: Generator,
+}
+
+/// One object a PUT of this run wrote.
+#[derive(Clone)]
+pub struct Written {
+    pub key: Arc<str>,
+    pub size: u64,
+    pub src: Arc<Source>,
+}
+
+/// The objects this run's PUTs wrote so far that a `from: written` op draws from: those of one
+/// store matching a pattern, or all of them. Grows as PUTs succeed; a DELETE takes from it.
+pub struct WrittenPool {
+    filter: Option<(Arc<Store>, String)>,
+    objects: RwLock<Vec<Written>>,
+}
+
+impl WrittenPool {
+    pub fn new(filter: Option<(Arc<Store>, String)>) -> Self {
+        WrittenPool { filter, objects: RwLock::new(Vec::new()) }
+    }
+
+    /// Same store (and pattern) as `filter`: ops that share it share the pool.
+    pub fn same_filter(&self, filter: &Option<(Arc<Store>, String)>) -> bool {
+        match (&self.filter, filter) {
+            (None, None) => true,
+            (Some((a, p)), Some((b, q))) => Arc::ptr_eq(a, b) && p == q,
+            _ => false,
+        }
+    }
+
+    /// Whether an object written to `store` under `key` belongs here.
+    pub fn accepts(&self, store: &Arc<Store>, key: &str) -> bool {
+        match &self.filter {
+            None => true,
+            Some((s, pattern)) => Arc::ptr_eq(s, store) && glob_match(pattern, key),
+        }
+    }
+
+    /// Whether objects written to `store` may belong here (the pattern is checked per object).
+    pub fn may_accept(&self, store: &Arc<Store>) -> bool {
+        self.filter.as_ref().is_none_or(|(s, _)| Arc::ptr_eq(s, store))
+    }
+
+    /// Add `w` when it belongs here.
+    pub fn offer(&self, w: &Written) {
+        if self.accepts(&w.src.store, &w.key) {
+            self.objects.write().push(w.clone());
+        }
+    }
+
+    /// An object chosen uniformly at random, left in the pool.
+    pub fn pick<R: Rng>(&self, rng: &mut R) -> Option<Written> {
+        let v = self.objects.read();
+        (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
+    }
+
+    /// An object chosen uniformly at random and removed from the pool (DELETE).
+    pub fn take<R: Rng>(&self, rng: &mut R) -> Option<Written> {
+        let mut v = self.objects.write();
+        if v.is_empty() {
+            return None;
+        }
+        let i = rng.random_range(0..v.len());
+        Some(v.swap_remove(i))
     }
 }
 

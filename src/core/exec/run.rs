@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{run_command, CommandEnv};
+use super::keys::Written;
 use super::outcome::{AgentReport, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
 use super::phase::{run_phase, PhaseOutput, PhaseSpec};
 use super::prepare::{self, Created};
@@ -193,6 +194,8 @@ pub struct Runner {
     opts: RunOptions,
     report: AgentReport,
     created: Created,
+    /// Objects the workload PUTs wrote so far, for `from: written` ops of later stages.
+    written: Vec<Written>,
     pending: Pending,
     /// Why the run stopped early (error threshold, a failed stage, the fleet said so).
     stopped: Option<String>,
@@ -216,6 +219,7 @@ impl Runner {
             opts,
             report,
             created: Created::default(),
+            written: Vec::new(),
             pending: Pending::Nothing,
             stopped: None,
             missing_roots: Vec::new(),
@@ -325,7 +329,11 @@ impl Runner {
                 if first_workload != Some(i) {
                     role.run_id = format!("{}s{i}", role.run_id);
                 }
-                let mut job = wl::resolve(&sp, &role, &self.stores, self.opts.cancel.child_token()).await?;
+                let keep = self.plan.stages[i + 1..]
+                    .iter()
+                    .any(|s| matches!(&s.kind, StageKind::Workload(w) if w.ops.iter().any(|o| o.from_written)));
+                let cancel = self.opts.cancel.child_token();
+                let mut job = wl::resolve(&sp, &role, &self.stores, cancel, &self.written, keep).await?;
                 if let Some(limit) = w.op_limit {
                     let me = self.role.agent_index.unwrap_or(0);
                     job.limit_ops(ops_share(limit, &self.plan.stage_workers(i), me));
@@ -424,6 +432,13 @@ impl Runner {
                 });
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
                 self.created.put.extend(job.created_keys());
+                let changes = job.written_changes();
+                self.written.extend(changes.added);
+                if !changes.removed.is_empty() {
+                    let gone: std::collections::HashSet<(usize, &str)> =
+                        changes.removed.iter().map(|w| (Arc::as_ptr(&w.src.store) as usize, &*w.key)).collect();
+                    self.written.retain(|w| !gone.contains(&(Arc::as_ptr(&w.src.store) as usize, &*w.key)));
+                }
                 self.absorb(out, &mut st);
             }
             (Pending::Nothing, StageKind::Cleanup) => {

@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use super::keys::{Entry, KeyPool};
+use super::keys::{Entry, KeyPool, Source, Written, WrittenPool};
 use super::phase::PhaseJob;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
@@ -30,11 +30,14 @@ use crate::core::OpKind;
 enum Target {
     /// GET / STAT / DELETE: a key drawn from the pool.
     Pool(Arc<KeyPool>),
+    /// GET / STAT / DELETE `from: written`: an object this run's PUTs wrote.
+    Written(Arc<WrittenPool>),
     /// LIST of a prefix.
     List(String),
     /// PUT of a new object named from the template, spread over `shards` hashed prefixes, with
     /// content from `data`.
-    Put { template: String, size: SizeSpec, shards: u32, data: Generator },
+    /// `feeds`: the `from: written` pools its objects join once written.
+    Put { template: String, size: SizeSpec, shards: u32, src: Arc<Source>, feeds: Vec<Arc<WrittenPool>> },
 }
 
 struct ResolvedOp {
@@ -43,8 +46,20 @@ struct ResolvedOp {
     target: Target,
     /// GET: the byte range to read.
     range: Option<RangeSpec>,
-    /// GET with `verify: true`: what the objects must contain.
-    verify: Option<Generator>,
+    /// GET with `verify: true`.
+    verify: bool,
+    /// What the objects of a listed pool contain (objects from `from: written` carry their own).
+    expect: Generator,
+}
+
+/// What one operation works on, chosen by a worker.
+struct Pick {
+    op: usize,
+    key: Arc<str>,
+    body: Option<bytes::Bytes>,
+    range: Option<(u64, u64)>,
+    /// Set for objects drawn from a `from: written` pool.
+    written: Option<Written>,
 }
 
 /// The byte range a GET of an object of `size` bytes reads: `(offset, length)`, the range
@@ -139,27 +154,83 @@ pub struct WorkloadJob {
     issued: AtomicU64,
     /// (op index, worker, PUTs issued) for naming what was created.
     put_counts: Mutex<Vec<(usize, usize, u64)>>,
+    /// Keep what PUTs wrote and `from: written` DELETEs removed, for later stages.
+    keep_written: bool,
+    written_out: Mutex<WrittenChanges>,
+}
+
+/// What a stage's PUTs wrote and its `from: written` DELETEs removed.
+#[derive(Default)]
+pub struct WrittenChanges {
+    pub added: Vec<Written>,
+    pub removed: Vec<Written>,
 }
 
 /// Build the job: resolve each op's store and list the key pools (sorted, and split among agents
-/// for `path_selection: distributed`).
+/// for `path_selection: distributed`). `from: written` pools start with `prior`, what earlier
+/// stages wrote; `keep_written` collects this stage's changes to it for the stages after.
 pub async fn resolve(
     plan: &Plan,
     role: &RunRole,
     stores: &Stores,
     stop: CancellationToken,
+    prior: &[Written],
+    keep_written: bool,
 ) -> Result<WorkloadJob, RunError> {
     let mut ops = Vec::new();
     let mut pools: Vec<(String, bool, Arc<KeyPool>)> = Vec::new();
+    let mut written: Vec<Arc<WrittenPool>> = Vec::new();
+    for spec in plan.workload.iter().filter(|o| o.from_written) {
+        let filter = if spec.path.is_empty() {
+            None
+        } else {
+            Some(stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?)
+        };
+        if !written.iter().any(|p| p.same_filter(&filter)) {
+            let pool = WrittenPool::new(filter);
+            prior.iter().for_each(|w| pool.offer(w));
+            written.push(Arc::new(pool));
+        }
+    }
     for (index, spec) in plan.workload.iter().enumerate() {
+        let expect = Generator::new(plan.seed, &plan.data_for(&spec.path));
+        if spec.from_written {
+            let filter = if spec.path.is_empty() {
+                None
+            } else {
+                Some(stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?)
+            };
+            let pool = written.iter().find(|p| p.same_filter(&filter)).cloned().expect("pool made above");
+            // Each written object names its own store; this one only stands in.
+            let store = match filter {
+                Some((store, _)) => store,
+                None => stores.all().first().map(|s| (*s).clone()).ok_or_else(|| {
+                    RunError::Config(format!("workload[{index}]: `from: written` but no store is configured"))
+                })?,
+            };
+            ops.push(ResolvedOp {
+                kind: spec.op,
+                store,
+                target: Target::Written(pool),
+                range: spec.range,
+                verify: spec.verify,
+                expect,
+            });
+            continue;
+        }
         let (store, rel) = stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?;
         let target = match spec.op {
-            OpKind::Put => Target::Put {
-                template: rel,
-                size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
-                shards: spec.key_prefix_shards,
-                data: Generator::new(plan.seed, &spec.data),
-            },
+            OpKind::Put => {
+                let src = Arc::new(Source { store: store.clone(), data: Generator::new(plan.seed, &spec.data) });
+                let feeds = written.iter().filter(|p| p.may_accept(&store)).cloned().collect();
+                Target::Put {
+                    template: rel,
+                    size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
+                    shards: spec.key_prefix_shards,
+                    src,
+                    feeds,
+                }
+            }
             OpKind::List => Target::List(list_prefix(&rel).to_string()),
             _ => {
                 let pool_key = format!("{}|{}", store.primary().uri, rel);
@@ -196,8 +267,7 @@ pub async fn resolve(
                 }
             }
         };
-        let verify = spec.verify.then(|| Generator::new(plan.seed, &plan.data_for(&spec.path)));
-        ops.push(ResolvedOp { kind: spec.op, store, target, range: spec.range, verify });
+        ops.push(ResolvedOp { kind: spec.op, store, target, range: spec.range, verify: spec.verify, expect });
     }
     Ok(WorkloadJob {
         ops,
@@ -225,6 +295,8 @@ pub async fn resolve(
         op_limit: None,
         issued: AtomicU64::new(0),
         put_counts: Mutex::new(Vec::new()),
+        keep_written,
+        written_out: Mutex::new(WrittenChanges::default()),
     })
 }
 
@@ -253,6 +325,12 @@ impl WorkloadJob {
         let _ = self.clock.set(Clock { start, deadline, hard });
     }
 
+    /// What this stage's PUTs wrote and its `from: written` DELETEs removed (empty unless a later
+    /// stage reads from written).
+    pub fn written_changes(&self) -> WrittenChanges {
+        std::mem::take(&mut *self.written_out.lock())
+    }
+
     /// Keys of every object the workload's PUTs created (for cleanup).
     pub fn created_keys(&self) -> Vec<(Arc<Store>, String)> {
         let counts = self.put_counts.lock();
@@ -275,10 +353,11 @@ impl WorkloadJob {
         key: &str,
         data: Option<&bytes::Bytes>,
         range: Option<(u64, u64)>,
+        check: Option<&Generator>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op.kind {
-            OpKind::Get => read_object(ep, key, range, op.verify.as_ref(), None).await,
+            OpKind::Get => read_object(ep, key, range, check, None).await,
             OpKind::Put => {
                 let d = data.cloned().unwrap_or_default();
                 let n = d.len() as u64;
@@ -295,6 +374,7 @@ impl WorkloadJob {
         let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, self.agent, w, 1));
         let mut cursor = Cursor(w);
         let mut put_counters = vec![0u64; self.ops.len()];
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
         // Open loop: this worker's share of the rate, its first start spread over one period.
         let mut schedule = self.rate.map(|r| {
             Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
@@ -327,50 +407,38 @@ impl WorkloadJob {
             if open_loop && actual.duration_since(intended) > Duration::from_millis(1) {
                 rec.record_late_start();
             }
-            let i = match w.checked_sub(self.mix_workers) {
-                Some(k) => self.dedicated.get(k).copied().unwrap_or(0),
-                None => self.mix.pick(&mut rng),
-            };
-            let op = &self.ops[i];
-            let mut range = None;
-            let (key, data): (Arc<str>, Option<bytes::Bytes>) = match &op.target {
-                Target::Pool(pool) => {
-                    let picked = if op.kind == OpKind::Delete { pool.take(&mut rng) } else { pool.pick(&mut rng) };
-                    match picked {
-                        Some((k, size)) => {
-                            range = op.range.as_ref().and_then(|r| range_for(r, size, &mut rng));
-                            (k, None)
-                        }
-                        None => {
-                            rec.record_err(op.kind, None, "no_objects_left");
-                            self.count_error();
-                            continue;
-                        }
-                    }
-                }
-                Target::List(prefix) => (Arc::from(prefix.as_str()), None),
-                Target::Put { template, size, shards, data } => {
-                    let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
-                    put_counters[i] += 1;
-                    let n = sample_size(size, &mut rng);
-                    let body = data.object(&key, n);
-                    (Arc::from(key), Some(body))
+            let pick = match self.pick(w, &mut rng, &mut put_counters, clock).await {
+                Ok(p) => p,
+                Err(None) => break,
+                Err(Some(i)) => {
+                    rec.record_err(self.ops[i].kind, None, "no_objects_left");
+                    self.count_error();
+                    continue;
                 }
             };
-            let (ep, guard) = op.store.pick(&mut cursor);
+            let op = &self.ops[pick.op];
+            let (store, check) = match &pick.written {
+                Some(wr) => (&wr.src.store, op.verify.then_some(&wr.src.data)),
+                None => (&op.store, op.verify.then_some(&op.expect)),
+            };
+            let (key, range) = (&pick.key, pick.range);
+            let (ep, guard) = store.pick(&mut cursor);
             let idx = self.endpoints.then_some(ep.idx);
             let mut result = Err(StoreError::Other("not run".into()));
             for _attempt in 0..=self.retries {
                 result = tokio::select! {
                     biased;
                     _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
-                    r = self.once(op, ep, &key, data.as_ref(), range) => r,
+                    r = self.once(op, ep, key, pick.body.as_ref(), range, check) => r,
                 };
                 if result.is_ok() || clock.hard.is_cancelled() {
                     break;
                 }
             }
             drop(guard);
+            if result.is_ok() {
+                self.note_written(op, &pick, &mut added, &mut removed);
+            }
             let end = Instant::now();
             match result {
                 Ok(bytes) => {
@@ -387,6 +455,91 @@ impl WorkloadJob {
         }
         let mut counts = self.put_counts.lock();
         counts.extend(put_counters.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i, w, n)));
+        if self.keep_written {
+            let mut out = self.written_out.lock();
+            out.added.extend(added);
+            out.removed.extend(removed);
+        }
+    }
+
+    /// Choose the next operation and what it works on. `Err(Some(op))`: a listed pool of a
+    /// DELETE ran dry; `Err(None)`: the stage ended while waiting for a first written object.
+    /// A `from: written` op whose pool is still empty gives way to another op of the mix (a few
+    /// draws), or waits for the PUTs (a dedicated worker, or a mix of only such ops).
+    async fn pick(
+        &self,
+        w: usize,
+        rng: &mut SmallRng,
+        put_counters: &mut [u64],
+        clock: &Clock,
+    ) -> Result<Pick, Option<usize>> {
+        let mut draws = 0;
+        loop {
+            let i = match w.checked_sub(self.mix_workers) {
+                Some(k) => self.dedicated.get(k).copied().unwrap_or(0),
+                None => self.mix.pick(rng),
+            };
+            let op = &self.ops[i];
+            let mut pick = Pick { op: i, key: Arc::from(""), body: None, range: None, written: None };
+            match &op.target {
+                Target::Pool(pool) => {
+                    let picked = if op.kind == OpKind::Delete { pool.take(rng) } else { pool.pick(rng) };
+                    let (k, size) = picked.ok_or(Some(i))?;
+                    pick.range = op.range.as_ref().and_then(|r| range_for(r, size, rng));
+                    pick.key = k;
+                }
+                Target::Written(pool) => {
+                    let picked = if op.kind == OpKind::Delete { pool.take(rng) } else { pool.pick(rng) };
+                    let Some(wr) = picked else {
+                        draws += 1;
+                        if w >= self.mix_workers || draws > 8 {
+                            draws = 0;
+                            tokio::select! {
+                                biased;
+                                _ = clock.hard.cancelled() => return Err(None),
+                                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                            }
+                            if Instant::now() >= clock.deadline {
+                                return Err(None);
+                            }
+                        }
+                        continue;
+                    };
+                    pick.range = op.range.as_ref().and_then(|r| range_for(r, wr.size, rng));
+                    pick.key = wr.key.clone();
+                    pick.written = Some(wr);
+                }
+                Target::List(prefix) => pick.key = Arc::from(prefix.as_str()),
+                Target::Put { template, size, shards, src, .. } => {
+                    let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
+                    put_counters[i] += 1;
+                    let n = sample_size(size, rng);
+                    pick.body = Some(src.data.object(&key, n));
+                    pick.key = Arc::from(key);
+                }
+            }
+            return Ok(pick);
+        }
+    }
+
+    /// After a successful PUT, the object joins the `from: written` pools that take it; after a
+    /// DELETE of a written object, later stages no longer see it.
+    fn note_written(&self, op: &ResolvedOp, pick: &Pick, added: &mut Vec<Written>, removed: &mut Vec<Written>) {
+        match (&op.target, &pick.written) {
+            (Target::Put { src, feeds, .. }, _) => {
+                if feeds.is_empty() && !self.keep_written {
+                    return;
+                }
+                let size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
+                let wr = Written { key: pick.key.clone(), size, src: src.clone() };
+                feeds.iter().for_each(|p| p.offer(&wr));
+                if self.keep_written {
+                    added.push(wr);
+                }
+            }
+            (_, Some(wr)) if op.kind == OpKind::Delete && self.keep_written => removed.push(wr.clone()),
+            _ => {}
+        }
     }
 
     fn count_error(&self) {

@@ -87,7 +87,19 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
     if !o.has("op") {
         ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete");
     }
-    if !o.has("path") {
+    let from_written = match o.get("from") {
+        None => false,
+        Some(Value::String(s)) if s == "written" => true,
+        Some(Value::String(s)) if s == "listed" => false,
+        Some(_) => {
+            ctx.err(
+                &o.at("from"),
+                "must be `listed` (objects that exist when the stage starts) or `written` (objects this run's PUTs wrote)",
+            );
+            false
+        }
+    };
+    if !o.has("path") && !from_written {
         ctx.err(path, "`path:` is missing — the object, pattern or prefix this operation works on");
     }
     let op = o.get("op").and_then(|v| {
@@ -99,7 +111,8 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         }
         op
     });
-    let mut p = ctx.string(o.get("path"), &o.at("path"));
+    let mut p =
+        if o.has("path") || !from_written { ctx.string(o.get("path"), &o.at("path")) } else { Some(String::new()) };
     let weight = if o.has("weight") { ctx.uint(o.get("weight"), &o.at("weight"), 1) } else { Some(1) };
     if weight.is_some_and(|w| w > u32::MAX as u64) {
         ctx.err(&o.at("weight"), "is too large — weights are relative, use smaller numbers");
@@ -150,10 +163,15 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
                     format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"),
                 );
             }
-            OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) => ps.push('*'),
+            OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) && !ps.is_empty() => {
+                ps.push('*')
+            }
+            OpKind::Get | OpKind::Stat | OpKind::Delete if ps.is_empty() && !from_written => ps.push('*'),
             _ => {}
         }
-        note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
+        if !ps.is_empty() {
+            note_path(uses, ps, &o.at("path"), use_me, &o.at("use_multi_endpoint"));
+        }
     }
     let key_prefix_shards = shards(ctx, &o);
     if o.has("key_prefix_shards") && op != OpKind::Put {
@@ -183,6 +201,15 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
     if o.has("range") && op != OpKind::Get {
         ctx.err(&o.at("range"), format!("only `get` reads a range; remove `range` from this `{}`", op.config_name()));
     }
+    if o.has("from") && !matches!(op, OpKind::Get | OpKind::Stat | OpKind::Delete) {
+        ctx.err(
+            &o.at("from"),
+            format!(
+                "only `get`, `stat` and `delete` pick existing objects; remove `from` from this `{}`",
+                op.config_name()
+            ),
+        );
+    }
     let concurrency = match ctx.uint(o.get("concurrency"), &o.at("concurrency"), 1) {
         Some(k) if k > 100_000 => {
             ctx.err(&o.at("concurrency"), format!("{k} workers for one op is more than 100000 — use fewer"));
@@ -201,6 +228,7 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         data,
         verify,
         range: if op == OpKind::Get { range } else { None },
+        from_written,
     })
 }
 

@@ -63,6 +63,7 @@ const OP_KEYS: &[&str] = &[
     "verify",
     "range",
     "concurrency",
+    "from",
 ];
 
 /// The keys of an entry that writes objects: its own plus the DATA_KEYS.
@@ -756,6 +757,21 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
                 ctx.err(
                     p,
                     "is false, but there is no `target` to send this request to — set `target:` or remove this line",
+                );
+            }
+        }
+        let mut written = false;
+        for (i, st) in plan.stages.iter().enumerate() {
+            let StageKind::Workload(w) = &st.kind else { continue };
+            written |= w.ops.iter().any(|o| o.op == OpKind::Put);
+            if let (false, Some(j)) = (written, w.ops.iter().position(|o| o.from_written)) {
+                let at = if plan.explicit_stages { format!("stages[{i}]") } else { format!("workload[{j}].from") };
+                ctx.err(
+                    &at,
+                    format!(
+                        "`{}` with `from: written` reads what this run's PUTs wrote, but no `put` runs in this stage or before it — add a `put` to the mix",
+                        w.ops[j].op.config_name()
+                    ),
                 );
             }
         }
