@@ -100,3 +100,100 @@ fn avg_bytes(rows: &[Vec<String>], op: &str) -> f64 {
     let (o, b, a) = (col(rows, "operation"), col(rows, "size_bucket"), col(rows, "avg_bytes"));
     rows[1..].iter().find(|r| r[o] == op && r[b] == "ALL").map(|r| r[a].parse().unwrap()).unwrap_or(0.0)
 }
+
+/// Directories below `dir`, recursively.
+fn count_dirs(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten().filter(|e| e.path().is_dir()).map(|e| 1 + count_dirs(&e.path())).sum()
+}
+
+/// mdtest's phases on a deep tree: directory create/stat/remove, then file create/stat/remove,
+/// each stage's counts equal to what the file system holds afterwards.
+#[test]
+fn mdtest_like_phases_match_the_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = tmp.path().join("fs");
+    let stage = |name: &str, ops: u32, op: &str| {
+        format!("  - {{name: {name}, type: workload, ops: {ops}, workload: [{op}]}}\n")
+    };
+    let cfg = format!(
+        "target: \"file://{}/\"\nconcurrency: 4\ncleanup: false\nstages:\n  - {{name: tree, type: prepare, prepare: {{tree: {{base_uri: md/, width: 3, depth: 3, files_per_dir: 2, size_spec: 1KiB}}}}}}\n{}{}{}{}{}{}",
+        fs.display(),
+        stage("dir-create", 300, "{op: mkdir, path: \"md/*/\"}"),
+        stage("dir-stat", 300, "{op: stat, from: written}"),
+        stage("dir-remove", 300, "{op: rmdir, from: written}"),
+        stage("file-create", 600, "{op: put, path: \"md/*/\", object_size: 4KiB}"),
+        stage("file-stat", 600, "{op: stat, from: written}"),
+        stage("file-remove", 600, "{op: delete, from: written, path: \"md/*\"}"),
+    );
+    let c = write(tmp.path(), "mdtest.yaml", &cfg);
+    let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap()], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = results_dir(tmp.path()).unwrap();
+    let count = |file: &str, op: &str| {
+        let rows = tsv(&dir.join(file));
+        (total(&rows, op, "count"), total(&rows, op, "errors"))
+    };
+    let prepared = count("01_tree_results.tsv", "PUT").0;
+    assert_eq!(count("02_dir-create_results.tsv", "MKDIR"), (300, 0));
+    assert_eq!(count("03_dir-stat_results.tsv", "STAT"), (300, 0));
+    assert_eq!(count("04_dir-remove_results.tsv", "RMDIR"), (300, 0));
+    assert_eq!(count("05_file-create_results.tsv", "PUT"), (600, 0));
+    assert_eq!(count("06_file-stat_results.tsv", "STAT"), (600, 0));
+    assert_eq!(count("07_file-remove_results.tsv", "DELETE"), (600, 0));
+    // 3 + 9 + 27 tree directories, no directory MKDIR made is left, only the tree's own files.
+    assert_eq!(count_dirs(&fs.join("md")), 39, "directories left");
+    assert_eq!(count_files(&fs.join("md")), prepared, "files left");
+    assert!(prepared > 0);
+}
+
+/// Cleanup removes the directories MKDIRs made (after the files in them, deepest first) and
+/// the files PUT into a directory pattern.
+#[test]
+fn cleanup_removes_made_directories_and_the_files_in_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = tmp.path().join("fs");
+    let cfg = format!(
+        "target: \"file://{}/\"\nconcurrency: 4\nstages:\n  - {{name: tree, type: prepare, prepare: {{tree: {{base_uri: md/, width: 2, depth: 2, files_per_dir: 1, size_spec: 1KiB}}}}}}\n  - {{name: dirs, type: workload, ops: 40, workload: [{{op: mkdir, path: \"md/*/\"}}]}}\n  - {{name: files, type: workload, ops: 200, workload: [{{op: put, path: \"md/*/\", object_size: 1KiB}}]}}\n  - {{name: clean, type: cleanup}}\n",
+        fs.display()
+    );
+    let c = write(tmp.path(), "mdclean.yaml", &cfg);
+    let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap()], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = tsv(&results_dir(tmp.path()).unwrap().join("04_clean_results.tsv"));
+    assert_eq!((total(&rows, "RMDIR", "count"), total(&rows, "RMDIR", "errors")), (40, 0));
+    assert_eq!(total(&rows, "DELETE", "errors"), 0);
+    assert_eq!(count_files(&fs.join("md")), 0, "every file gone");
+    assert_eq!(count_dirs(&fs.join("md")), 6, "only the tree's 2 + 4 directories are left");
+}
+
+#[test]
+fn directory_ops_are_refused_on_object_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (op, what) in [
+        ("{op: mkdir, path: \"d/\"}", "`mkdir` works on file systems"),
+        ("{op: put, path: \"t/*/\", object_size: 1KiB}", "`put` into a directory pattern works on file systems"),
+    ] {
+        let cfg = format!("target: \"s3://bucket/x/\"\nworkload:\n  - {op}\n");
+        let c = write(tmp.path(), "dirs-s3.yaml", &cfg);
+        let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap()], tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("workload[0].op") && text(&o).contains(what), "{}", text(&o));
+    }
+}
+
+/// Every recipe in docs/WORKLOADS.md is a config the dry run accepts as printed.
+#[test]
+fn workloads_md_recipes_dry_run_as_printed() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/WORKLOADS.md")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for (i, block) in doc.split("```yaml\n").skip(1).enumerate() {
+        let yaml = block.split("```").next().unwrap();
+        let c = write(tmp.path(), &format!("recipe{i}.yaml"), yaml);
+        let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap(), "--dry-run"], tmp.path());
+        assert!(o.status.success(), "recipe {i}:\n{yaml}\n{}", text(&o));
+        n += 1;
+    }
+    assert!(n >= 7, "{n} recipes found");
+}

@@ -10,6 +10,10 @@ pub enum OpKind {
     List,
     Stat,
     Delete,
+    /// Create one directory (file systems).
+    Mkdir,
+    /// Remove one empty directory (file systems).
+    Rmdir,
 }
 
 /// The class an operation is reported under: LIST, STAT and DELETE are META.
@@ -21,9 +25,10 @@ pub enum OpClass {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 5] = [OpKind::Get, OpKind::Put, OpKind::List, OpKind::Stat, OpKind::Delete];
+    pub const ALL: [OpKind; 7] =
+        [OpKind::Get, OpKind::Put, OpKind::List, OpKind::Stat, OpKind::Delete, OpKind::Mkdir, OpKind::Rmdir];
 
-    /// Dense index 0..5, for arrays indexed by op kind.
+    /// Dense index 0..7, for arrays indexed by op kind.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -40,7 +45,7 @@ impl OpKind {
         }
     }
 
-    /// Upper-case name used in results files: GET, PUT, LIST, STAT, DELETE.
+    /// Upper-case name used in results files: GET, PUT, LIST, STAT, DELETE, MKDIR, RMDIR.
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Get => "GET",
@@ -48,10 +53,12 @@ impl OpKind {
             OpKind::List => "LIST",
             OpKind::Stat => "STAT",
             OpKind::Delete => "DELETE",
+            OpKind::Mkdir => "MKDIR",
+            OpKind::Rmdir => "RMDIR",
         }
     }
 
-    /// Lower-case name used in configs: get, put, list, stat, delete.
+    /// Lower-case name used in configs: get, put, list, stat, delete, mkdir, rmdir.
     pub fn config_name(self) -> &'static str {
         match self {
             OpKind::Get => "get",
@@ -59,7 +66,14 @@ impl OpKind {
             OpKind::List => "list",
             OpKind::Stat => "stat",
             OpKind::Delete => "delete",
+            OpKind::Mkdir => "mkdir",
+            OpKind::Rmdir => "rmdir",
         }
+    }
+
+    /// Directory operations, for file systems only.
+    pub fn is_dir_op(self) -> bool {
+        matches!(self, OpKind::Mkdir | OpKind::Rmdir)
     }
 
     pub fn parse(s: &str) -> Option<OpKind> {

@@ -28,9 +28,11 @@ pub const COLUMNS: [&str; 17] = [
     "service_p99_us",
 ];
 
-/// `bucket_idx` of the per-op META rows (LIST, STAT, DELETE; size_bucket `ALL`).
+/// `bucket_idx` of the per-op META rows (MKDIR, RMDIR, LIST, STAT, DELETE; size_bucket `ALL`).
 pub fn op_row_idx(op: OpKind) -> u32 {
     match op {
+        OpKind::Mkdir => 92,
+        OpKind::Rmdir => 93,
         OpKind::List => 94,
         OpKind::Stat => 95,
         OpKind::Delete => 96,
@@ -85,7 +87,7 @@ pub fn serialize(phase: Option<&PhaseResult>) -> String {
         }
     }
     // 2. Each META op on its own.
-    for op in [OpKind::List, OpKind::Stat, OpKind::Delete] {
+    for op in [OpKind::Mkdir, OpKind::Rmdir, OpKind::List, OpKind::Stat, OpKind::Delete] {
         let c = s.op_total(op);
         let errors = s.errors_where(|o| o == op);
         if c.is_some() || errors > 0 {

@@ -63,38 +63,54 @@ pub struct Source {
     pub data: Generator,
 }
 
-/// One object a PUT of this run wrote.
+/// One object a PUT (or directory a MKDIR) of this run wrote.
 #[derive(Clone)]
 pub struct Written {
     pub key: Arc<str>,
     pub size: u64,
     pub src: Arc<Source>,
+    pub dir: bool,
+}
+
+/// What a `from: written` pool takes: objects (GET, DELETE), directories (RMDIR), or both (STAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    Files,
+    Dirs,
+    Both,
 }
 
 /// The objects this run's PUTs wrote so far that a `from: written` op draws from: those of one
 /// store matching a pattern, or all of them. Grows as PUTs succeed; a DELETE takes from it.
 pub struct WrittenPool {
     filter: Option<(Arc<Store>, String)>,
+    takes: Takes,
     objects: RwLock<Vec<Written>>,
 }
 
 impl WrittenPool {
-    pub fn new(filter: Option<(Arc<Store>, String)>) -> Self {
-        WrittenPool { filter, objects: RwLock::new(Vec::new()) }
+    pub fn new(filter: Option<(Arc<Store>, String)>, takes: Takes) -> Self {
+        WrittenPool { filter, takes, objects: RwLock::new(Vec::new()) }
     }
 
-    /// Same store (and pattern) as `filter`: ops that share it share the pool.
-    pub fn same_filter(&self, filter: &Option<(Arc<Store>, String)>) -> bool {
-        match (&self.filter, filter) {
-            (None, None) => true,
-            (Some((a, p)), Some((b, q))) => Arc::ptr_eq(a, b) && p == q,
-            _ => false,
-        }
+    /// Same store, pattern and kind: ops that share them share the pool.
+    pub fn same_filter(&self, filter: &Option<(Arc<Store>, String)>, takes: Takes) -> bool {
+        takes == self.takes
+            && match (&self.filter, filter) {
+                (None, None) => true,
+                (Some((a, p)), Some((b, q))) => Arc::ptr_eq(a, b) && p == q,
+                _ => false,
+            }
     }
 
-    /// Whether an object written to `store` under `key` belongs here.
-    pub fn accepts(&self, store: &Arc<Store>, key: &str) -> bool {
-        match &self.filter {
+    /// Whether an object (or directory) written to `store` under `key` belongs here.
+    pub fn accepts(&self, store: &Arc<Store>, key: &str, dir: bool) -> bool {
+        let kind = match self.takes {
+            Takes::Files => !dir,
+            Takes::Dirs => dir,
+            Takes::Both => true,
+        };
+        kind && match &self.filter {
             None => true,
             Some((s, pattern)) => Arc::ptr_eq(s, store) && glob_match(pattern, key),
         }
@@ -107,7 +123,7 @@ impl WrittenPool {
 
     /// Add `w` when it belongs here.
     pub fn offer(&self, w: &Written) {
-        if self.accepts(&w.src.store, &w.key) {
+        if self.accepts(&w.src.store, &w.key, w.dir) {
             self.objects.write().push(w.clone());
         }
     }

@@ -135,11 +135,13 @@ pub struct Created {
     pub prepared: Vec<(Arc<Store>, String)>,
     /// Objects created by workload PUTs.
     pub put: Vec<(Arc<Store>, String)>,
+    /// Directories created by workload MKDIRs (removed after the objects, deepest first).
+    pub dirs: Vec<(Arc<Store>, String)>,
 }
 
 impl Created {
     pub fn len(&self) -> usize {
-        self.prepared.len() + self.put.len()
+        self.prepared.len() + self.put.len() + self.dirs.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -245,10 +247,15 @@ impl PhaseJob for VerifyJob {
     }
 }
 
-/// Deletes what the run created. Objects already gone (deleted by the workload) are not errors.
+/// Deletes what the run created: the objects, in parallel, then the directories MKDIRs made,
+/// deepest first, by the first worker once every object is gone. Objects already gone (deleted
+/// by the workload) are not errors.
 pub struct CleanupJob {
     keys: Vec<(Arc<Store>, String)>,
+    dirs: Vec<(Arc<Store>, String)>,
     next: AtomicUsize,
+    done: AtomicUsize,
+    all_done: tokio::sync::Notify,
     endpoints: bool,
 }
 
@@ -256,10 +263,19 @@ impl CleanupJob {
     pub fn new(created: Created, endpoints: bool) -> Self {
         let mut keys = created.prepared;
         keys.extend(created.put);
-        CleanupJob { keys, next: AtomicUsize::new(0), endpoints }
+        let mut dirs = created.dirs;
+        dirs.sort_by_key(|(_, d)| std::cmp::Reverse(d.matches('/').count()));
+        CleanupJob {
+            keys,
+            dirs,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            all_done: tokio::sync::Notify::new(),
+            endpoints,
+        }
     }
 
-    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((store, key)) = self.keys.get(t) else { break };
@@ -270,6 +286,25 @@ impl CleanupJob {
                 Ok(()) => rec.record_ok(OpKind::Delete, idx, 0, started.elapsed().as_micros() as u64, None),
                 Err(StoreError::NotFound(_)) => {}
                 Err(e) => rec.record_err(OpKind::Delete, idx, e.kind_name()),
+            }
+            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.keys.len() {
+                self.all_done.notify_one();
+            }
+        }
+        if w != 0 || self.dirs.is_empty() {
+            return;
+        }
+        if self.done.load(Ordering::Acquire) < self.keys.len() {
+            self.all_done.notified().await;
+        }
+        for (t, (store, dir)) in self.dirs.iter().enumerate() {
+            let (ep, _guard) = store.pick(&mut Cursor(t));
+            let idx = self.endpoints.then_some(ep.idx);
+            let started = std::time::Instant::now();
+            match ep.backend.remove_dir(dir).await {
+                Ok(()) => rec.record_ok(OpKind::Rmdir, idx, 0, started.elapsed().as_micros() as u64, None),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => rec.record_err(OpKind::Rmdir, idx, e.kind_name()),
             }
         }
     }

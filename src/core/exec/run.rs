@@ -320,7 +320,7 @@ impl Runner {
             }
             StageKind::Workload(w) => {
                 let sp = self.plan.for_stage(i);
-                if w.ops.iter().any(|o| o.op == crate::core::OpKind::Put) {
+                if w.ops.iter().any(|o| matches!(o.op, crate::core::OpKind::Put | crate::core::OpKind::Mkdir)) {
                     self.ensure_root().await?;
                 }
                 // PUT names must not repeat across stages: later workload stages salt the run id.
@@ -432,7 +432,9 @@ impl Runner {
                 });
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
                 self.created.put.extend(job.created_keys());
-                let changes = job.written_changes();
+                let changes = job.made();
+                self.created.dirs.extend(changes.dirs);
+                self.created.put.extend(changes.files);
                 self.written.extend(changes.added);
                 if !changes.removed.is_empty() {
                     let gone: std::collections::HashSet<(usize, &str)> =

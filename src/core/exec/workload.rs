@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use super::keys::{Entry, KeyPool, Source, Written, WrittenPool};
+use super::keys::{Entry, KeyPool, Source, Takes, Written, WrittenPool};
 use super::phase::PhaseJob;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
@@ -21,8 +21,8 @@ use crate::core::config::{Plan, RangeOffset, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
-    glob_match, list_prefix, sample_size, sharded, unique_put_key, worker_seed, Arrival, Checker, Generator, OpMix,
-    Schedule,
+    glob_match, list_prefix, sample_size, sharded, unique_dir_key, unique_put_key, worker_seed, Arrival, Checker,
+    Generator, OpMix, Schedule,
 };
 use crate::core::OpKind;
 
@@ -37,7 +37,73 @@ enum Target {
     /// PUT of a new object named from the template, spread over `shards` hashed prefixes, with
     /// content from `data`.
     /// `feeds`: the `from: written` pools its objects join once written.
-    Put { template: String, size: SizeSpec, shards: u32, src: Arc<Source>, feeds: Vec<Arc<WrittenPool>> },
+    /// With `parents` (a path like `tree/*/`), each new object goes into a directory drawn from it.
+    Put {
+        template: String,
+        parents: Option<Arc<KeyPool>>,
+        size: SizeSpec,
+        shards: u32,
+        src: Arc<Source>,
+        feeds: Vec<Arc<WrittenPool>>,
+    },
+    /// MKDIR of a new directory in `parent` (a key ending in `/`) or in a directory drawn from
+    /// `parents`; `feeds` as for PUT.
+    Mkdir { parent: String, parents: Option<Arc<KeyPool>>, src: Arc<Source>, feeds: Vec<Arc<WrittenPool>> },
+}
+
+/// What a `from: written` op of kind `op` draws.
+fn takes(op: OpKind) -> Takes {
+    match op {
+        OpKind::Rmdir => Takes::Dirs,
+        OpKind::Stat => Takes::Both,
+        _ => Takes::Files,
+    }
+}
+
+/// For a PUT or MKDIR path with `*` (`tree/*/`): the directories it matches, where the new
+/// objects or directories go.
+async fn parent_dirs(
+    store: &Store,
+    rel: &str,
+    index: usize,
+    spec: &crate::core::config::OpSpec,
+) -> Result<Option<Arc<KeyPool>>, RunError> {
+    if !rel.contains('*') {
+        return Ok(None);
+    }
+    let keys = list_matching(store, rel, true).await?;
+    if keys.is_empty() {
+        return Err(RunError::NoObjects {
+            index,
+            op: spec.op.config_name().to_string(),
+            pattern: spec.path.clone(),
+            uri: store.primary().uri.clone(),
+        });
+    }
+    Ok(Some(Arc::new(KeyPool::new(keys, false))))
+}
+
+/// The sorted keys under `rel`'s prefix that match it: objects, or directories (keys ending in
+/// `/`) for `dirs`.
+async fn list_matching(store: &Store, rel: &str, dirs: bool) -> Result<Vec<Entry>, RunError> {
+    let primary = store.primary();
+    let err = |e| RunError::Storage { uri: primary.uri.clone(), source: e };
+    let mut keys: Vec<Entry> = if dirs {
+        let listed = primary.backend.list_dirs(list_prefix(rel)).await.map_err(err)?;
+        listed.into_iter().filter(|k| glob_match(rel, k)).map(|k| (Arc::from(k), 0)).collect()
+    } else {
+        let listed = primary.backend.list(list_prefix(rel)).await.map_err(err)?;
+        listed.into_iter().filter(|o| glob_match(rel, &o.key)).map(|o| (Arc::from(o.key), o.size)).collect()
+    };
+    keys.sort();
+    Ok(keys)
+}
+
+impl ResolvedOp {
+    /// DELETE and RMDIR take what they pick out of the pool.
+    fn takes_out(&self) -> bool {
+        matches!(self.kind, OpKind::Delete | OpKind::Rmdir)
+    }
 }
 
 struct ResolvedOp {
@@ -156,14 +222,28 @@ pub struct WorkloadJob {
     put_counts: Mutex<Vec<(usize, usize, u64)>>,
     /// Keep what PUTs wrote and `from: written` DELETEs removed, for later stages.
     keep_written: bool,
-    written_out: Mutex<WrittenChanges>,
+    made: Mutex<Made>,
 }
 
-/// What a stage's PUTs wrote and its `from: written` DELETEs removed.
+/// What a stage's PUTs and MKDIRs wrote and its `from: written` DELETEs and RMDIRs removed
+/// (`added`, `removed`: only when a later stage reads from written), and every directory MKDIR
+/// made (for cleanup).
 #[derive(Default)]
-pub struct WrittenChanges {
+pub struct Made {
     pub added: Vec<Written>,
     pub removed: Vec<Written>,
+    pub dirs: Vec<(Arc<Store>, String)>,
+    /// Objects PUTs wrote into directories drawn from a pattern (for cleanup).
+    pub files: Vec<(Arc<Store>, String)>,
+}
+
+impl Made {
+    fn absorb(&mut self, other: Made) {
+        self.files.extend(other.files);
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+        self.dirs.extend(other.dirs);
+    }
 }
 
 /// Build the job: resolve each op's store and list the key pools (sorted, and split among agents
@@ -186,8 +266,8 @@ pub async fn resolve(
         } else {
             Some(stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?)
         };
-        if !written.iter().any(|p| p.same_filter(&filter)) {
-            let pool = WrittenPool::new(filter);
+        if !written.iter().any(|p| p.same_filter(&filter, takes(spec.op))) {
+            let pool = WrittenPool::new(filter, takes(spec.op));
             prior.iter().for_each(|w| pool.offer(w));
             written.push(Arc::new(pool));
         }
@@ -200,7 +280,8 @@ pub async fn resolve(
             } else {
                 Some(stores.resolve(&spec.path, spec.use_multi_endpoint).map_err(RunError::Config)?)
             };
-            let pool = written.iter().find(|p| p.same_filter(&filter)).cloned().expect("pool made above");
+            let pool =
+                written.iter().find(|p| p.same_filter(&filter, takes(spec.op))).cloned().expect("pool made above");
             // Each written object names its own store; this one only stands in.
             let store = match filter {
                 Some((store, _)) => store,
@@ -223,7 +304,9 @@ pub async fn resolve(
             OpKind::Put => {
                 let src = Arc::new(Source { store: store.clone(), data: Generator::new(plan.seed, &spec.data) });
                 let feeds = written.iter().filter(|p| p.may_accept(&store)).cloned().collect();
+                let parents = parent_dirs(&store, &rel, index, spec).await?;
                 Target::Put {
+                    parents,
                     template: rel,
                     size: spec.size.clone().unwrap_or(SizeSpec::Fixed(0)),
                     shards: spec.key_prefix_shards,
@@ -232,24 +315,27 @@ pub async fn resolve(
                 }
             }
             OpKind::List => Target::List(list_prefix(&rel).to_string()),
+            OpKind::Mkdir => {
+                let src = Arc::new(Source { store: store.clone(), data: Generator::new(plan.seed, &spec.data) });
+                let feeds = written.iter().filter(|p| p.may_accept(&store)).cloned().collect();
+                let parents = parent_dirs(&store, &rel, index, spec).await?;
+                if parents.is_none() {
+                    // The one parent is set up here, before the measured phase.
+                    let p = store.primary();
+                    p.backend.mkdir(&rel).await.map_err(|e| RunError::Storage { uri: p.uri.clone(), source: e })?;
+                }
+                Target::Mkdir { parent: rel, parents, src, feeds }
+            }
             _ => {
-                let pool_key = format!("{}|{}", store.primary().uri, rel);
-                let shrinking = plan.workload.iter().any(|o| o.op == OpKind::Delete && o.path == spec.path);
+                let dirs = spec.op == OpKind::Rmdir;
+                let pool_key = format!("{}|{}|{}", store.primary().uri, rel, dirs);
+                let shrinks = if dirs { OpKind::Rmdir } else { OpKind::Delete };
+                let shrinking = plan.workload.iter().any(|o| o.op == shrinks && o.path == spec.path);
                 if let Some((_, _, p)) = pools.iter().find(|(k, _, _)| *k == pool_key) {
                     Target::Pool(p.clone())
                 } else {
                     let primary = store.primary();
-                    let listed = primary
-                        .backend
-                        .list(list_prefix(&rel))
-                        .await
-                        .map_err(|e| RunError::Storage { uri: primary.uri.clone(), source: e })?;
-                    let mut keys: Vec<Entry> = listed
-                        .into_iter()
-                        .filter(|o| glob_match(&rel, &o.key))
-                        .map(|o| (Arc::from(o.key), o.size))
-                        .collect();
-                    keys.sort();
+                    let mut keys = list_matching(&store, &rel, dirs).await?;
                     if let Some((i, n)) = role.path_split {
                         keys = keys.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
                     }
@@ -296,7 +382,7 @@ pub async fn resolve(
         issued: AtomicU64::new(0),
         put_counts: Mutex::new(Vec::new()),
         keep_written,
-        written_out: Mutex::new(WrittenChanges::default()),
+        made: Mutex::new(Made::default()),
     })
 }
 
@@ -325,10 +411,9 @@ impl WorkloadJob {
         let _ = self.clock.set(Clock { start, deadline, hard });
     }
 
-    /// What this stage's PUTs wrote and its `from: written` DELETEs removed (empty unless a later
-    /// stage reads from written).
-    pub fn written_changes(&self) -> WrittenChanges {
-        std::mem::take(&mut *self.written_out.lock())
+    /// What this stage's PUTs and MKDIRs made and its DELETEs and RMDIRs of written ones removed.
+    pub fn made(&self) -> Made {
+        std::mem::take(&mut *self.made.lock())
     }
 
     /// Keys of every object the workload's PUTs created (for cleanup).
@@ -336,7 +421,7 @@ impl WorkloadJob {
         let counts = self.put_counts.lock();
         let mut out = Vec::new();
         for &(op, w, n) in counts.iter() {
-            if let Target::Put { template, shards, .. } = &self.ops[op].target {
+            if let Target::Put { template, shards, parents: None, .. } = &self.ops[op].target {
                 for c in 0..n {
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, c), *shards);
                     out.push((self.ops[op].store.clone(), key));
@@ -366,6 +451,8 @@ impl WorkloadJob {
             OpKind::List => b.list_count(key).await.map(|_| 0),
             OpKind::Stat => b.stat(key).await.map(|_| 0),
             OpKind::Delete => b.delete(key).await.map(|_| 0),
+            OpKind::Mkdir => b.make_dir(key).await.map(|_| 0),
+            OpKind::Rmdir => b.remove_dir(key).await.map(|_| 0),
         }
     }
 
@@ -374,7 +461,7 @@ impl WorkloadJob {
         let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, self.agent, w, 1));
         let mut cursor = Cursor(w);
         let mut put_counters = vec![0u64; self.ops.len()];
-        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        let mut made = Made::default();
         // Open loop: this worker's share of the rate, its first start spread over one period.
         let mut schedule = self.rate.map(|r| {
             Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
@@ -437,7 +524,7 @@ impl WorkloadJob {
             }
             drop(guard);
             if result.is_ok() {
-                self.note_written(op, &pick, &mut added, &mut removed);
+                self.note_written(op, &pick, &mut made);
             }
             let end = Instant::now();
             match result {
@@ -455,11 +542,7 @@ impl WorkloadJob {
         }
         let mut counts = self.put_counts.lock();
         counts.extend(put_counters.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i, w, n)));
-        if self.keep_written {
-            let mut out = self.written_out.lock();
-            out.added.extend(added);
-            out.removed.extend(removed);
-        }
+        self.made.lock().absorb(made);
     }
 
     /// Choose the next operation and what it works on. `Err(Some(op))`: a listed pool of a
@@ -483,13 +566,13 @@ impl WorkloadJob {
             let mut pick = Pick { op: i, key: Arc::from(""), body: None, range: None, written: None };
             match &op.target {
                 Target::Pool(pool) => {
-                    let picked = if op.kind == OpKind::Delete { pool.take(rng) } else { pool.pick(rng) };
+                    let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
                     let (k, size) = picked.ok_or(Some(i))?;
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, size, rng));
                     pick.key = k;
                 }
                 Target::Written(pool) => {
-                    let picked = if op.kind == OpKind::Delete { pool.take(rng) } else { pool.pick(rng) };
+                    let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
                     let Some(wr) = picked else {
                         draws += 1;
                         if w >= self.mix_workers || draws > 8 {
@@ -510,7 +593,23 @@ impl WorkloadJob {
                     pick.written = Some(wr);
                 }
                 Target::List(prefix) => pick.key = Arc::from(prefix.as_str()),
-                Target::Put { template, size, shards, src, .. } => {
+                Target::Mkdir { parent, parents, .. } => {
+                    let parent = match parents {
+                        Some(pool) => pool.pick(rng).map(|(k, _)| k.to_string()).unwrap_or_default(),
+                        None => parent.clone(),
+                    };
+                    pick.key = Arc::from(unique_dir_key(&parent, &self.run_id, self.agent, w, put_counters[i]));
+                    put_counters[i] += 1;
+                }
+                Target::Put { template, parents, size, shards, src, .. } => {
+                    let dir;
+                    let template = match parents {
+                        Some(pool) => {
+                            dir = pool.pick(rng).map(|(k, _)| k).unwrap_or_else(|| Arc::from(""));
+                            &*dir
+                        }
+                        None => template.as_str(),
+                    };
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, rng);
@@ -522,23 +621,35 @@ impl WorkloadJob {
         }
     }
 
-    /// After a successful PUT, the object joins the `from: written` pools that take it; after a
-    /// DELETE of a written object, later stages no longer see it.
-    fn note_written(&self, op: &ResolvedOp, pick: &Pick, added: &mut Vec<Written>, removed: &mut Vec<Written>) {
-        match (&op.target, &pick.written) {
-            (Target::Put { src, feeds, .. }, _) => {
-                if feeds.is_empty() && !self.keep_written {
-                    return;
+    /// After a successful PUT (MKDIR), the object (directory) joins the `from: written` pools
+    /// that take it; after a DELETE (RMDIR) of a written one, later stages no longer see it.
+    fn note_written(&self, op: &ResolvedOp, pick: &Pick, made: &mut Made) {
+        let (src, feeds, dir) = match (&op.target, &pick.written) {
+            (Target::Put { src, feeds, parents, .. }, _) => {
+                if parents.is_some() {
+                    // Not derivable from the counters: the directory was drawn at random.
+                    made.files.push((src.store.clone(), pick.key.to_string()));
                 }
-                let size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
-                let wr = Written { key: pick.key.clone(), size, src: src.clone() };
-                feeds.iter().for_each(|p| p.offer(&wr));
-                if self.keep_written {
-                    added.push(wr);
-                }
+                (src, feeds, false)
             }
-            (_, Some(wr)) if op.kind == OpKind::Delete && self.keep_written => removed.push(wr.clone()),
-            _ => {}
+            (Target::Mkdir { src, feeds, .. }, _) => {
+                made.dirs.push((src.store.clone(), pick.key.to_string()));
+                (src, feeds, true)
+            }
+            (_, Some(wr)) if matches!(op.kind, OpKind::Delete | OpKind::Rmdir) && self.keep_written => {
+                made.removed.push(wr.clone());
+                return;
+            }
+            _ => return,
+        };
+        if feeds.is_empty() && !self.keep_written {
+            return;
+        }
+        let size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
+        let wr = Written { key: pick.key.clone(), size, src: src.clone(), dir };
+        feeds.iter().for_each(|p| p.offer(&wr));
+        if self.keep_written {
+            made.added.push(wr);
         }
     }
 

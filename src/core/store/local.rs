@@ -145,6 +145,48 @@ impl LocalBackend {
         Ok(())
     }
 
+    fn do_make_dir(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.path(key);
+        std::fs::create_dir(&p).map_err(|e| io_error("MKDIR", &p, e))
+    }
+
+    fn do_remove_dir(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.path(key);
+        std::fs::remove_dir(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::DirectoryNotEmpty => {
+                StoreError::Io(format!("RMDIR {}: the directory is not empty", p.display()))
+            }
+            _ => io_error("RMDIR", &p, e),
+        })?;
+        self.dirs.write().remove(&p);
+        Ok(())
+    }
+
+    /// Directories below the directory part of `prefix` whose key starts with `prefix`.
+    fn do_list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let dir_part = prefix.rfind('/').map_or("", |i| &prefix[..=i]);
+        let mut out = Vec::new();
+        let mut stack = vec![(self.path(dir_part), dir_part.to_string())];
+        while let Some((dir, rel)) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("LIST", &dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error("LIST", &dir, e))?;
+                if entry.file_type().map_err(|e| io_error("LIST", &entry.path(), e))?.is_dir() {
+                    let key = format!("{rel}{}/", entry.file_name().to_string_lossy());
+                    if key.starts_with(prefix) {
+                        out.push(key.clone());
+                    }
+                    stack.push((entry.path(), key));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The root does not exist: a run that writes may create it when its nearest existing
     /// ancestor is a directory it can write in (and, for O_DIRECT, not a memory file system).
     fn missing_root(&self, write: bool) -> StoreError {
@@ -263,6 +305,15 @@ impl Backend for LocalBackend {
     }
     fn mkdir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_mkdir(key)))
+    }
+    fn make_dir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_make_dir(key)))
+    }
+    fn remove_dir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_remove_dir(key)))
+    }
+    fn list_dirs<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(std::future::ready(self.do_list_dirs(prefix)))
     }
     fn is_blocking(&self) -> bool {
         true

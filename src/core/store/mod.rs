@@ -108,8 +108,27 @@ pub trait Backend: Send + Sync {
     /// Size of the object in bytes.
     fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Create a directory (file systems); a no-op on object stores.
+    /// Create a directory and its parents (file systems); a no-op on object stores.
     fn mkdir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The measured MKDIR: create one directory whose parent exists (file systems only).
+    fn make_dir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(format!(
+            "MKDIR {key}: object stores have no directories"
+        )))))
+    }
+    /// The measured RMDIR: remove one empty directory (file systems only).
+    fn remove_dir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(format!(
+            "RMDIR {key}: object stores have no directories"
+        )))))
+    }
+    /// Every directory under `prefix` (recursive), keys relative to the base ending in `/`
+    /// (file systems only).
+    fn list_dirs<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(format!(
+            "listing directories under {prefix}: object stores have no directories"
+        )))))
+    }
     /// True when each request completes without awaiting anything (local file systems):
     /// the engine then runs each worker on its own OS thread.
     fn is_blocking(&self) -> bool;

@@ -28,6 +28,12 @@ pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize,
     }
 }
 
+/// Key of a new directory made by MKDIR in `parent` (a key ending in `/`, or empty for the
+/// root): `<parent>sai3-<run>-a<agent>-w<worker>-<counter>/`, unique across the run.
+pub fn unique_dir_key(parent: &str, run_id: &str, agent: usize, worker: usize, counter: u64) -> String {
+    format!("{parent}sai3-{run_id}-a{agent}-w{worker}-{counter}/")
+}
+
 /// `key` with a hashed shard directory before its last component (`data/3f/prepared-00000042.dat`)
 /// when `shards > 1`: the same name always lands in the same shard, so every agent and re-run
 /// agree, and a hash-partitioned system sees no single hot prefix. Shards are hex, zero-padded to

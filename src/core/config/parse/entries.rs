@@ -85,7 +85,7 @@ fn note_path(uses: &mut PathUse, p: &str, yaml_path: &str, use_me: bool, opt_pat
 pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse) -> Option<OpSpec> {
     let o = ctx.obj(v, path, &with_data(OP_KEYS), "an operation (`{op, path, weight}`)")?;
     if !o.has("op") {
-        ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete");
+        ctx.err(path, "`op:` is missing — one of get, put, list, stat, delete, mkdir, rmdir");
     }
     let from_written = match o.get("from") {
         None => false,
@@ -106,7 +106,7 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         let s = ctx.string(Some(v), &o.at("op"))?;
         let op = OpKind::parse(&s);
         if op.is_none() {
-            let names = ["get", "put", "list", "stat", "delete"];
+            let names = ["get", "put", "list", "stat", "delete", "mkdir", "rmdir"];
             ctx.err(&o.at("op"), format!("`{s}` is not an operation{}", hint(&s, &names, "use one of")));
         }
         op
@@ -157,16 +157,17 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
             }
         }
         match op {
-            OpKind::Put if ps.contains('*') => {
+            OpKind::Put if ps.contains('*') && !ps.ends_with('/') => {
                 ctx.err(
                     &o.at("path"),
-                    format!("`{ps}`: a put path cannot contain `*` — use `{{}}` for generated names"),
+                    format!("`{ps}`: a put path has `*` only in a directory pattern ending in `/` (`tree/*/`: new files in every directory of a tree) — use `{{}}` for generated names"),
                 );
             }
-            OpKind::Get | OpKind::Stat | OpKind::Delete if (ps.ends_with('/') || ps.is_empty()) && !ps.is_empty() => {
+            OpKind::Get | OpKind::Stat | OpKind::Delete | OpKind::Rmdir if ps.ends_with('/') => ps.push('*'),
+            OpKind::Get | OpKind::Stat | OpKind::Delete | OpKind::Rmdir if ps.is_empty() && !from_written => {
                 ps.push('*')
             }
-            OpKind::Get | OpKind::Stat | OpKind::Delete if ps.is_empty() && !from_written => ps.push('*'),
+            OpKind::Mkdir if !ps.is_empty() && !ps.ends_with('/') && !ps.contains('*') => ps.push('/'),
             _ => {}
         }
         if !ps.is_empty() {
@@ -201,11 +202,11 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
     if o.has("range") && op != OpKind::Get {
         ctx.err(&o.at("range"), format!("only `get` reads a range; remove `range` from this `{}`", op.config_name()));
     }
-    if o.has("from") && !matches!(op, OpKind::Get | OpKind::Stat | OpKind::Delete) {
+    if o.has("from") && !matches!(op, OpKind::Get | OpKind::Stat | OpKind::Delete | OpKind::Rmdir) {
         ctx.err(
             &o.at("from"),
             format!(
-                "only `get`, `stat` and `delete` pick existing objects; remove `from` from this `{}`",
+                "only `get`, `stat`, `delete` and `rmdir` pick existing objects; remove `from` from this `{}`",
                 op.config_name()
             ),
         );

@@ -688,6 +688,27 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
     plan
 }
 
+/// Every base URI requests of `op` may go to: its own full URI, else the target and every
+/// endpoint set that could serve it.
+fn op_uris(plan: &Plan, op: &OpSpec) -> Vec<String> {
+    if let Some((base, _)) = crate::core::workload::split_absolute(&op.path) {
+        return vec![base];
+    }
+    let mut out: Vec<String> = plan.target.iter().cloned().collect();
+    if op.use_multi_endpoint {
+        out.extend(plan.multi_endpoint.iter().flat_map(|e| e.endpoints.iter().cloned()));
+        if let Some(d) = &plan.distributed {
+            out.extend(d.agents.iter().flat_map(|a| a.multi_endpoint.iter().flat_map(|e| e.endpoints.iter().cloned())));
+        }
+    }
+    out
+}
+
+fn is_file_system(uri: &str) -> bool {
+    let lower = uri.to_ascii_lowercase();
+    lower.starts_with("file://") || lower.starts_with("direct://")
+}
+
 /// Rules that look at the whole plan. Also run after `--agents` replaces the agent list.
 pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
     if plan.multi_endpoint.is_some() {
@@ -760,19 +781,46 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
                 );
             }
         }
-        let mut written = false;
+        let (mut files, mut dirs) = (false, false);
         for (i, st) in plan.stages.iter().enumerate() {
             let StageKind::Workload(w) = &st.kind else { continue };
-            written |= w.ops.iter().any(|o| o.op == OpKind::Put);
-            if let (false, Some(j)) = (written, w.ops.iter().position(|o| o.from_written)) {
-                let at = if plan.explicit_stages { format!("stages[{i}]") } else { format!("workload[{j}].from") };
-                ctx.err(
-                    &at,
-                    format!(
-                        "`{}` with `from: written` reads what this run's PUTs wrote, but no `put` runs in this stage or before it — add a `put` to the mix",
-                        w.ops[j].op.config_name()
-                    ),
-                );
+            let at = |j: usize, key: &str| {
+                if plan.explicit_stages && w.ops != plan.workload {
+                    format!("stages[{i}].workload[{j}].{key}")
+                } else {
+                    format!("workload[{j}].{key}")
+                }
+            };
+            let needs_dirs = |o: &OpSpec| o.op.is_dir_op() || (o.op == OpKind::Put && o.path.contains('*'));
+            for (j, o) in w.ops.iter().enumerate().filter(|(_, o)| needs_dirs(o)) {
+                if let Some(uri) = op_uris(plan, o).into_iter().find(|u| !is_file_system(u)) {
+                    ctx.err(
+                        &at(j, "op"),
+                        format!(
+                            "`{}`{} works on file systems (file://, direct://), but this op goes to {uri}, an object store: its keys are flat names with no directories to create, remove or pick — send it to a file system with a full URI as `path`, or drop it",
+                            o.op.config_name(),
+                            if o.op == OpKind::Put { " into a directory pattern" } else { "" }
+                        ),
+                    );
+                }
+            }
+            files |= w.ops.iter().any(|o| o.op == OpKind::Put);
+            dirs |= w.ops.iter().any(|o| o.op == OpKind::Mkdir);
+            for (j, o) in w.ops.iter().enumerate().filter(|(_, o)| o.from_written) {
+                let (made, what, maker) = match o.op {
+                    OpKind::Rmdir => (dirs, "directories this run's MKDIRs made", "mkdir"),
+                    OpKind::Stat => (files || dirs, "objects and directories this run wrote", "put"),
+                    _ => (files, "objects this run's PUTs wrote", "put"),
+                };
+                if !made {
+                    ctx.err(
+                        &at(j, "from"),
+                        format!(
+                            "`{}` with `from: written` reads the {what}, but no `{maker}` runs in this stage or before it — add a `{maker}` to the mix",
+                            o.op.config_name()
+                        ),
+                    );
+                }
             }
         }
         if !plan.explicit_stages && plan.duration.is_zero() && !plan.workload.is_empty() {
