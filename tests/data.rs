@@ -135,18 +135,24 @@ fn verify_finds_the_one_corrupted_s3_object() {
 
 /// 100 ranged GETs of 8 KiB from 64 KiB objects and 100 of 8 KiB asked from 4 KiB objects: the
 /// bytes counted are what was transferred (8 KiB; and 2 KiB, from the 2 KiB offset to the end).
+/// 20 GETs of objects of an odd size in 64 KiB parts, 4 at a time: one GET per object read, all
+/// its bytes, verified.
 fn ranged_reads_count_what_was_transferred(target: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = format!(
-        "target: \"{target}\"\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - {{base_uri: big/, count: 8, size_spec: 64KiB}}\n    - {{base_uri: small/, count: 8, size_spec: 4KiB}}\nstages:\n  - {{name: prep, type: prepare}}\n  - name: big\n    type: workload\n    ops: 100\n    workload:\n      - {{op: get, path: \"big/*\", verify: true, range: {{length: 8KiB, offset: random}}}}\n  - name: small\n    type: workload\n    ops: 100\n    workload:\n      - {{op: get, path: \"small/*\", verify: true, range: {{length: 8KiB, offset: 2KiB}}}}\n"
+        "target: \"{target}\"\nconcurrency: 2\nprepare:\n  ensure_objects:\n    - {{base_uri: big/, count: 8, size_spec: 64KiB}}\n    - {{base_uri: small/, count: 8, size_spec: 4KiB}}\n    - {{base_uri: odd/, count: 4, size_spec: 1000037}}\nstages:\n  - {{name: prep, type: prepare}}\n  - name: big\n    type: workload\n    ops: 100\n    workload:\n      - {{op: get, path: \"big/*\", verify: true, range: {{length: 8KiB, offset: random}}}}\n  - name: small\n    type: workload\n    ops: 100\n    workload:\n      - {{op: get, path: \"small/*\", verify: true, range: {{length: 8KiB, offset: 2KiB}}}}\n  - name: parts\n    type: workload\n    ops: 20\n    workload:\n      - {{op: get, path: \"odd/*\", verify: true, part_size: 64KiB, parts_in_flight: 4}}\n"
     );
     let c = write(tmp.path(), "ranges.yaml", &cfg);
     let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap()], tmp.path());
     assert!(o.status.success(), "{}", text(&o));
     let dir = results_dir(tmp.path()).unwrap();
-    for (file, bytes) in [("02_big_results.tsv", 8192.0), ("03_small_results.tsv", 2048.0)] {
+    for (file, ops, bytes) in [
+        ("02_big_results.tsv", 100, 8192.0),
+        ("03_small_results.tsv", 100, 2048.0),
+        ("04_parts_results.tsv", 20, 1000037.0),
+    ] {
         let rows = tsv(&dir.join(file));
-        assert_eq!(total(&rows, "GET", "count"), 100, "{file}");
+        assert_eq!(total(&rows, "GET", "count"), ops, "{file}");
         assert_eq!(total(&rows, "GET", "errors"), 0, "{file}: ranges verify");
         let avg: f64 = rows
             .iter()

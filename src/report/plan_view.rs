@@ -90,6 +90,9 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
                 };
                 extra.push_str(&format!(", range {} bytes {at}", r.length));
             }
+            if let Some(p) = &o.parts {
+                extra.push_str(&format!(", in parts of {} bytes, {} at a time", p.size, p.in_flight));
+            }
             if o.verify {
                 extra.push_str(", verified");
             }

@@ -64,6 +64,8 @@ pub struct OpSpec {
     pub verify: bool,
     /// GET: read a byte range instead of the whole object.
     pub range: Option<RangeSpec>,
+    /// GET: read the whole object as parallel ranged reads (`part_size`, `parts_in_flight`).
+    pub parts: Option<PartSpec>,
     /// Workers (per agent) that run only this op; `None`: the op is part of the shared mix.
     pub concurrency: Option<usize>,
     /// GET/STAT/DELETE: draw from the objects this run's PUTs wrote so far (`from: written`)
@@ -104,6 +106,14 @@ pub enum RangeOffset {
 pub struct RangeSpec {
     pub length: u64,
     pub offset: RangeOffset,
+}
+
+/// `part_size` + `parts_in_flight` of a GET: the object is read as ranges of `size` bytes, at
+/// most `in_flight` of them at a time; the GET's latency is the whole object's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartSpec {
+    pub size: u64,
+    pub in_flight: usize,
 }
 
 /// A size distribution, in bytes.

@@ -17,7 +17,7 @@ use super::keys::{Entry, KeyPool, Source, Takes, Written, WrittenPool};
 use super::phase::PhaseJob;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
-use crate::core::config::{Plan, RangeOffset, RangeSpec, SizeSpec};
+use crate::core::config::{PartSpec, Plan, RangeOffset, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
@@ -112,6 +112,8 @@ struct ResolvedOp {
     target: Target,
     /// GET: the byte range to read.
     range: Option<RangeSpec>,
+    /// GET: read the object in parallel parts.
+    parts: Option<PartSpec>,
     /// GET with `verify: true`.
     verify: bool,
     /// What the objects of a listed pool contain (objects from `from: written` carry their own).
@@ -124,6 +126,8 @@ struct Pick {
     key: Arc<str>,
     body: Option<bytes::Bytes>,
     range: Option<(u64, u64)>,
+    /// The object's size as listed or written (0 when not known).
+    size: u64,
     /// Set for objects drawn from a `from: written` pool.
     written: Option<Written>,
 }
@@ -184,6 +188,47 @@ pub async fn read_object(
     };
     report_verify_failure(&ep.uri, key, &what);
     Err(StoreError::Verify(format!("{}{key}: {what}", ep.uri)))
+}
+
+/// GET of the whole object (`size` bytes as listed) as ranged reads of `p.size` bytes, at most
+/// `p.in_flight` at a time: concurrent requests on object stores, that many threads on local
+/// file systems (whose requests complete without awaiting). Returns the bytes read.
+pub async fn read_parts(
+    ep: &Endpoint,
+    key: &str,
+    size: u64,
+    p: PartSpec,
+    gen: Option<&Generator>,
+) -> Result<u64, StoreError> {
+    let ranges: Vec<(u64, u64)> =
+        (0..size.div_ceil(p.size)).map(|i| (i * p.size, p.size.min(size - i * p.size))).collect();
+    if ranges.len() <= 1 {
+        return read_object(ep, key, None, gen, None).await;
+    }
+    if !ep.backend.is_blocking() {
+        use futures::stream::{StreamExt, TryStreamExt};
+        return futures::stream::iter(ranges)
+            .map(|r| read_object(ep, key, Some(r), gen, None))
+            .buffer_unordered(p.in_flight)
+            .try_fold(0u64, |a, n| async move { Ok(a + n) })
+            .await;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let reader = || -> Result<u64, StoreError> {
+        let mut n = 0;
+        while let Some(&r) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) {
+            n += futures::executor::block_on(read_object(ep, key, Some(r), gen, None))?;
+        }
+        Ok(n)
+    };
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..p.in_flight.min(ranges.len())).map(|_| s.spawn(reader)).collect();
+        let mut total = 0;
+        for t in threads {
+            total += t.join().unwrap_or_else(|_| Err(StoreError::Other("a part reader failed".into())))?;
+        }
+        Ok(total)
+    })
 }
 
 /// When the workload runs; set by `arm` right before the phase starts.
@@ -294,6 +339,7 @@ pub async fn resolve(
                 store,
                 target: Target::Written(pool),
                 range: spec.range,
+                parts: spec.parts,
                 verify: spec.verify,
                 expect,
             });
@@ -353,7 +399,15 @@ pub async fn resolve(
                 }
             }
         };
-        ops.push(ResolvedOp { kind: spec.op, store, target, range: spec.range, verify: spec.verify, expect });
+        ops.push(ResolvedOp {
+            kind: spec.op,
+            store,
+            target,
+            range: spec.range,
+            parts: spec.parts,
+            verify: spec.verify,
+            expect,
+        });
     }
     Ok(WorkloadJob {
         ops,
@@ -435,16 +489,18 @@ impl WorkloadJob {
         &self,
         op: &ResolvedOp,
         ep: &Endpoint,
-        key: &str,
-        data: Option<&bytes::Bytes>,
-        range: Option<(u64, u64)>,
+        pick: &Pick,
         check: Option<&Generator>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
+        let key = &*pick.key;
         match op.kind {
-            OpKind::Get => read_object(ep, key, range, check, None).await,
+            OpKind::Get => match op.parts {
+                Some(p) => read_parts(ep, key, pick.size, p, check).await,
+                None => read_object(ep, key, pick.range, check, None).await,
+            },
             OpKind::Put => {
-                let d = data.cloned().unwrap_or_default();
+                let d = pick.body.clone().unwrap_or_default();
                 let n = d.len() as u64;
                 b.put(key, d).await.map(|_| n)
             }
@@ -508,7 +564,6 @@ impl WorkloadJob {
                 Some(wr) => (&wr.src.store, op.verify.then_some(&wr.src.data)),
                 None => (&op.store, op.verify.then_some(&op.expect)),
             };
-            let (key, range) = (&pick.key, pick.range);
             let (ep, guard) = store.pick(&mut cursor);
             let idx = self.endpoints.then_some(ep.idx);
             let mut result = Err(StoreError::Other("not run".into()));
@@ -516,7 +571,7 @@ impl WorkloadJob {
                 result = tokio::select! {
                     biased;
                     _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
-                    r = self.once(op, ep, key, pick.body.as_ref(), range, check) => r,
+                    r = self.once(op, ep, &pick, check) => r,
                 };
                 if result.is_ok() || clock.hard.is_cancelled() {
                     break;
@@ -563,13 +618,14 @@ impl WorkloadJob {
                 None => self.mix.pick(rng),
             };
             let op = &self.ops[i];
-            let mut pick = Pick { op: i, key: Arc::from(""), body: None, range: None, written: None };
+            let mut pick = Pick { op: i, key: Arc::from(""), body: None, range: None, size: 0, written: None };
             match &op.target {
                 Target::Pool(pool) => {
                     let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
                     let (k, size) = picked.ok_or(Some(i))?;
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, size, rng));
                     pick.key = k;
+                    pick.size = size;
                 }
                 Target::Written(pool) => {
                     let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
@@ -589,6 +645,7 @@ impl WorkloadJob {
                         continue;
                     };
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, wr.size, rng));
+                    pick.size = wr.size;
                     pick.key = wr.key.clone();
                     pick.written = Some(wr);
                 }
@@ -684,5 +741,97 @@ impl PhaseJob for WorkloadJob {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::{Backend, ObjectInfo, Sink};
+    use futures::future::BoxFuture;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Reads of a fixed-size object that take 50 ms each, counting how many overlap; blocking
+    /// (done on the calling thread) or not (awaiting a timer).
+    struct Slow {
+        size: u64,
+        blocking: bool,
+        now: AtomicUsize,
+        peak: AtomicUsize,
+        reads: Mutex<Vec<(u64, u64)>>,
+    }
+
+    impl Slow {
+        fn enter(&self) {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+        }
+    }
+
+    impl Backend for Slow {
+        fn read<'a>(
+            &'a self,
+            _key: &'a str,
+            range: Option<(u64, u64)>,
+            _sink: Option<Sink<'a>>,
+        ) -> BoxFuture<'a, Result<u64, StoreError>> {
+            let (off, len) = range.unwrap_or((0, self.size));
+            self.reads.lock().push((off, len));
+            self.enter();
+            if self.blocking {
+                std::thread::sleep(Duration::from_millis(50));
+                self.now.fetch_sub(1, Ordering::SeqCst);
+                return Box::pin(std::future::ready(Ok(len)));
+            }
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.now.fetch_sub(1, Ordering::SeqCst);
+                Ok(len)
+            })
+        }
+        fn put<'a>(&'a self, _: &'a str, _: bytes::Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn list<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<ObjectInfo>, StoreError>> {
+            unreachable!()
+        }
+        fn stat<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+            unreachable!()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn mkdir<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn is_blocking(&self) -> bool {
+            self.blocking
+        }
+        fn preflight<'a>(&'a self, _: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+    }
+
+    /// 10 parts of 100 bytes and one of 5, 4 at a time: every byte read once, never more than 4
+    /// reads in flight, and 4 of them overlapping at some point.
+    #[tokio::test]
+    async fn parts_cover_the_object_with_at_most_parts_in_flight() {
+        for blocking in [true, false] {
+            let slow = Arc::new(Slow {
+                size: 1005,
+                blocking,
+                now: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                reads: Mutex::new(Vec::new()),
+            });
+            let ep = Endpoint { idx: 0, uri: "slow://".into(), backend: slow.clone(), in_flight: AtomicUsize::new(0) };
+            let n = read_parts(&ep, "k", 1005, PartSpec { size: 100, in_flight: 4 }, None).await.unwrap();
+            assert_eq!(n, 1005);
+            let mut reads = slow.reads.lock().clone();
+            reads.sort();
+            let want: Vec<(u64, u64)> = (0..11).map(|i| (i * 100, if i == 10 { 5 } else { 100 })).collect();
+            assert_eq!(reads, want, "blocking: {blocking}");
+            assert_eq!(slow.peak.load(Ordering::SeqCst), 4, "blocking: {blocking}");
+        }
     }
 }

@@ -202,6 +202,7 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
     if o.has("range") && op != OpKind::Get {
         ctx.err(&o.at("range"), format!("only `get` reads a range; remove `range` from this `{}`", op.config_name()));
     }
+    let parts = parts(ctx, &o, op);
     if o.has("from") && !matches!(op, OpKind::Get | OpKind::Stat | OpKind::Delete | OpKind::Rmdir) {
         ctx.err(
             &o.at("from"),
@@ -229,8 +230,50 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         data,
         verify,
         range: if op == OpKind::Get { range } else { None },
+        parts,
         from_written,
     })
+}
+
+/// Default `parts_in_flight` when only `part_size` is given.
+const DEFAULT_PARTS_IN_FLIGHT: u64 = 8;
+
+/// `part_size` + `parts_in_flight` of a GET.
+fn parts(ctx: &mut Ctx, o: &Obj, op: OpKind) -> Option<PartSpec> {
+    if !o.has("part_size") && !o.has("parts_in_flight") {
+        return None;
+    }
+    if op != OpKind::Get {
+        let k = if o.has("part_size") { "part_size" } else { "parts_in_flight" };
+        ctx.err(&o.at(k), format!("only `get` reads in parts; remove `{k}` from this `{}`", op.config_name()));
+        return None;
+    }
+    if !o.has("part_size") {
+        ctx.err(
+            &o.at("parts_in_flight"),
+            "needs `part_size:` — the bytes each ranged read of the object covers, e.g. `8MiB`",
+        );
+        return None;
+    }
+    if o.has("range") {
+        ctx.err(
+            &o.at("part_size"),
+            "give either `range` (read part of the object) or `part_size` (read all of it in parallel parts), not both",
+        );
+    }
+    let size = ctx.size(o.get("part_size"), &o.at("part_size"));
+    if size == Some(0) {
+        ctx.err(&o.at("part_size"), "is 0 — give the bytes of each part, e.g. `8MiB`");
+    }
+    let in_flight = if o.has("parts_in_flight") {
+        ctx.uint(o.get("parts_in_flight"), &o.at("parts_in_flight"), 1)
+    } else {
+        Some(DEFAULT_PARTS_IN_FLIGHT)
+    };
+    if in_flight.is_some_and(|n| n > 1024) {
+        ctx.err(&o.at("parts_in_flight"), "is more than 1024 parts at a time for one GET — use fewer");
+    }
+    Some(PartSpec { size: size.filter(|&s| s > 0)?, in_flight: in_flight?.min(1024) as usize })
 }
 
 /// `range: {length, offset: 0 | random | <size>, align}` of a GET.

@@ -64,6 +64,8 @@ const OP_KEYS: &[&str] = &[
     "range",
     "concurrency",
     "from",
+    "part_size",
+    "parts_in_flight",
 ];
 
 /// The keys of an entry that writes objects: its own plus the DATA_KEYS.
@@ -791,7 +793,8 @@ pub(super) fn cross_checks(plan: &Plan, ctx: &mut Ctx, uses: Option<&PathUse>) {
                     format!("workload[{j}].{key}")
                 }
             };
-            let needs_dirs = |o: &OpSpec| o.op.is_dir_op() || (o.op == OpKind::Put && o.path.contains('*'));
+            let needs_dirs =
+                |o: &OpSpec| o.op.is_dir_op() || (o.op == OpKind::Put && o.path.contains('*') && o.path.ends_with('/'));
             for (j, o) in w.ops.iter().enumerate().filter(|(_, o)| needs_dirs(o)) {
                 if let Some(uri) = op_uris(plan, o).into_iter().find(|u| !is_file_system(u)) {
                     ctx.err(
