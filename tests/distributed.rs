@@ -602,3 +602,39 @@ workload:\n  - op: stat\n    path: \"*/*.dat\"\n",
     );
     assert!(total(&tsv(&dir.join("agents/a/results.tsv")), "STAT", "count") > 0);
 }
+
+/// The workload features that keep state per agent — `from: written` pools and MKDIR'd
+/// directories — on two agents sharing a file system: each agent reads back and removes what it
+/// made, and the merged counts are the sums.
+#[test]
+fn two_agents_read_back_and_remove_what_they_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        "target: \"file://{d}/\"\nconcurrency: 2\ncleanup: false\ndistributed:\n  shared_filesystem: true\n{}\
+stages:\n  - {{name: mixed, type: workload, duration: 2s, workload: [{{op: put, path: \"w/\", object_size: 4KiB}}, {{op: get, from: written, verify: true, weight: 3}}]}}\n{}{}",
+        agents_yaml(&[(&a1, "agent-1"), (&a2, "agent-2")]),
+        "  - {name: dirs, type: workload, ops: 40, workload: [{op: mkdir, path: \"md/\"}]}\n",
+        "  - {name: undirs, type: workload, ops: 40, workload: [{op: rmdir, from: written}]}\n",
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let dir = r.dir.unwrap();
+    let mixed = tsv(&dir.join("01_mixed_results.tsv"));
+    let (gets, puts) = (total(&mixed, "GET", "count"), total(&mixed, "PUT", "count"));
+    assert!(puts > 0 && gets > puts, "GET {gets} PUT {puts}");
+    assert_eq!(total(&mixed, "GET", "errors"), 0, "every GET found and verified what its agent wrote");
+    assert_eq!(count_files(&data.join("w")), puts, "PUTs on disk");
+    let dirs = tsv(&dir.join("02_dirs_results.tsv"));
+    let undirs = tsv(&dir.join("03_undirs_results.tsv"));
+    assert_eq!((total(&dirs, "MKDIR", "count"), total(&dirs, "MKDIR", "errors")), (40, 0));
+    assert_eq!((total(&undirs, "RMDIR", "count"), total(&undirs, "RMDIR", "errors")), (40, 0));
+    for a in ["agent-1", "agent-2"] {
+        let rows = tsv(&dir.join(format!("agents/{a}/02_dirs_results.tsv")));
+        assert_eq!(total(&rows, "MKDIR", "count"), 20, "{a}'s share");
+    }
+    assert_eq!(std::fs::read_dir(data.join("md")).unwrap().count(), 0, "every made directory removed");
+}
