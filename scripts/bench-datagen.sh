@@ -21,7 +21,7 @@ import json, sys
 j = json.load(sys.stdin)["jobs"][0]
 rate = j["write"]["bw_bytes"] / 1e9
 cpu = j["usr_cpu"] + j["sys_cpu"]
-print(f"{sys.argv[1]:<44} {rate:>7.2} GB/s  {cpu:>5.0} % of one core")' "$label"
+print(f"{sys.argv[1]:<44} {rate:>7.2f} GB/s  {cpu:>5.0f} % of one core")' "$label"
 }
 fio_gen "reference: fio random buffers"
 fio_gen "reference: fio compress 50 %" --buffer_compress_percentage=50 --buffer_compress_chunk=4k

@@ -518,6 +518,8 @@ impl WorkloadJob {
         let mut cursor = Cursor(w);
         let mut put_counters = vec![0u64; self.ops.len()];
         let mut made = Made::default();
+        // The last PUT's body, back from the backend: the next one is generated into it.
+        let mut spare: Option<bytes::BytesMut> = None;
         // Open loop: this worker's share of the rate, its first start spread over one period.
         let mut schedule = self.rate.map(|r| {
             Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
@@ -550,7 +552,7 @@ impl WorkloadJob {
             if open_loop && actual.duration_since(intended) > Duration::from_millis(1) {
                 rec.record_late_start();
             }
-            let pick = match self.pick(w, &mut rng, &mut put_counters, clock).await {
+            let mut pick = match self.pick(w, &mut rng, &mut put_counters, &mut spare, clock).await {
                 Ok(p) => p,
                 Err(None) => break,
                 Err(Some(i)) => {
@@ -578,10 +580,13 @@ impl WorkloadJob {
                 }
             }
             drop(guard);
+            let end = Instant::now();
             if result.is_ok() {
                 self.note_written(op, &pick, &mut made);
             }
-            let end = Instant::now();
+            if let Some(body) = pick.body.take() {
+                spare = body.try_into_mut().ok();
+            }
             match result {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
@@ -609,6 +614,7 @@ impl WorkloadJob {
         w: usize,
         rng: &mut SmallRng,
         put_counters: &mut [u64],
+        spare: &mut Option<bytes::BytesMut>,
         clock: &Clock,
     ) -> Result<Pick, Option<usize>> {
         let mut draws = 0;
@@ -670,7 +676,7 @@ impl WorkloadJob {
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, rng);
-                    pick.body = Some(src.data.object(&key, n));
+                    pick.body = Some(src.data.object_in(&key, n, spare));
                     pick.key = Arc::from(key);
                 }
             }

@@ -14,7 +14,7 @@
 //!
 //! Random bytes come from wyrand, one 64×64→128 multiply per 8 bytes: several GB/s per core.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::core::config::{DataSpec, Fill};
 
@@ -144,11 +144,31 @@ impl Generator {
 
     /// The whole content of `name` at `size` bytes, as a PUT sends it.
     pub fn object(&self, name: &str, size: u64) -> Bytes {
-        let mut v = vec![0u8; size as usize];
+        self.object_in(name, size, &mut None)
+    }
+
+    /// [`Generator::object`] written into `spare` (a buffer an earlier PUT gave back) when it is
+    /// large enough: a reused buffer is already mapped, so no page faults and no zeroing.
+    pub fn object_in(&self, name: &str, size: u64, spare: &mut Option<BytesMut>) -> Bytes {
+        let n = size as usize;
+        let mut buf = match spare.take().filter(|b| b.capacity() >= n) {
+            Some(mut b) => {
+                if b.len() < n {
+                    b.resize(n, 0);
+                } else {
+                    b.truncate(n);
+                }
+                if self.fill == Fill::Zero {
+                    b.fill(0);
+                }
+                b
+            }
+            None => BytesMut::zeroed(n),
+        };
         if self.fill != Fill::Zero {
-            self.fill(self.key(name), 0, &mut v);
+            self.fill(self.key(name), 0, &mut buf);
         }
-        Bytes::from(v)
+        buf.freeze()
     }
 }
 
