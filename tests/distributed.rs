@@ -638,3 +638,39 @@ stages:\n  - {{name: mixed, type: workload, duration: 2s, workload: [{{op: put, 
     }
     assert_eq!(std::fs::read_dir(data.join("md")).unwrap().count(), 0, "every made directory removed");
 }
+
+/// `distributed.agents_from`: a name with one address per agent (the testbed puts three loopback
+/// addresses under one name in /etc/hosts, as a headless Service has one per pod) is the agent
+/// list; ids are the agents' own (here all the same host name, so made unique by position).
+#[test]
+fn agents_from_a_dns_name_with_one_address_per_agent() {
+    let Some(dns) = common::testbed("SAI3_TEST_AGENTS_DNS") else { return };
+    let ips = ["127.0.0.21", "127.0.0.22", "127.0.0.23"];
+    // One port for every address, as a Service has.
+    let port = std::net::TcpListener::bind((ips[0], 0)).unwrap().local_addr().unwrap().port();
+    let agents: Vec<Agent> = ips.iter().map(|ip| Agent::start_at(&format!("{ip}:{port}"), &[], &[])).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let yaml = format!(
+        "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\ndistributed:\n  agents_from: {{dns: {dns}, port: {port}, count: 3}}\n  start_delay: 0\nworkload:\n  - {{op: put, path: \"up/\", object_size: 4KiB}}\n",
+        data.display()
+    );
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, &yaml).unwrap();
+    let dry = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap(), "--dry-run"], tmp.path());
+    assert!(text(&dry).contains(&format!("every address of {dns} (port {port}, waiting for 3)")), "{}", text(&dry));
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    assert_eq!(r.out.status.code(), Some(0), "{t}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let dir = r.dir.unwrap();
+    let mut puts = 0;
+    for (i, ip) in ips.iter().enumerate() {
+        let id = format!("{host}-{i}");
+        assert!(t.contains(&format!("{id}={ip}:{port}")), "{id} at {ip} in:\n{t}");
+        puts += total(&tsv(&dir.join(format!("agents/{id}/results.tsv"))), "PUT", "count");
+    }
+    assert_eq!(total(&tsv(&dir.join("results.tsv")), "PUT", "count"), puts);
+    assert_eq!(count_files(&data), puts, "every agent's PUTs on disk");
+    drop(agents);
+}

@@ -60,9 +60,16 @@ def main(deploy):
     check(svc and port in [p["port"] for p in svc["spec"]["ports"]], f"agent port {port} is not a port of the Service")
     work = docs(os.path.join(deploy, "workload.yaml"))[0]
     dist = work.get("distributed", {})
-    addrs = [a["address"] for a in dist.get("agents", [])]
-    want = [f"sai3-agent-{i}.{sts['spec']['serviceName']}.{ns}.svc.cluster.local:{port}" for i in range(count or 0)]
-    check(addrs == want, f"workload.yaml agents {addrs} must be the StatefulSet's pods {want}")
+    frm = dist.get("agents_from")
+    if frm is not None:
+        want = f"{sts['spec']['serviceName']}.{ns}.svc.cluster.local"
+        check(frm.get("dns") == want, f"workload.yaml agents_from.dns {frm.get('dns')!r} must be the headless Service {want!r}")
+        check(frm.get("port", 7761) == port, f"workload.yaml agents_from.port {frm.get('port', 7761)} must be the agents' port {port}")
+        check(frm.get("count") == count, f"workload.yaml agents_from.count {frm.get('count')} must be the StatefulSet's replicas {count}")
+    else:
+        addrs = [a["address"] for a in dist.get("agents", [])]
+        want = [f"sai3-agent-{i}.{sts['spec']['serviceName']}.{ns}.svc.cluster.local:{port}" for i in range(count or 0)]
+        check(addrs == want, f"workload.yaml agents {addrs} must be the StatefulSet's pods {want}")
 
     # generated ConfigMap and Secrets: names, keys and mount paths
     cms = {g["name"]: g for g in kz.get("configMapGenerator", [])}

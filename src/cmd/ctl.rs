@@ -49,8 +49,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
-pub fn run(args: RunArgs) -> CmdResult {
+pub fn run(mut args: RunArgs) -> CmdResult {
     let mut plan = config::load(&args.config).map_err(|e| Failure::Usage(e.to_string()))?;
+    let from = plan.distributed.as_ref().and_then(|d| d.agents_from.clone());
+    if let (Some(from), true, false) = (from, args.agents.is_empty(), args.dry_run) {
+        // The agents behind a DNS name become an `--agents` list, which every agent applies too.
+        let dialer = crate::net::fleet::Dialer::for_plan(&plan).map_err(Failure::Usage)?;
+        let found = runtime()?.block_on(dialer.discover(&from, std::time::Duration::from_secs(60)));
+        args.agents = found.map_err(Failure::Usage)?;
+        eprintln!("agents from {}: {}", from.dns, args.agents.join(", "));
+    }
     if !args.agents.is_empty() {
         config::apply_cli_agents(&mut plan, &args.agents).map_err(|e| Failure::Usage(e.to_string()))?;
     }

@@ -11,7 +11,7 @@ use tonic::Request;
 use super::agent_service::unix_ns;
 use super::auth;
 use super::pb::{self, agent_client::AgentClient, agent_msg::Msg};
-use crate::core::config::Plan;
+use crate::core::config::{AgentsFrom, Plan};
 use crate::core::store::chain_text;
 
 /// How long an agent may stay silent (it sends a heartbeat every second) before it is lost.
@@ -121,6 +121,74 @@ impl Dialer {
         };
         let reply = conn.ping().await?;
         Ok((conn, reply))
+    }
+}
+
+impl Dialer {
+    /// The agents of `distributed.agents_from`: every address `from.dns` resolves to (waiting up
+    /// to `wait` for `from.count` of them), each asked for its id. Returns `id=address` entries in
+    /// address order, as `ctl run --agents` takes them; ids are the agents' own (their host name
+    /// unless started with `--id`), made unique with `-<n>` when two agents report the same.
+    pub async fn discover(&self, from: &AgentsFrom, wait: Duration) -> Result<Vec<String>, String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let name = format!("distributed.agents_from `{}`", from.dns);
+        let addrs = loop {
+            let found = match tokio::net::lookup_host((from.dns.as_str(), from.port)).await {
+                Ok(it) => {
+                    let mut v: Vec<std::net::SocketAddr> = it.collect();
+                    v.sort();
+                    v.dedup();
+                    Ok(v)
+                }
+                Err(e) => Err(format!("{name} does not resolve ({e})")),
+            };
+            let enough = match (&found, from.count) {
+                (Ok(v), Some(n)) => v.len() >= n,
+                (Ok(v), None) => !v.is_empty(),
+                (Err(_), _) => false,
+            };
+            if enough {
+                break found?;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(match (found, from.count) {
+                    (Err(e), _) => format!("{e} — is the headless Service there, and are its pods ready?"),
+                    (Ok(v), Some(n)) => format!(
+                        "{name} has {} of the {n} addresses `count:` asks for after {}s — are all agent pods ready?",
+                        v.len(),
+                        wait.as_secs()
+                    ),
+                    (Ok(_), None) => format!("{name} resolves to no address"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let mut ids = Vec::new();
+        for a in &addrs {
+            let addr = a.to_string();
+            let (_, reply) = self.connect(&addr).await.map_err(|e| format!("{name}: agent {addr}: {e}"))?;
+            ids.push(if reply.agent_id.is_empty() { reply.hostname } else { reply.agent_id });
+        }
+        let mut out = Vec::new();
+        for (i, (id, a)) in ids.iter().zip(&addrs).enumerate() {
+            let clash = ids.iter().filter(|x| *x == id).count() > 1;
+            let id =
+                if clash || !crate::core::config::id_ok(id) { format!("{}-{i}", sanitize(id)) } else { id.clone() };
+            out.push(format!("{id}={a}"));
+        }
+        Ok(out)
+    }
+}
+
+/// `id` with every character a results folder name cannot hold replaced by `-`.
+fn sanitize(id: &str) -> String {
+    let s: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "agent".into()
+    } else {
+        s
     }
 }
 

@@ -158,7 +158,15 @@ pub fn fleet(plan: &Plan) -> String {
     let mut s = String::new();
     let d = plan.distributed.as_ref();
     s.push_str("=== Agent List ===\n");
-    s.push_str(&format!("Agents: {}\n", plan.agent_count()));
+    match d.and_then(|d| d.agents_from.as_ref()).filter(|_| d.is_some_and(|d| d.agents.is_empty())) {
+        Some(f) => s.push_str(&format!(
+            "Agents: every address of {} (port {}{}), ids as the agents report them\n",
+            f.dns,
+            f.port,
+            f.count.map(|n| format!(", waiting for {n}")).unwrap_or_default()
+        )),
+        None => s.push_str(&format!("Agents: {}\n", plan.agent_count())),
+    }
     if let Some(d) = d {
         s.push_str(&format!(
             "Storage: {}; tree_creation_mode {}; path_selection {}; start_delay {}s\n",

@@ -280,7 +280,12 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(ip: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
-        let mut cmd = command(&["agent", "--listen", &format!("{ip}:0")]);
+        Agent::start_at(&format!("{ip}:0"), extra, env)
+    }
+
+    /// An agent listening on `addr` (`ip:port`; port 0: any free one).
+    pub fn start_at(addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        let mut cmd = command(&["agent", "--listen", addr]);
         cmd.args(extra).envs(env.iter().copied());
         let run = Running::spawn(cmd);
         let line = run.wait_for_stdout("listening", PATIENCE);

@@ -8,7 +8,7 @@ mod redact;
 mod suggest;
 mod units;
 
-pub use parse::{DEFAULT_AGENT_PORT, DEFAULT_CONCURRENCY, DEFAULT_DURATION, DEFAULT_SEED};
+pub use parse::{id_ok, DEFAULT_AGENT_PORT, DEFAULT_CONCURRENCY, DEFAULT_DURATION, DEFAULT_SEED};
 pub use plan::*;
 pub use redact::redact_yaml;
 pub use units::{parse_duration, parse_size, size_text};
@@ -90,22 +90,34 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     parse(&text, Some(path))
 }
 
-/// Replace (or create) `distributed.agents` from `ctl run --agents h:p,…`; ids are `agent-0..`.
+/// Replace (or create) `distributed.agents` from `ctl run --agents h:p,…` (or `id=h:p`); ids
+/// are `agent-0..` unless given.
 pub fn apply_cli_agents(plan: &mut Plan, agents: &[String]) -> Result<(), ConfigErrors> {
     let idx = LineIndex::empty();
     let mut ctx = Ctx::new(&idx);
     let mut specs = Vec::new();
     for (i, a) in agents.iter().enumerate() {
-        if let Some(address) = parse::agent_address(&mut ctx, a, &format!("--agents[{i}]")) {
-            if specs.iter().any(|s: &AgentSpec| s.address == address) {
-                ctx.err(&format!("--agents[{i}]"), format!("`{address}` is given twice"));
+        let at = format!("--agents[{i}]");
+        let (id, addr) = match a.split_once('=') {
+            Some((id, addr)) => {
+                if !parse::id_ok(id) {
+                    ctx.err(
+                        &at,
+                        format!("`{id}` cannot name a results folder — use letters, digits, `-`, `_` and `.`"),
+                    );
+                }
+                (id.to_string(), addr)
             }
-            specs.push(AgentSpec {
-                address,
-                id: format!("agent-{i}"),
-                concurrency_override: None,
-                multi_endpoint: None,
-            });
+            None => (format!("agent-{i}"), a.as_str()),
+        };
+        if let Some(address) = parse::agent_address(&mut ctx, addr, &at) {
+            if specs.iter().any(|s: &AgentSpec| s.address == address) {
+                ctx.err(&at, format!("`{address}` is given twice"));
+            }
+            if specs.iter().any(|s: &AgentSpec| s.id == id) {
+                ctx.err(&at, format!("the id `{id}` is given twice"));
+            }
+            specs.push(AgentSpec { address, id, concurrency_override: None, multi_endpoint: None });
         }
     }
     let d = plan.distributed.get_or_insert_with(|| DistributedPlan {
@@ -117,6 +129,7 @@ pub fn apply_cli_agents(plan: &mut Plan, agents: &[String]) -> Result<(), Config
         ssh: None,
         tls: None,
         token_file: None,
+        agents_from: None,
     });
     d.agents = specs;
     parse::cross_checks(plan, &mut ctx, None);

@@ -228,6 +228,19 @@ pub struct DistributedPlan {
     pub tls: Option<TlsPlan>,
     /// File holding the shared token agents require (`distributed.token_file`).
     pub token_file: Option<PathBuf>,
+    /// `distributed.agents_from`: the agents are every address a DNS name resolves to (filled in
+    /// by `ctl run` before the run; `agents` is empty until then).
+    pub agents_from: Option<AgentsFrom>,
+}
+
+/// `distributed.agents_from: {dns, port, count}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentsFrom {
+    /// A name with one address per agent (a Kubernetes headless Service).
+    pub dns: String,
+    pub port: u16,
+    /// Wait until the name has this many addresses (pods become ready one by one).
+    pub count: Option<usize>,
 }
 
 /// `distributed.tls`: PEM files. `ca` verifies the peer; `cert` + `key` present ours.

@@ -29,6 +29,7 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
         ssh: None,
         tls: None,
         token_file: None,
+        agents_from: None,
     };
     if o.has("start_delay") {
         d.start_delay = ctx.duration(o.get("start_delay"), &o.at("start_delay")).unwrap_or(d.start_delay);
@@ -65,6 +66,22 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
     }
     d.token_file = ctx.string(o.get("token_file"), &o.at("token_file")).map(PathBuf::from);
 
+    if let Some(v) = o.get("agents_from") {
+        d.agents_from = agents_from(ctx, v);
+        if o.has("agents") {
+            ctx.err(
+                "distributed.agents_from",
+                "give either `agents:` (a list) or `agents_from:` (a DNS name with one address per agent), not both",
+            );
+        }
+        if d.ssh.as_ref().is_some_and(|s| s.enabled) {
+            ctx.err(
+                "distributed.agents_from",
+                "SSH deployment starts agents on listed hosts — list them under `agents:`, or start the agents yourself (as a Kubernetes StatefulSet does) and keep `agents_from`",
+            );
+        }
+        return Some(d);
+    }
     let items = ctx.seq(o.get("agents"), "distributed.agents", "agents (`- address: host:7761`)");
     if items.is_empty() && !ctx.errors.iter().any(|e| e.path == "distributed.agents") {
         ctx.err("distributed", "no agents — list them under `agents:` (`- address: \"host1:7761\"`), or remove `distributed:` to run locally");
@@ -88,10 +105,7 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
         };
         let id = match ctx.name(a.get("id"), &a.at("id")) {
             Some(id) => {
-                if id.is_empty()
-                    || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                    || id.starts_with('.')
-                {
+                if !id_ok(&id) {
                     ctx.err(
                         &a.at("id"),
                         format!("`{id}` cannot name a results folder — use letters, digits, `-`, `_` and `.`"),
@@ -132,6 +146,37 @@ fn check_agent_uniqueness(ctx: &mut Ctx, agents: &[AgentSpec]) {
 }
 
 /// `host:port`, `host` (port 7761 added), `[v6]:port`.
+/// An agent id names a results folder: letters, digits, `-`, `_`, `.`, not starting with `.`.
+pub fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.')
+}
+
+/// `agents_from: {dns, port, count}`.
+fn agents_from(ctx: &mut Ctx, v: &Value) -> Option<AgentsFrom> {
+    let path = "distributed.agents_from";
+    let o = ctx.obj(v, path, AGENTS_FROM_KEYS, "`{dns, port, count}`")?;
+    if !o.has("dns") {
+        ctx.err(
+            path,
+            "`dns:` is missing — the name with one address per agent, e.g. `sai3-agents.bench.svc.cluster.local`",
+        );
+    }
+    let dns = ctx.name(o.get("dns"), &o.at("dns"));
+    if let Some(n) = &dns {
+        if n.is_empty() || n.contains([':', '/', ' ']) {
+            ctx.err(&o.at("dns"), format!("`{n}` is not a host name — give the name only; the port goes in `port:`"));
+        }
+    }
+    let port = if o.has("port") { ctx.uint(o.get("port"), &o.at("port"), 1) } else { Some(DEFAULT_AGENT_PORT as u64) };
+    if port.is_some_and(|p| p > 65535) {
+        ctx.err(&o.at("port"), "is not a TCP port (1–65535)");
+    }
+    let count = ctx.uint(o.get("count"), &o.at("count"), 1).map(|c| c as usize);
+    Some(AgentsFrom { dns: dns?, port: port?.min(65535) as u16, count })
+}
+
 pub fn agent_address(ctx: &mut Ctx, s: &str, path: &str) -> Option<String> {
     let s = s.trim();
     let s = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")).unwrap_or(s);

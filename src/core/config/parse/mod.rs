@@ -19,8 +19,8 @@ mod entries;
 mod sizes;
 mod stages;
 
-pub use distributed::agent_address;
 use distributed::distributed;
+pub use distributed::{agent_address, id_ok};
 use entries::{ensure_entry, op_entry, tree_entry};
 
 /// Default gRPC port of an agent.
@@ -73,8 +73,18 @@ fn with_data(keys: &[&'static str]) -> Vec<&'static str> {
     [keys, &DATA_KEYS[..]].concat()
 }
 const ME_KEYS: &[&str] = &["enabled", "strategy", "endpoints"];
-const DIST_KEYS: &[&str] =
-    &["agents", "shared_filesystem", "tree_creation_mode", "path_selection", "start_delay", "ssh", "tls", "token_file"];
+const DIST_KEYS: &[&str] = &[
+    "agents",
+    "agents_from",
+    "shared_filesystem",
+    "tree_creation_mode",
+    "path_selection",
+    "start_delay",
+    "ssh",
+    "tls",
+    "token_file",
+];
+const AGENTS_FROM_KEYS: &[&str] = &["dns", "port", "count"];
 const AGENT_KEYS: &[&str] = &["address", "id", "concurrency_override", "multi_endpoint"];
 const SSH_KEYS: &[&str] = &["enabled", "user", "key_path", "port"];
 const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
