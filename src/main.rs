@@ -16,6 +16,12 @@ use sai3::cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log detail on stderr (-v: info, -vv: trace); SAI3_LOG (e.g. `debug`, `sai3=trace,h2=debug`) overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors in the log on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +192,8 @@ fn main() -> ExitCode {
         eprintln!("error: internal error in sai3 ({info}) — please report it with the command line and the config");
     }));
     let cli = Cli::parse_from(args_with_aliases());
+    let agent = matches!(cli.command, Command::Agent { .. });
+    cmd::logging::init(cmd::logging::Verbosity { verbose: cli.verbose, quiet: cli.quiet }, agent);
     let result = match cli.command {
         Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca } => {
             cmd::agent::run(cmd::agent::AgentArgs { listen, id, token_file, tls_cert, tls_key, tls_client_ca })

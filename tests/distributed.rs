@@ -674,3 +674,44 @@ fn agents_from_a_dns_name_with_one_address_per_agent() {
     assert_eq!(count_files(&data), puts, "every agent's PUTs on disk");
     drop(agents);
 }
+
+/// The agent logs one structured line per run event (UTC timestamps), the controller's log is
+/// in the results folder, and neither the token nor a credential from the environment appears in
+/// any log line, even at the most verbose level.
+#[test]
+fn logs_are_structured_and_hold_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = "tok-3a9f0c5e7b21d4e6";
+    let secret = "SECRETd41d8cd98f00b204e9800998ecf8427e";
+    let tok = common::write(tmp.path(), "token", &format!("{token}\n"));
+    let env = [("AWS_SECRET_ACCESS_KEY", secret), ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")];
+    let a = Agent::start("127.0.0.1", &["--token-file", tok.to_str().unwrap(), "-vv"], &env);
+    let yaml = format!(
+        "target: \"file://{}/data/\"\nduration: 1s\nconcurrency: 2\ndistributed:\n  token_file: {}\n  start_delay: 0\n{}workload:\n  - {{op: put, path: \"up/\", object_size: 4KiB}}\n",
+        tmp.path().display(),
+        tok.display(),
+        agents_yaml(&[(&a, "agent-1")])
+    );
+    let cfg = common::write(tmp.path(), "run.yaml", &yaml);
+    let out = common::sai3_env(&["ctl", "run", "--config", cfg.to_str().unwrap(), "-vv"], tmp.path(), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    a.log_line("completed; idle", PATIENCE);
+    let agent_log = a.run.stderr();
+    let stamp = |l: &str| {
+        let t = l.split_whitespace().next().unwrap_or("");
+        t.len() > 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T'
+    };
+    for ev in ["connect", "configure", "stage_start", "stage_end", "end"] {
+        let line = agent_log.lines().find(|l| l.contains(&format!("event=\"{ev}\"")));
+        let line = line.unwrap_or_else(|| panic!("no {ev} line in the agent's log:\n{agent_log}"));
+        assert!(stamp(line), "UTC timestamp first: {line}");
+    }
+    let dir = results_dir(tmp.path()).unwrap();
+    let ctl_log = std::fs::read_to_string(dir.join("controller_log.txt")).unwrap();
+    for ev in ["ready", "stage_start", "stage_end"] {
+        assert!(ctl_log.contains(&format!("event=\"{ev}\"")), "no {ev} in controller_log.txt:\n{ctl_log}");
+    }
+    for (what, log) in [("agent", &agent_log), ("controller stderr", &text(&out)), ("controller_log.txt", &ctl_log)] {
+        assert!(!log.contains(token) && !log.contains(secret), "a secret in the {what} log:\n{log}");
+    }
+}

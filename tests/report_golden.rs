@@ -168,7 +168,7 @@ fn num(s: &str) -> f64 {
 fn files_match_golden() {
     let (r, _) = build();
     let dir = tempfile::tempdir().unwrap();
-    report::write_results(dir.path(), &r, "console text\n", Some("perf_log.tsv")).unwrap();
+    report::write_results(dir.path(), &r, "console text\n", None, Some("perf_log.tsv")).unwrap();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut mismatched = vec![];
@@ -236,7 +236,7 @@ fn column_lists_are_the_documented_ones() {
 fn figures_are_true() {
     let (r, rec) = build();
     let dir = tempfile::tempdir().unwrap();
-    report::write_results(dir.path(), &r, "", Some("perf_log.tsv")).unwrap();
+    report::write_results(dir.path(), &r, "", None, Some("perf_log.tsv")).unwrap();
     let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
     let (rh, rows) = table(&read("results.tsv"));
     let (ph, prow) = table(&read("perf_log.tsv"));
@@ -301,7 +301,7 @@ fn figures_are_true() {
 fn results_json_matches_its_schema_and_the_tsv_files() {
     let (r, _) = build();
     let dir = tempfile::tempdir().unwrap();
-    report::write_results(dir.path(), &r, "console text\n", Some("perf_log.tsv")).unwrap();
+    report::write_results(dir.path(), &r, "console text\n", None, Some("perf_log.tsv")).unwrap();
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&read("results.json")).unwrap();
     let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/results.schema.json");

@@ -142,8 +142,14 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     let dir = report::results_dir::create(&base, &plan.config_stem(), SystemTime::now())
         .map_err(|e| Failure::Run(format!("cannot create the results folder in {}: {e}", base.display())))?;
     console.line(&format!("Results saved to: {}", dir.display()));
-    report::write_results(&dir, &report, &console.text(), plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()))
-        .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
+    report::write_results(
+        &dir,
+        &report,
+        &console.text(),
+        None,
+        plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()),
+    )
+    .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
     print_json(&args, &report);
     match (usage_error, &report.degraded) {
         (Some(e), _) => Err(Failure::Run(e)),

@@ -82,7 +82,9 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
         }
     };
     console.line(&format!("Results saved to: {}", dir.display()));
-    if let Err(e) = report::write_results(&dir, &report, &console.text(), perf_log.as_deref()) {
+    if let Err(e) =
+        report::write_results(&dir, &report, &console.text(), Some(&super::logging::kept()), perf_log.as_deref())
+    {
         return (Err(Failure::Run(format!("writing results to {}: {e:#}", dir.display()))), Some(dir));
     }
     super::ctl::print_json(args, &report);

@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod ctl_distributed;
 pub mod ctl_ping;
 pub mod ctl_ssh;
+pub mod logging;
 pub mod man;
 pub mod ssh_setup;
 

@@ -39,11 +39,6 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn log(line: &str) {
-    let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f");
-    eprintln!("{ts} {line}");
-}
-
 /// The agent service state: its id and what it is busy with.
 pub struct AgentService {
     id: String,
@@ -86,9 +81,11 @@ impl pb::agent_server::Agent for AgentService {
     async fn run(&self, req: Request<Streaming<pb::ControlMsg>>) -> Result<Response<Self::RunStream>, Status> {
         let peer = req.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
         let mut inbound = req.into_inner();
+        tracing::info!(event = "connect", peer = %peer, "run requested by {peer}");
         {
             let mut b = self.busy.lock();
             if let Some(w) = &*b {
+                tracing::warn!(event = "busy", peer = %peer, "refused a run from {peer}: busy with {w}");
                 return Err(Status::unavailable(format!(
                     "agent {} is busy with {w}; try again when that run has ended",
                     self.id
@@ -107,9 +104,22 @@ impl pb::agent_server::Agent for AgentService {
         tokio::spawn(async move {
             let _guard = guard;
             let run_id = first.run_id.clone();
-            log(&format!("run {run_id}: configured by {} ({peer}) as {}", first.controller, first.agent_id));
+            tracing::info!(
+                event = "configure",
+                run = %run_id,
+                controller = %first.controller,
+                peer = %peer,
+                agent = %first.agent_id,
+                "run {run_id}: configured by {} ({peer}) as {}",
+                first.controller,
+                first.agent_id
+            );
             let outcome = serve_run(first, inbound, tx).await;
-            log(&format!("run {run_id}: {outcome}; idle"));
+            if outcome.starts_with("completed") {
+                tracing::info!(event = "end", run = %run_id, "run {run_id}: {outcome}; idle");
+            } else {
+                tracing::warn!(event = "end", run = %run_id, cause = %outcome, "run {run_id}: {outcome}; idle");
+            }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))))
     }
@@ -122,7 +132,7 @@ struct StreamObserver {
 
 impl RunObserver for StreamObserver {
     fn on_note(&self, line: &str) {
-        log(line);
+        tracing::info!(event = "note", "{line}");
     }
     fn on_phase_start(&self, p: &PhaseStart) {
         send(
@@ -185,6 +195,7 @@ impl StageGate for RemoteGate {
             match self.next().await? {
                 Ctl::StageStart(s) => {
                     self.check(i, s.index, &s.name, "StageStart")?;
+                    tracing::info!(event = "stage_start", stage = %s.name, index = i + 1, "stage {} `{}` starts", i + 1, s.name);
                     let now_ns = unix_ns(SystemTime::now());
                     let wait = Duration::from_nanos(s.start_unix_ns.saturating_sub(now_ns).max(0) as u64);
                     if wait > Duration::from_secs(3600) {
@@ -198,13 +209,18 @@ impl StageGate for RemoteGate {
     }
 
     fn ended(&mut self, report: &StageReport) {
-        log(&format!(
+        tracing::info!(
+            event = "stage_end",
+            stage = %report.name,
+            index = report.index + 1,
+            outcome = report.outcome.name(),
+            cause = report.outcome.message().unwrap_or_default(),
             "stage {} `{}` {}{}",
             report.index + 1,
             report.name,
             report.outcome.name(),
             report.outcome.message().map(|m| format!(": {m}")).unwrap_or_default()
-        ));
+        );
         send(&self.tx, Msg::StageEnd(codec::stage_end_to_wire(report)));
     }
 }
@@ -225,6 +241,7 @@ impl StopReason {
 }
 
 fn rejected(tx: &Tx, reason: String) -> String {
+    tracing::warn!(event = "rejected", cause = %reason, "rejected the config: {reason}");
     send(tx, Msg::Rejected(pb::Rejected { reason: reason.clone() }));
     format!("rejected the config: {reason}")
 }
@@ -274,13 +291,21 @@ async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx:
     // 2. Listen to the controller: stage messages go to the run, Abort or a broken stream stop it.
     let stop = StopReason::default();
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Ctl>();
+    // Cancelled once the run has ended: the controller closing its stream then is the normal end.
+    let finished = CancellationToken::new();
     {
         let cancel = cancel.clone();
         let stop = stop.clone();
+        let finished = finished.clone();
         tokio::spawn(async move {
             loop {
-                match inbound.message().await {
+                let msg = tokio::select! {
+                    m = inbound.message() => m,
+                    _ = finished.cancelled() => break,
+                };
+                match msg {
                     Ok(Some(pb::ControlMsg { ctl: Some(Ctl::Abort(a)) })) => {
+                        tracing::warn!(event = "abort", cause = %a.reason, "aborted by the controller: {}", a.reason);
                         stop.set(format!("aborted by the controller: {}", a.reason));
                         cancel.cancel();
                         break;
@@ -290,6 +315,7 @@ async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx:
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
+                        tracing::warn!(event = "controller_lost", "the controller's stream ended");
                         stop.set("the controller went away".into());
                         cancel.cancel();
                         break;
@@ -327,6 +353,7 @@ async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx:
     let mut gate = RemoteGate { tx: tx.clone(), rx: ctl_rx, cancel: cancel.clone(), stop: stop.clone(), names };
     let setup_error = drive(&mut runner, &mut gate).await;
     let reason = stop.get().or(setup_error.map(|e| e.to_string()));
+    finished.cancel();
     finish(&tx, runner, reason)
 }
 

@@ -57,7 +57,14 @@ pub fn agent_files(
 }
 
 /// Every file of the results folder `dir` (which must exist): SPEC §4.
-pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_name: Option<&str>) -> anyhow::Result<()> {
+/// Write the results folder. `controller_log`: the controller's log (distributed runs).
+pub fn write_results(
+    dir: &Path,
+    r: &RunReport,
+    console_text: &str,
+    controller_log: Option<&str>,
+    perf_log_name: Option<&str>,
+) -> anyhow::Result<()> {
     let write = |name: &str, body: &str| -> anyhow::Result<()> {
         let p = dir.join(name);
         std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
@@ -82,5 +89,8 @@ pub fn write_results(dir: &Path, r: &RunReport, console_text: &str, perf_log_nam
         }
     }
     write("console_log.txt", console_text)?;
+    if let Some(log) = controller_log {
+        write("controller_log.txt", log)?;
+    }
     Ok(())
 }

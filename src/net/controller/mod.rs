@@ -156,6 +156,7 @@ impl Controller {
     /// Stop the run after the current stage (the first reason is kept); every agent is aborted.
     fn halt(&mut self, why: String) {
         if self.halted.is_none() {
+            tracing::warn!(event = "halt", cause = %why, "stopping the run: {why}");
             self.line(&format!("⚠ Stopping the run: {why}"));
             self.abort_all(&why);
             self.halted = Some(why);
@@ -349,10 +350,12 @@ impl Controller {
             let m = &mut self.members[i];
             match ev {
                 Event::Ready(r) => {
+                    tracing::info!(event = "ready", agent = %m.id, address = %m.address, "agent {} ready", m.id);
                     self.obs.line(&format!("✅ {} ready", m.id));
                     m.ready = Some(r);
                 }
                 Event::Rejected(reason) => {
+                    tracing::warn!(event = "rejected", agent = %m.id, cause = %reason, "agent {} rejected the config", m.id);
                     self.obs.line(&format!("❌ {} rejected the config", m.id));
                     problems.push(format!("agent {} ({}) rejected the config: {reason}", m.id, m.address));
                     m.lost = Some(reason);
@@ -441,6 +444,7 @@ impl Controller {
         self.starts[i] = start_ns;
         let ready: Vec<usize> =
             (0..self.members.len()).filter(|&k| self.members[k].active() && self.members[k].ready_for(i)).collect();
+        tracing::info!(event = "stage_start", stage = %st.name, index = i + 1, agents = ready.len(), "stage {} `{}` starts on {} agents", i + 1, st.name, ready.len());
         for &k in &ready {
             let m = &self.members[k];
             m.send(pb::control_msg::Ctl::StageStart(pb::StageStart {
@@ -607,12 +611,14 @@ impl Controller {
             },
             Event::StageReady(r) => m.ready_upto = Some(r.index as usize),
             Event::StageEnd(e) => {
+                tracing::info!(event = "stage_end", agent = %m.id, stage = %e.name, index = e.index + 1, outcome = %e.outcome, cause = %e.message, "agent {} ended stage `{}`: {}", m.id, e.name, e.outcome);
                 if let Some(line) = m.stage_end(&e, &self.plan, &self.starts) {
                     self.obs.line(&line);
                 }
             }
             Event::Final(f) => {
                 if !f.failure.is_empty() && m.dropped.is_none() {
+                    tracing::warn!(event = "agent_failed", agent = %m.id, cause = %f.failure, "agent {} failed", m.id);
                     self.obs.line(&format!("⚠ {}: {}", m.id, f.failure));
                 }
                 m.fin = Some(f);
@@ -620,6 +626,7 @@ impl Controller {
             }
             Event::Lost(reason) => {
                 if m.fin.is_none() && m.lost.is_none() {
+                    tracing::warn!(event = "agent_lost", agent = %m.id, cause = %reason, "agent {} lost", m.id);
                     self.obs.line(&format!("❌ {} lost: {reason}", m.id));
                     m.lost = Some(reason);
                     self.folder.agent_done(i, true);
