@@ -279,14 +279,7 @@ impl CleanupJob {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((store, key)) = self.keys.get(t) else { break };
-            let (ep, _guard) = store.pick(&mut Cursor(t));
-            let idx = self.endpoints.then_some(ep.idx);
-            let started = std::time::Instant::now();
-            match ep.backend.delete(key).await {
-                Ok(()) => rec.record_ok(OpKind::Delete, idx, 0, started.elapsed().as_micros() as u64, None),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => rec.record_err(OpKind::Delete, idx, e.kind_name()),
-            }
+            self.remove(&rec, OpKind::Delete, store, key, t).await;
             if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.keys.len() {
                 self.all_done.notify_one();
             }
@@ -298,14 +291,20 @@ impl CleanupJob {
             self.all_done.notified().await;
         }
         for (t, (store, dir)) in self.dirs.iter().enumerate() {
-            let (ep, _guard) = store.pick(&mut Cursor(t));
-            let idx = self.endpoints.then_some(ep.idx);
-            let started = std::time::Instant::now();
-            match ep.backend.remove_dir(dir).await {
-                Ok(()) => rec.record_ok(OpKind::Rmdir, idx, 0, started.elapsed().as_micros() as u64, None),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => rec.record_err(OpKind::Rmdir, idx, e.kind_name()),
-            }
+            self.remove(&rec, OpKind::Rmdir, store, dir, t).await;
+        }
+    }
+
+    /// One measured DELETE (or RMDIR) of what the run made; already gone is not an error.
+    async fn remove(&self, rec: &WorkerRecorder, op: OpKind, store: &Store, key: &str, t: usize) {
+        let (ep, _guard) = store.pick(&mut Cursor(t));
+        let idx = self.endpoints.then_some(ep.idx);
+        let started = std::time::Instant::now();
+        let r = if op == OpKind::Rmdir { ep.backend.remove_dir(key).await } else { ep.backend.delete(key).await };
+        match r {
+            Ok(()) => rec.record_ok(op, idx, 0, started.elapsed().as_micros() as u64, None),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => rec.record_err(op, idx, e.kind_name()),
         }
     }
 }
