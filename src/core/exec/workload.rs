@@ -33,7 +33,7 @@ enum Target {
     /// GET / STAT / DELETE `from: written`: an object this run's PUTs wrote.
     Written(Arc<WrittenPool>),
     /// LIST of a prefix.
-    List(String),
+    List(Arc<str>),
     /// PUT of a new object named from the template, spread over `shards` hashed prefixes, with
     /// content from `data`.
     /// `feeds`: the `from: written` pools its objects join once written.
@@ -268,6 +268,8 @@ pub struct WorkloadJob {
     /// Keep what PUTs wrote and `from: written` DELETEs removed, for later stages.
     keep_written: bool,
     made: Mutex<Made>,
+    /// The empty key a pick starts from (shared, so choosing an op allocates nothing).
+    no_key: Arc<str>,
 }
 
 /// What a stage's PUTs and MKDIRs wrote and its `from: written` DELETEs and RMDIRs removed
@@ -360,7 +362,7 @@ pub async fn resolve(
                     feeds,
                 }
             }
-            OpKind::List => Target::List(list_prefix(&rel).to_string()),
+            OpKind::List => Target::List(Arc::from(list_prefix(&rel))),
             OpKind::Mkdir => {
                 let src = Arc::new(Source { store: store.clone(), data: Generator::new(plan.seed, &spec.data) });
                 let feeds = written.iter().filter(|p| p.may_accept(&store)).cloned().collect();
@@ -437,6 +439,7 @@ pub async fn resolve(
         put_counts: Mutex::new(Vec::new()),
         keep_written,
         made: Mutex::new(Made::default()),
+        no_key: Arc::from(""),
     })
 }
 
@@ -624,7 +627,12 @@ impl WorkloadJob {
                 None => self.mix.pick(rng),
             };
             let op = &self.ops[i];
-            let mut pick = Pick { op: i, key: Arc::from(""), body: None, range: None, size: 0, written: None };
+            let mut pick =
+                Pick { op: i, key: Arc::clone(&self.no_key), body: None, range: None, size: 0, written: None };
+            // PUT and MKDIR into a pattern: the directory the new name goes into.
+            let drawn = |parents: &Option<Arc<KeyPool>>, rng: &mut SmallRng| {
+                parents.as_ref().map(|p| p.pick(rng).map_or_else(|| Arc::clone(&self.no_key), |(k, _)| k))
+            };
             match &op.target {
                 Target::Pool(pool) => {
                     let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
@@ -655,24 +663,16 @@ impl WorkloadJob {
                     pick.key = wr.key.clone();
                     pick.written = Some(wr);
                 }
-                Target::List(prefix) => pick.key = Arc::from(prefix.as_str()),
+                Target::List(prefix) => pick.key = Arc::clone(prefix),
                 Target::Mkdir { parent, parents, .. } => {
-                    let parent = match parents {
-                        Some(pool) => pool.pick(rng).map(|(k, _)| k.to_string()).unwrap_or_default(),
-                        None => parent.clone(),
-                    };
-                    pick.key = Arc::from(unique_dir_key(&parent, &self.run_id, self.agent, w, put_counters[i]));
+                    let dir = drawn(parents, rng);
+                    let parent = dir.as_deref().unwrap_or(parent);
+                    pick.key = Arc::from(unique_dir_key(parent, &self.run_id, self.agent, w, put_counters[i]));
                     put_counters[i] += 1;
                 }
                 Target::Put { template, parents, size, shards, src, .. } => {
-                    let dir;
-                    let template = match parents {
-                        Some(pool) => {
-                            dir = pool.pick(rng).map(|(k, _)| k).unwrap_or_else(|| Arc::from(""));
-                            &*dir
-                        }
-                        None => template.as_str(),
-                    };
+                    let dir = drawn(parents, rng);
+                    let template = dir.as_deref().unwrap_or(template);
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
                     put_counters[i] += 1;
                     let n = sample_size(size, rng);
