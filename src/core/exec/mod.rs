@@ -10,6 +10,7 @@ mod outcome;
 mod phase;
 mod pipeline;
 mod prepare;
+mod reads;
 mod rows;
 mod run;
 mod stores;

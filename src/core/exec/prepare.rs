@@ -13,9 +13,9 @@ use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 
 use super::phase::PhaseJob;
+use super::reads::read_object;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
-use super::workload::read_object;
 use crate::core::config::{Plan, SizeSpec};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::store::{Cursor, Store, StoreError};
