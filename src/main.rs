@@ -46,6 +46,21 @@ enum Command {
         /// Require client certificates signed by this CA (PEM).
         #[arg(long)]
         tls_client_ca: Option<PathBuf>,
+        /// Serve live metrics (Prometheus/OpenMetrics text at /metrics) on host:port.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_listen: Option<String>,
+        /// sai3-bench's agent flags (`--tls`, `--tls-domain`, `--tls-sans`, `--tls-write-ca`,
+        /// `--op-log`): refused with what to use instead.
+        #[arg(long, hide = true)]
+        tls: bool,
+        #[arg(long, hide = true)]
+        tls_domain: Option<String>,
+        #[arg(long, hide = true)]
+        tls_sans: Option<String>,
+        #[arg(long, hide = true)]
+        tls_write_ca: Option<PathBuf>,
+        #[arg(long, hide = true)]
+        op_log: Option<PathBuf>,
     },
     /// Controller: run a workload (locally, or on agents) and talk to agents.
     Ctl {
@@ -98,6 +113,17 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Rewrite a config written for sai3-bench in sai3's own spelling (one line per change on stderr).
+    Convert {
+        /// The config to convert.
+        config: PathBuf,
+        /// Write the converted config here (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the man page sai3(1), or write it and one page per subcommand into --dir.
     Man {
         /// Folder to write sai3.1, sai3-agent.1, sai3-ctl-run.1, … into (instead of stdout).
@@ -124,6 +150,13 @@ enum CtlCommand {
         /// Print results.json on stdout at the end (the console goes to stderr).
         #[arg(long)]
         json: bool,
+        /// Serve live metrics (Prometheus/OpenMetrics text at /metrics) on host:port while the run is in progress.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_listen: Option<String>,
+        /// Once the run has ended, wait up to this many seconds for one more scrape, so the final
+        /// figures reach the scraper (only when something scraped during the run; 0: do not wait).
+        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        metrics_linger: u64,
     },
     /// Check that each agent answers, and print its version.
     Ping {
@@ -136,7 +169,8 @@ enum CtlCommand {
 }
 
 /// The older tool's program names (seed documents) map onto subcommands, so `sai3bench-agent`,
-/// `sai3bench-ctl` and `sai3-analyze` work as written when linked to this binary.
+/// `sai3bench-ctl`, `sai3-analyze` and `sai3-bench run|convert` work as written when linked to
+/// this binary.
 fn args_with_aliases() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let prog = args
@@ -153,6 +187,17 @@ fn args_with_aliases() -> Vec<std::ffi::OsString> {
             }
         }
         "sai3-analyze" | "sai3bench-analyze" => Some("analyze"),
+        // `sai3-bench run --config X` and `sai3-bench convert --config X`.
+        "sai3-bench" => match args.get(1).and_then(|a| a.to_str()) {
+            Some("run") => Some("ctl"),
+            Some("convert") => {
+                if let Some(i) = args.iter().position(|a| a == "--config") {
+                    args.remove(i);
+                }
+                None
+            }
+            _ => None,
+        },
         _ => None,
     };
     if let Some(sub) = sub {
@@ -195,12 +240,50 @@ fn main() -> ExitCode {
     let agent = matches!(cli.command, Command::Agent { .. });
     cmd::logging::init(cmd::logging::Verbosity { verbose: cli.verbose, quiet: cli.quiet }, agent);
     let result = match cli.command {
-        Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca } => {
-            cmd::agent::run(cmd::agent::AgentArgs { listen, id, token_file, tls_cert, tls_key, tls_client_ca })
+        Command::Agent {
+            listen,
+            id,
+            token_file,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            metrics_listen,
+            tls,
+            tls_domain,
+            tls_sans,
+            tls_write_ca,
+            op_log,
+        } => {
+            let legacy = [
+                (tls, "--tls"),
+                (tls_domain.is_some(), "--tls-domain"),
+                (tls_sans.is_some(), "--tls-sans"),
+                (tls_write_ca.is_some(), "--tls-write-ca"),
+            ];
+            let legacy: Vec<&str> = legacy.iter().filter(|(given, _)| *given).map(|(_, f)| *f).collect();
+            cmd::agent::run(cmd::agent::AgentArgs {
+                legacy_tls: legacy,
+                op_log,
+                listen,
+                id,
+                token_file,
+                tls_cert,
+                tls_key,
+                tls_client_ca,
+                metrics_listen,
+            })
         }
-        Command::Ctl { command: CtlCommand::Run { config, dry_run, agents, results_dir, json } } => {
-            cmd::ctl::run(cmd::ctl::RunArgs { config, dry_run, agents, results_dir, json })
-        }
+        Command::Ctl {
+            command: CtlCommand::Run { config, dry_run, agents, results_dir, json, metrics_listen, metrics_linger },
+        } => cmd::ctl::run(cmd::ctl::RunArgs {
+            config,
+            dry_run,
+            agents,
+            results_dir,
+            json,
+            metrics_listen,
+            metrics_linger: std::time::Duration::from_secs(metrics_linger),
+        }),
         Command::Ctl { command: CtlCommand::Ping { agents, token_file } } => cmd::ctl_ping::ping(agents, token_file),
         Command::SshSetup { hosts, key_path, port, password_file, accept_new_host_keys, test_only, known_hosts } => {
             cmd::ssh_setup::run(cmd::ssh_setup::SshSetupArgs {
@@ -218,6 +301,9 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => cmd::completions::run(Cli::command(), shell),
         Command::Man { dir } => cmd::man::run(Cli::command(), dir),
+        Command::Convert { config, output, force } => {
+            cmd::convert::run(cmd::convert::ConvertArgs { input: config, output, force })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,20 +2,11 @@
 //! tests/configs/invalid/ fails with exactly the message stored beside it in `<name>.expected`.
 //! Set SAI3_BLESS=1 to (re)write missing `.expected` files — then review them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sai3::core::config::{self, parse};
 
-fn configs(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    v.sort();
-    v
-}
+mod common;
 
 fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
@@ -40,7 +31,7 @@ fn expected_warnings(file: &str) -> Vec<&'static str> {
 
 #[test]
 fn every_valid_config_parses() {
-    let files = configs("tests/configs");
+    let files = common::yaml_files("tests/configs");
     assert!(files.len() >= 19, "expected the seed configs and quickstart, found {}", files.len());
     let mut failures = Vec::new();
     for f in &files {
@@ -61,7 +52,7 @@ fn every_valid_config_parses() {
 
 #[test]
 fn every_invalid_config_fails_with_its_expected_message() {
-    let files = configs("tests/configs/invalid");
+    let files = common::yaml_files("tests/configs/invalid");
     assert!(files.len() >= 12, "found only {} invalid configs", files.len());
     let bless = std::env::var_os("SAI3_BLESS").is_some();
     let mut failures = Vec::new();

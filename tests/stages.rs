@@ -412,7 +412,7 @@ async fn in_process_controller_runs_the_stage_list_in_order() {
     for i in 0..2 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         addrs.push(listener.local_addr().unwrap().to_string());
-        let svc = sai3::net::agent_service::AgentService::new(format!("inproc-{i}"));
+        let svc = sai3::net::agent_service::AgentService::new(format!("inproc-{i}"), None);
         let server = sai3::net::pb::agent_server::AgentServer::new(svc);
         tokio::spawn(
             tonic::transport::Server::builder()

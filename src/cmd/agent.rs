@@ -15,6 +15,11 @@ pub struct AgentArgs {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
+    /// sai3-bench's self-signed TLS flags that were given (refused).
+    pub legacy_tls: Vec<&'static str>,
+    /// sai3-bench's `--op-log PATH` (refused).
+    pub op_log: Option<PathBuf>,
 }
 
 /// `0.0.0.0:7761`, `host:port`, `:7761` or a bare host (port 7761).
@@ -36,17 +41,31 @@ fn listen_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 pub fn run(args: AgentArgs) -> CmdResult {
+    if !args.legacy_tls.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{}: sai3-bench's self-signed TLS is not in sai3 — give a certificate and key (PEM) with --tls-cert C --tls-key K (and --tls-client-ca CA to require client certificates); docs/DISTRIBUTED.md shows how to make them",
+            args.legacy_tls.join(", ")
+        )));
+    }
+    if let Some(p) = &args.op_log {
+        return Err(Failure::Usage(format!(
+            "--op-log {}: the op-log is not in sai3 yet — start the agent without it",
+            p.display()
+        )));
+    }
     let addr = listen_addr(&args.listen).map_err(Failure::Usage)?;
     let token = auth::token(args.token_file.as_deref()).map_err(Failure::Usage)?;
     let id = args.id.clone().unwrap_or_else(hostname);
     let has_token = token.is_some();
-    let opts = ServeOptions {
+    let id_for_metrics = id.clone();
+    let mut opts = ServeOptions {
         listen: addr,
         id: id.clone(),
         token,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         tls_client_ca: args.tls_client_ca,
+        metrics: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,8 +91,14 @@ pub fn run(args: AgentArgs) -> CmdResult {
             if has_token { ", token required" } else { "" }
         );
     };
-    rt.block_on(serve(opts, on_bound)).map_err(|e| match e {
-        ServeError::Usage(m) => Failure::Usage(m),
-        ServeError::Run(m) => Failure::Run(m),
+    rt.block_on(async move {
+        // Kept alive while the agent serves.
+        let metrics =
+            super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), &id_for_metrics).await?;
+        opts.metrics = metrics.as_ref().map(|m| m.live.clone());
+        serve(opts, on_bound).await.map_err(|e| match e {
+            ServeError::Usage(m) => Failure::Usage(m),
+            ServeError::Run(m) => Failure::Run(m),
+        })
     })
 }

@@ -18,6 +18,10 @@ pub struct RunArgs {
     pub results_dir: Option<PathBuf>,
     /// Print results.json on stdout at the end; the console goes to stderr.
     pub json: bool,
+    /// `--metrics-listen`: serve live metrics there.
+    pub metrics_listen: Option<String>,
+    /// `--metrics-linger`: how long to wait for the final scrape.
+    pub metrics_linger: Duration,
 }
 
 /// The console of a run: stdout, or stderr with `--json`.
@@ -62,6 +66,9 @@ pub fn run(mut args: RunArgs) -> CmdResult {
     if !args.agents.is_empty() {
         config::apply_cli_agents(&mut plan, &args.agents).map_err(|e| Failure::Usage(e.to_string()))?;
     }
+    for n in &plan.notices {
+        eprintln!("note: {n}");
+    }
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -82,13 +89,22 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     console.line("=== Local Workload ===");
     console.line(&format!("Config: {config_name}"));
     let plan = Arc::new(plan);
-    let mut opts = RunOptions::new(plan.perf_log.interval, console.observer(&plan));
+    let metrics = super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), "local").await?;
+    let observer = match &metrics {
+        Some(m) => m.tee(console.observer(&plan), "local"),
+        None => console.observer(&plan),
+    };
+    let mut opts = RunOptions::new(plan.perf_log.interval, observer);
     opts.grace = Duration::from_secs(5);
     let cancel = opts.cancel.clone();
     let started = SystemTime::now();
-    let mut runner = Runner::new(plan.clone(), RunRole::local(&new_run_id()), opts)
-        .await
-        .map_err(|e| Failure::Usage(format!("{e}")))?;
+    let run_id = new_run_id();
+    let mut runner =
+        Runner::new(plan.clone(), RunRole::local(&run_id), opts).await.map_err(|e| Failure::Usage(format!("{e}")))?;
+    if let Some(m) = &metrics {
+        let table = runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
+        m.live.begin(&run_id, &config_name, &plan, table);
+    }
     if let Some(line) = report::console::endpoints_line(&runner.stores.table, plan.effective_endpoints(None), 1) {
         console.line(&line);
     }
@@ -107,6 +123,9 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     }
     let usage_error = exec::drive(&mut runner, &mut exec::Immediate).await.map(|e| e.to_string());
     let ended = SystemTime::now();
+    if let Some(m) = &metrics {
+        m.end(args.metrics_linger, |l| console.line(l)).await;
+    }
     let mut agent = runner.into_report();
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) && agent.failure.is_none() {
         agent.failure = Some("interrupted (Ctrl-C)".to_string());

@@ -59,10 +59,22 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     let console = super::ctl::console_for(args);
     let feed = Arc::new(ConsoleFeed { console: console.clone(), live: console.observer(&plan) });
     let config_name = args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let opts = ControllerOptions::new(&config_name, args.agents.clone(), &new_run_id());
+    let mut opts = ControllerOptions::new(&config_name, args.agents.clone(), &new_run_id());
+    if let Some(d) = &plan.distributed {
+        opts.ready_timeout = d.ready_timeout;
+    }
+    let metrics = match super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), "controller").await {
+        Ok(m) => m,
+        Err(e) => return (Err(e), None),
+    };
+    opts.metrics = metrics.as_ref().map(|m| m.live.clone());
     let stem = plan.config_stem();
     let perf_log = plan.perf_log.enabled.then(|| plan.perf_log.path.clone());
-    let report = match controller::run(plan, opts, dialer, feed).await {
+    let ran = controller::run(plan, opts, dialer, feed).await;
+    if let Some(m) = &metrics {
+        m.end(args.metrics_linger, |l| console.line(l)).await;
+    }
+    let report = match ran {
         Ok(r) => r,
         Err(ControllerError::Usage(e)) => return (Err(Failure::Usage(e)), None),
         Err(ControllerError::Run(e)) => return (Err(Failure::Run(e)), None),

@@ -2,12 +2,14 @@
 pub mod agent;
 pub mod analyze;
 pub mod completions;
+pub mod convert;
 pub mod ctl;
 pub mod ctl_distributed;
 pub mod ctl_ping;
 pub mod ctl_ssh;
 pub mod logging;
 pub mod man;
+pub mod metrics;
 pub mod ssh_setup;
 
 use std::fmt;

@@ -18,6 +18,8 @@ pub struct ServeOptions {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
+    /// Where each run's rows also go (`agent --metrics-listen`).
+    pub metrics: Option<std::sync::Arc<crate::core::exec::LiveMetrics>>,
 }
 
 /// Why the agent cannot serve. `Usage`: fix the options (exit 2).
@@ -67,7 +69,7 @@ pub async fn serve(o: ServeOptions, on_bound: impl FnOnce(SocketAddr, bool)) -> 
             .map_err(|e| ServeError::Usage(format!("TLS settings (--tls-cert/--tls-key): {e}")))?;
     }
     on_bound(bound, tls.is_some());
-    let inner = pb::agent_server::AgentServer::new(AgentService::new(o.id))
+    let inner = pb::agent_server::AgentServer::new(AgentService::new(o.id, o.metrics))
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20);
     let token = o.token;

@@ -19,8 +19,8 @@ use crate::core::config;
 use futures::future::BoxFuture;
 
 use crate::core::exec::{
-    drive, IntervalRow, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner, StageGate, StageReport,
-    StageTag,
+    drive, IntervalRow, LiveFeed, LiveMetrics, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner,
+    StageGate, StageReport, StageTag,
 };
 
 type Tx = mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>;
@@ -43,11 +43,12 @@ pub fn hostname() -> String {
 pub struct AgentService {
     id: String,
     busy: Arc<Mutex<Option<String>>>,
+    metrics: Option<Arc<LiveMetrics>>,
 }
 
 impl AgentService {
-    pub fn new(id: String) -> Self {
-        AgentService { id, busy: Arc::new(Mutex::new(None)) }
+    pub fn new(id: String, metrics: Option<Arc<LiveMetrics>>) -> Self {
+        AgentService { id, busy: Arc::new(Mutex::new(None)), metrics }
     }
 }
 
@@ -101,6 +102,7 @@ impl pb::agent_server::Agent for AgentService {
         };
         *self.busy.lock() = Some(format!("run {} from {} ({peer})", first.run_id, first.controller));
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let _guard = guard;
             let run_id = first.run_id.clone();
@@ -114,7 +116,10 @@ impl pb::agent_server::Agent for AgentService {
                 first.controller,
                 first.agent_id
             );
-            let outcome = serve_run(first, inbound, tx).await;
+            let outcome = serve_run(first, inbound, tx, metrics.as_ref()).await;
+            if let Some(m) = &metrics {
+                m.finish();
+            }
             if outcome.starts_with("completed") {
                 tracing::info!(event = "end", run = %run_id, "run {run_id}: {outcome}; idle");
             } else {
@@ -246,7 +251,12 @@ fn rejected(tx: &Tx, reason: String) -> String {
     format!("rejected the config: {reason}")
 }
 
-async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx: Tx) -> String {
+async fn serve_run(
+    c: pb::Configure,
+    mut inbound: Streaming<pb::ControlMsg>,
+    tx: Tx,
+    metrics: Option<&Arc<LiveMetrics>>,
+) -> String {
     // 1. Validate: parse the same YAML the controller parsed, open the stores, preflight them.
     let name = if c.config_name.is_empty() { "config.yaml".to_string() } else { c.config_name.clone() };
     let mut plan = match config::parse(&c.config_yaml, Some(Path::new(&name))) {
@@ -265,10 +275,15 @@ async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx:
     let plan = Arc::new(plan);
     let role = RunRole::agent(&plan, index, &c.run_id);
     let cancel = CancellationToken::new();
-    let mut opts = RunOptions::new(
-        Duration::from_millis(u64::from(c.tick_ms.max(10))),
-        Arc::new(StreamObserver { tx: tx.clone() }),
-    );
+    let stream: Arc<dyn RunObserver> = Arc::new(StreamObserver { tx: tx.clone() });
+    let observer: Arc<dyn RunObserver> = match metrics {
+        Some(m) => {
+            let feed = Arc::new(LiveFeed { live: m.clone(), agent: c.agent_id.clone() });
+            Arc::new(crate::core::exec::Tee(vec![stream, feed]))
+        }
+        None => stream,
+    };
+    let mut opts = RunOptions::new(Duration::from_millis(u64::from(c.tick_ms.max(10))), observer);
     opts.cancel = cancel.clone();
     let mut runner = match Runner::new(plan.clone(), role, opts).await {
         Ok(r) => r,
@@ -276,6 +291,10 @@ async fn serve_run(c: pb::Configure, mut inbound: Streaming<pb::ControlMsg>, tx:
     };
     if let Err(e) = runner.preflight().await {
         return rejected(&tx, e.to_string());
+    }
+    if let Some(m) = metrics {
+        let table = runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
+        m.begin(&c.run_id, &name, &plan, table);
     }
     let ep = plan.effective_endpoints(Some(index));
     send(

@@ -12,4 +12,5 @@ pub mod auth;
 pub mod codec;
 pub mod controller;
 pub mod fleet;
+pub mod metrics_http;
 pub mod ssh;

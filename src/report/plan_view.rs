@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::core::config::{DataSpec, PathSelection, Plan, RangeOffset, SizeSpec, StageKind, TreeCreationMode};
+use crate::core::config::{DataSpec, Plan, RangeOffset, SizeSpec, StageKind, TreeCreationMode};
 use crate::core::OpKind;
 
 pub use crate::core::config::size_text;
@@ -60,16 +60,27 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
         }
         if let Some(t) = &plan.prepare.tree {
             let dirs: u64 = (1..=t.depth).map(|d| u64::from(t.width).pow(d)).sum();
-            let files = u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir);
+            let files = t.shape().files();
             let _ = writeln!(
                 s,
-                "  tree under {}: width {} depth {} → {dirs} directories, {files} files ({})",
+                "  tree under {}: width {} depth {} → {dirs} directories, {files} files{}{} ({})",
                 t.base_uri,
                 t.width,
                 t.depth,
+                if t.all_levels { " (in every directory)" } else { "" },
+                t.dir_mask.as_ref().map(|m| format!(", directories named {m}")).unwrap_or_default(),
                 size_spec_text(&t.size)
             );
         }
+        if plan.prepare.force_overwrite {
+            let _ = writeln!(s, "  force_overwrite: every object is written, present or not");
+        }
+        if !plan.prepare.post_delay.is_zero() {
+            let _ = writeln!(s, "  then a pause of {:?} when anything was created", plan.prepare.post_delay);
+        }
+    }
+    if plan.storage.page_cache != crate::core::config::PageCache::Auto {
+        let _ = writeln!(s, "Page cache: {} (file:// reads)", plan.storage.page_cache.name());
     }
     let total: u64 = plan.workload.iter().filter(|o| o.concurrency.is_none()).map(|o| u64::from(o.weight)).sum();
     if !plan.workload.is_empty() {
@@ -98,6 +109,9 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             }
             if o.from_written {
                 extra.push_str(", from the objects this run's PUTs wrote");
+            }
+            if o.recursive {
+                extra.push_str(", recursive");
             }
             if let Some(k) = o.concurrency {
                 extra.push_str(&format!(", {k} workers of its own (not in the mix)"));
@@ -135,7 +149,7 @@ fn data_text(d: &DataSpec) -> String {
 /// Share of the prepare work per agent, for the dry run.
 fn prepare_share(plan: &Plan, i: usize) -> String {
     let total: u64 = plan.prepare.ensure_objects.iter().map(|e| e.count).sum::<u64>()
-        + plan.prepare.tree.as_ref().map(|t| u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir)).unwrap_or(0);
+        + plan.prepare.tree.as_ref().map(|t| t.shape().files()).unwrap_or(0);
     if total == 0 {
         return "nothing to prepare".into();
     }
@@ -148,7 +162,10 @@ fn prepare_share(plan: &Plan, i: usize) -> String {
         let mine = (0..total).filter(|j| j % n == i as u64).count();
         format!("{mine} of {total} objects (object j when j mod {n} = {i})")
     } else {
-        format!("all {total} objects, under <target>/{}/", plan.agent(i).map(|a| a.id.as_str()).unwrap_or(""))
+        format!(
+            "all {total} objects, under <target>/{}",
+            d.agent_prefix(plan.agent(i).map(|a| a.id.as_str()).unwrap_or(""))
+        )
     }
 }
 
@@ -174,9 +191,10 @@ pub fn fleet(plan: &Plan) -> String {
                 "shared (all agents access the same data)"
             } else {
                 "per agent (each agent works under <target>/<agent id>/)"
-            },
+            }
+            .replace("<agent id>/", &d.agent_prefix("<agent id>")),
             d.tree_creation_mode.name(),
-            if d.path_selection == PathSelection::Distributed { "distributed" } else { "random" },
+            d.path_selection.name(),
             d.start_delay.as_secs_f64()
         ));
         for (i, a) in d.agents.iter().enumerate() {
@@ -209,10 +227,7 @@ pub fn stages(plan: &Plan) -> String {
         let what = match &st.kind {
             StageKind::Prepare(p) => {
                 let n: u64 = p.ensure_objects.iter().map(|e| e.count).sum::<u64>()
-                    + p.tree
-                        .as_ref()
-                        .map(|t| u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir))
-                        .unwrap_or(0);
+                    + p.tree.as_ref().map(|t| t.shape().files()).unwrap_or(0);
                 format!("prepare {n} objects")
             }
             StageKind::Workload(w) => {

@@ -30,6 +30,18 @@ pub fn command(args: &[&str]) -> Command {
     c
 }
 
+/// The `*.yaml` files of `dir` (relative to the crate root), sorted.
+pub fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Run `sai3 ARGS` in `cwd` to its end.
 pub fn sai3(args: &[&str], cwd: &Path) -> Output {
     sai3_env(args, cwd, &[])

@@ -178,6 +178,22 @@ impl LineIndex {
         LineIndex { lines }
     }
 
+    /// Make the lines of `from` and everything under it known under `to` as well (a subtree the
+    /// dialect rewrite moved), without replacing lines `to` already has.
+    pub fn alias(&mut self, from: &str, to: &str) {
+        let moved: Vec<(String, usize)> = self
+            .lines
+            .iter()
+            .filter_map(|(k, l)| {
+                let rest = k.strip_prefix(from)?;
+                (rest.is_empty() || rest.starts_with(['.', '['])).then(|| (format!("{to}{rest}"), *l))
+            })
+            .collect();
+        for (k, l) in moved {
+            self.lines.entry(k).or_insert(l);
+        }
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one.
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let mut p = path;

@@ -1,6 +1,8 @@
 //! Workload configuration: raw YAML → validated [`Plan`], with every error reported at once,
 //! each naming its YAML path (`workload[2].weight`) and line. Owns serde_yaml; touches no storage.
 
+mod convert;
+mod dialect;
 mod lines;
 mod parse;
 mod plan;
@@ -8,6 +10,7 @@ mod redact;
 mod suggest;
 mod units;
 
+pub use convert::{convert, Converted};
 pub use parse::{id_ok, DEFAULT_AGENT_PORT, DEFAULT_CONCURRENCY, DEFAULT_DURATION, DEFAULT_SEED};
 pub use plan::*;
 pub use redact::redact_yaml;
@@ -25,11 +28,16 @@ pub fn parse(text: &str, source: Option<&Path>) -> Result<Plan, ConfigErrors> {
     let file = source.map(|p| p.display().to_string());
     let src = Source::new(text);
     let fail = |errors: Vec<ConfigError>| ConfigErrors { file: file.clone(), errors };
-    let value: serde_yaml::Value = match serde_yaml::from_str(&src.text) {
+    let mut value: serde_yaml::Value = match serde_yaml::from_str(&src.text) {
         Ok(v) => v,
         Err(e) => {
             let line = e.location().map(|l| src.original_line(l.line()));
             let mut msg = e.to_string();
+            let mut hint = " — check the indentation and the `key: value` syntax";
+            if msg.contains("more than one document") {
+                msg = "the file holds several YAML documents (`---` lines)".into();
+                hint = " — give one config per file";
+            }
             // serde_yaml appends " at line L column C" of the rewritten text; the line is reported separately.
             if let Some(i) = msg.find(" at line ") {
                 msg.truncate(i);
@@ -37,13 +45,31 @@ pub fn parse(text: &str, source: Option<&Path>) -> Result<Plan, ConfigErrors> {
             return Err(fail(vec![ConfigError {
                 path: String::new(),
                 line,
-                message: format!("not valid YAML: {msg} — check the indentation and the `key: value` syntax"),
+                message: format!("not valid YAML: {msg}{hint}"),
             }]));
         }
     };
-    let idx = src.index();
+    // sai3-bench's dialect first: its keys become sai3's, each change a notice.
+    let rewrite = dialect::rewrite(&mut value);
+    let mut idx = src.index();
+    for (from, to) in &rewrite.moves {
+        idx.alias(from, to);
+    }
     let mut ctx = Ctx::new(&idx);
+    let mut notices = Vec::new();
+    let mut findings = rewrite.findings.clone();
+    findings.sort_by_key(|f| idx.line_of(&f.path).unwrap_or(usize::MAX));
+    for f in &findings {
+        match f.kind {
+            dialect::Kind::Alias => notices.push(
+                ConfigError { path: String::new(), line: idx.line_of(&f.path), message: f.message.clone() }.to_string(),
+            ),
+            dialect::Kind::Ignored => ctx.warn(&f.path, &f.message),
+            dialect::Kind::Refused => ctx.err(&f.path, f.message.clone()),
+        }
+    }
     let mut plan = parse::build(&value, text, source, &mut ctx);
+    plan.notices = notices;
     if !ctx.errors.is_empty() {
         // File order reads best; problems without a line (missing keys) go last.
         ctx.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -130,6 +156,9 @@ pub fn apply_cli_agents(plan: &mut Plan, agents: &[String]) -> Result<(), Config
         tls: None,
         token_file: None,
         agents_from: None,
+        ready_timeout: DEFAULT_READY_TIMEOUT,
+        path_template: DEFAULT_PATH_TEMPLATE.to_string(),
+        partition_overlap: DEFAULT_PARTITION_OVERLAP,
     });
     d.agents = specs;
     parse::cross_checks(plan, &mut ctx, None);

@@ -43,6 +43,8 @@ pub struct Plan {
     pub explicit_stages: bool,
     /// Non-fatal findings (e.g. endpoints that do not divide evenly among agents).
     pub warnings: Vec<String>,
+    /// sai3-bench spellings read as sai3's (one line each, naming the sai3 key).
+    pub notices: Vec<String>,
 }
 
 /// One weighted entry of `workload:`.
@@ -71,6 +73,8 @@ pub struct OpSpec {
     /// GET/STAT/DELETE: draw from the objects this run's PUTs wrote so far (`from: written`)
     /// instead of those listed when the stage starts. `path` (may be empty) then filters them.
     pub from_written: bool,
+    /// RMDIR: remove each directory with everything in it (`recursive: true`).
+    pub recursive: bool,
 }
 
 /// What generated objects contain (`fill`, `dedup_factor`, `compress_factor`, `block_size`).
@@ -145,6 +149,11 @@ pub enum Fill {
 pub struct PreparePlan {
     pub ensure_objects: Vec<EnsureObjects>,
     pub tree: Option<TreeSpec>,
+    /// Write every object, also those that exist already (`force_overwrite: true`).
+    pub force_overwrite: bool,
+    /// Pause after the prepare stage when it created anything (`post_prepare_delay`), e.g. for an
+    /// eventually consistent store to show the new objects to every lister.
+    pub post_delay: Duration,
 }
 
 /// `prepare.ensure_objects[i]`: make sure `count` objects exist under `base_uri`.
@@ -169,6 +178,23 @@ pub struct TreeSpec {
     pub files_per_dir: u32,
     pub size: SizeSpec,
     pub data: DataSpec,
+    /// Files in every directory (`distribution: all`), not only in the leaves (`bottom`).
+    pub all_levels: bool,
+    /// Directory names: first `%d` the level, second the child's number, both from 1.
+    pub dir_mask: Option<String>,
+}
+
+impl TreeSpec {
+    /// The tree's directories and file names.
+    pub fn shape(&self) -> crate::core::workload::TreeShape<'_> {
+        crate::core::workload::TreeShape {
+            width: self.width,
+            depth: self.depth,
+            files_per_dir: self.files_per_dir,
+            all_levels: self.all_levels,
+            dir_mask: self.dir_mask.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +240,18 @@ impl TreeCreationMode {
 pub enum PathSelection {
     Random,
     Distributed,
+    /// Mostly this agent's share, and `partition_overlap` of the picks from anywhere.
+    Partitioned,
+}
+
+impl PathSelection {
+    pub fn name(self) -> &'static str {
+        match self {
+            PathSelection::Random => "random",
+            PathSelection::Distributed => "distributed",
+            PathSelection::Partitioned => "partitioned",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +269,32 @@ pub struct DistributedPlan {
     /// `distributed.agents_from`: the agents are every address a DNS name resolves to (filled in
     /// by `ctl run` before the run; `agents` is empty until then).
     pub agents_from: Option<AgentsFrom>,
+    /// How long agents may take to validate the config and storage (`agent_ready_timeout`).
+    pub ready_timeout: Duration,
+    /// Each agent's own prefix when agents do not share storage; `{id}` is the agent's id
+    /// (`path_template`, default `{id}/`).
+    pub path_template: String,
+    /// `path_selection: partitioned`: the share of picks from any agent's objects (0..1).
+    pub partition_overlap: f64,
+}
+
+/// Default of `distributed.agent_ready_timeout`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `distributed.partition_overlap` (sai3-bench's).
+pub const DEFAULT_PARTITION_OVERLAP: f64 = 0.3;
+/// Default of `distributed.path_template`.
+pub const DEFAULT_PATH_TEMPLATE: &str = "{id}/";
+
+impl DistributedPlan {
+    /// The prefix of agent `id`'s own storage (agents that do not share storage), ending in `/`.
+    pub fn agent_prefix(&self, id: &str) -> String {
+        let p = self.path_template.replace("{id}", id);
+        if p.ends_with('/') {
+            p
+        } else {
+            format!("{p}/")
+        }
+    }
 }
 
 /// `distributed.agents_from: {dns, port, count}`.
@@ -306,6 +370,36 @@ pub struct StorageOptions {
     pub allow_http: Option<bool>,
     /// Allow falling back to cloud instance metadata for credentials (default: never).
     pub use_instance_metadata: bool,
+    /// The page-cache hint for `file://` reads (`page_cache`).
+    pub page_cache: PageCache,
+}
+
+/// `storage.page_cache`: what `file://` GETs tell the kernel about the file they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageCache {
+    /// No hint: the kernel's own read-ahead.
+    #[default]
+    Auto,
+    /// `POSIX_FADV_NORMAL` before reading.
+    Normal,
+    /// `POSIX_FADV_SEQUENTIAL` before reading (more read-ahead).
+    Sequential,
+    /// `POSIX_FADV_RANDOM` before reading (no read-ahead).
+    Random,
+    /// `POSIX_FADV_DONTNEED` after reading: the file's pages leave the cache.
+    DontNeed,
+}
+
+impl PageCache {
+    pub fn name(self) -> &'static str {
+        match self {
+            PageCache::Auto => "auto",
+            PageCache::Normal => "normal",
+            PageCache::Sequential => "sequential",
+            PageCache::Random => "random",
+            PageCache::DontNeed => "dontneed",
+        }
+    }
 }
 
 /// One stage of the run.

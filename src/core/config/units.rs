@@ -81,6 +81,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" | "sec" | "secs" => 1.0,
             "m" | "min" | "mins" => 60.0,
             "h" | "hr" | "hrs" => 3600.0,
+            "d" | "day" | "days" => 86400.0,
             _ => return Err(bad_duration(s)),
         };
         total += value * secs_per;

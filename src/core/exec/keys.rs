@@ -17,6 +17,13 @@ pub type Entry = (Arc<str>, u64);
 pub enum KeyPool {
     Fixed(Vec<Entry>),
     Shrinking(Mutex<Vec<Entry>>),
+    /// `path_selection: partitioned`: this agent's share (`own`), and with probability `overlap`
+    /// any object of the pattern (`all`). Read-only.
+    Partitioned {
+        own: Vec<Entry>,
+        all: Vec<Entry>,
+        overlap: f64,
+    },
 }
 
 impl KeyPool {
@@ -28,11 +35,22 @@ impl KeyPool {
         }
     }
 
+    /// Keys of which agent `i` of `n` mostly takes those with index `k mod n = i`, and with
+    /// probability `overlap` any of them.
+    pub fn partitioned(keys: Vec<Entry>, i: usize, n: usize, overlap: f64) -> Self {
+        let own = keys.iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, e)| e.clone()).collect();
+        KeyPool::Partitioned { own, all: keys, overlap }
+    }
+
     /// A key chosen uniformly at random, left in the pool.
     #[inline]
     pub fn pick<R: Rng>(&self, rng: &mut R) -> Option<Entry> {
         match self {
             KeyPool::Fixed(v) => (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone()),
+            KeyPool::Partitioned { own, all, overlap } => {
+                let v = if own.is_empty() || rng.random::<f64>() < *overlap { all } else { own };
+                (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
+            }
             KeyPool::Shrinking(m) => {
                 let v = m.lock();
                 (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
@@ -44,6 +62,7 @@ impl KeyPool {
     pub fn take<R: Rng>(&self, rng: &mut R) -> Option<Entry> {
         match self {
             KeyPool::Fixed(v) => (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone()),
+            KeyPool::Partitioned { .. } => self.pick(rng),
             KeyPool::Shrinking(m) => {
                 let mut v = m.lock();
                 if v.is_empty() {

@@ -5,6 +5,7 @@
 mod command;
 mod cpu;
 mod keys;
+mod live;
 mod merge;
 mod outcome;
 mod phase;
@@ -18,6 +19,7 @@ mod workload;
 
 pub use command::{run_command, CommandEnv};
 pub use cpu::CpuSampler;
+pub use live::{EndpointSeries, LiveFeed, LiveMetrics, LiveView, OpSeries, SeriesKey, Tee, LATENCY_BOUNDS_US};
 pub use merge::{aggregate, merge_stages, FleetFolder};
 pub use outcome::*;
 pub use pipeline::{drive, run_alone, Immediate, StageGate};

@@ -16,10 +16,10 @@ use super::phase::PhaseJob;
 use super::reads::read_object;
 use super::run::{RunError, RunRole};
 use super::stores::Stores;
-use crate::core::config::{Plan, SizeSpec};
+use crate::core::config::{Plan, SizeSpec, TreeSpec};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::store::{Cursor, Store, StoreError};
-use crate::core::workload::{prepared_name, sample_size, sharded, tree_dirs, tree_file_path, worker_seed, Generator};
+use crate::core::workload::{prepared_name, sample_size, sharded, worker_seed, Generator};
 use crate::core::OpKind;
 
 /// One group of prepared objects: an `ensure_objects` entry or the tree.
@@ -29,16 +29,16 @@ pub struct Group {
     size: SizeSpec,
     /// What the objects contain.
     gen: Generator,
-    /// `Some((width, depth, files_per_dir))` for the tree.
-    tree: Option<(u32, u32, u32)>,
+    /// The tree's shape, for the tree.
+    tree: Option<TreeSpec>,
     seed: u64,
     shards: u32,
 }
 
 impl Group {
     fn key(&self, j: u64) -> String {
-        match self.tree {
-            Some((w, d, f)) => format!("{}{}", self.prefix, tree_file_path(w, d, f, j)),
+        match &self.tree {
+            Some(t) => format!("{}{}", self.prefix, t.shape().file_path(j)),
             None => format!("{}{}", self.prefix, sharded(prepared_name(j), self.shards)),
         }
     }
@@ -90,13 +90,13 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool
         let (store, prefix) = stores.resolve(&t.base_uri, true).map_err(RunError::Config)?;
         if role.make_tree_dirs && !every {
             let primary = store.primary();
-            for d in tree_dirs(t.width, t.depth) {
+            for d in t.shape().dirs() {
                 primary.backend.mkdir(&format!("{prefix}{d}")).await.map_err(|e| storage(&primary.uri, e))?;
             }
         }
-        let files = u64::from(t.width).pow(t.depth) * u64::from(t.files_per_dir);
+        let files = t.shape().files();
         let seed = worker_seed(plan.seed, 2000, 0, 11);
-        let tree = Some((t.width, t.depth, t.files_per_dir));
+        let tree = Some(t.clone());
         let gen = Generator::new(plan.seed, &t.data);
         groups.push(Group { store, prefix, size: t.size.clone(), gen, tree, seed, shards: 1 });
         counts.push(0..files);
@@ -108,6 +108,13 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool
     for (gi, (g, range)) in groups.iter().zip(counts).enumerate() {
         if every {
             tasks.extend(range.filter(mine).map(|j| (gi, j)));
+            continue;
+        }
+        if plan.prepare.force_overwrite {
+            // Every object is written again, present or not: no listing.
+            if role.make_files {
+                tasks.extend(range.filter(mine).map(|j| (gi, j)));
+            }
             continue;
         }
         let primary = g.store.primary();

@@ -46,6 +46,8 @@ pub struct RunRole {
     pub make_files: bool,
     /// GET/STAT/DELETE touch only objects whose index in the sorted listing is `i mod n`.
     pub path_split: Option<(usize, usize)>,
+    /// With `path_split`: the share of picks from any agent's objects (`partitioned`); 0: none.
+    pub path_overlap: f64,
     /// Short id unique to the run; part of every PUT name.
     pub run_id: String,
 }
@@ -62,6 +64,7 @@ impl RunRole {
             make_tree_dirs: true,
             make_files: true,
             path_split: None,
+            path_overlap: 0.0,
             run_id: run_id.to_string(),
         }
     }
@@ -78,12 +81,17 @@ impl RunRole {
                 role.prepare_split = Some((index, n));
                 role.make_tree_dirs = matches!(d.tree_creation_mode, TreeCreationMode::Agent);
             } else {
-                role.root_suffix = Some(format!("{}/", role.agent_id));
+                role.root_suffix = Some(d.agent_prefix(&role.agent_id));
                 role.make_tree_dirs = !matches!(d.tree_creation_mode, TreeCreationMode::Controller);
             }
             role.make_files = !matches!(d.tree_creation_mode, TreeCreationMode::Controller);
-            if d.path_selection == PathSelection::Distributed {
-                role.path_split = Some((index, n));
+            match d.path_selection {
+                PathSelection::Random => {}
+                PathSelection::Distributed => role.path_split = Some((index, n)),
+                PathSelection::Partitioned => {
+                    role.path_split = Some((index, n));
+                    role.path_overlap = d.partition_overlap;
+                }
             }
         }
         role
@@ -114,7 +122,7 @@ impl RunRole {
                 }
                 if !d.shared_filesystem {
                     let i = storage_of?;
-                    role.root_suffix = Some(format!("{}/", plan.agent(i)?.id));
+                    role.root_suffix = Some(d.agent_prefix(&plan.agent(i)?.id));
                     role.agent_index = (!has_global).then_some(i);
                     return Some(role);
                 }
@@ -405,6 +413,20 @@ impl Runner {
                 st.created = made.len() as u64;
                 self.created.prepared.extend(made);
                 self.absorb(out, &mut st);
+                let delay = match &stage.kind {
+                    StageKind::Prepare(p) => p.post_delay,
+                    _ => Duration::ZERO,
+                };
+                if st.created > 0 && !delay.is_zero() && !token.is_cancelled() {
+                    self.opts.observer.on_note(&format!(
+                        "pausing {} s after prepare (post_prepare_delay) so that the new objects are listed everywhere",
+                        delay.as_secs_f64()
+                    ));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = token.cancelled() => {}
+                    }
+                }
             }
             (Pending::Verify { work, workers }, _) => {
                 let detail = format!("{} objects to read and check", work.tasks.len());

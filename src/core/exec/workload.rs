@@ -119,6 +119,8 @@ struct ResolvedOp {
     verify: bool,
     /// What the objects of a listed pool contain (objects from `from: written` carry their own).
     expect: Generator,
+    /// RMDIR: remove the directory with everything in it.
+    recursive: bool,
 }
 
 /// What one operation works on, chosen by a worker.
@@ -246,6 +248,7 @@ pub async fn resolve(
                 parts: spec.parts,
                 verify: spec.verify,
                 expect,
+                recursive: spec.recursive,
             });
             continue;
         }
@@ -286,8 +289,14 @@ pub async fn resolve(
                 } else {
                     let primary = store.primary();
                     let mut keys = list_matching(&store, &rel, dirs).await?;
+                    let mut partitioned = None;
                     if let Some((i, n)) = role.path_split {
-                        keys = keys.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
+                        // A pool that DELETE/RMDIR shrink stays exclusive: two agents never remove one object.
+                        if role.path_overlap > 0.0 && !shrinking {
+                            partitioned = Some((i, n));
+                        } else {
+                            keys = keys.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
+                        }
                     }
                     if keys.is_empty() {
                         return Err(RunError::NoObjects {
@@ -297,7 +306,10 @@ pub async fn resolve(
                             uri: primary.uri.clone(),
                         });
                     }
-                    let pool = Arc::new(KeyPool::new(keys, shrinking));
+                    let pool = Arc::new(match partitioned {
+                        Some((i, n)) => KeyPool::partitioned(keys, i, n, role.path_overlap),
+                        None => KeyPool::new(keys, shrinking),
+                    });
                     pools.push((pool_key, shrinking, pool.clone()));
                     Target::Pool(pool)
                 }
@@ -311,6 +323,7 @@ pub async fn resolve(
             parts: spec.parts,
             verify: spec.verify,
             expect,
+            recursive: spec.recursive,
         });
     }
     Ok(WorkloadJob {
@@ -413,6 +426,7 @@ impl WorkloadJob {
             OpKind::Stat => b.stat(key).await.map(|_| 0),
             OpKind::Delete => b.delete(key).await.map(|_| 0),
             OpKind::Mkdir => b.make_dir(key).await.map(|_| 0),
+            OpKind::Rmdir if op.recursive => b.remove_tree(key).await.map(|_| 0),
             OpKind::Rmdir => b.remove_dir(key).await.map(|_| 0),
         }
     }

@@ -115,6 +115,52 @@ pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>
     })
 }
 
+/// [`read`] with the page-cache hint of `storage.page_cache`: `posix_fadvise` SEQUENTIAL,
+/// RANDOM or NORMAL on the file before reading it, or DONTNEED after it (its pages leave the
+/// cache, so the next read of it goes to the storage).
+pub(super) fn read_advised(
+    path: &Path,
+    range: Option<(u64, u64)>,
+    sink: Option<Sink<'_>>,
+    hint: crate::core::config::PageCache,
+) -> io::Result<u64> {
+    use crate::core::config::PageCache;
+    use std::os::unix::io::AsRawFd;
+    let mut file = File::open(path)?;
+    let fd = file.as_raw_fd();
+    let before = match hint {
+        PageCache::Sequential => Some(libc::POSIX_FADV_SEQUENTIAL),
+        PageCache::Random => Some(libc::POSIX_FADV_RANDOM),
+        PageCache::Normal => Some(libc::POSIX_FADV_NORMAL),
+        PageCache::Auto | PageCache::DontNeed => None,
+    };
+    if let Some(advice) = before {
+        // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
+        unsafe { libc::posix_fadvise(fd, 0, 0, advice) };
+    }
+    let n = READ_BUF.with(|cell| {
+        let mut own = Vec::new();
+        let mut guard = cell.try_borrow_mut();
+        let buf = match guard.as_mut() {
+            Ok(b) => &mut **b,
+            Err(_) => &mut own,
+        };
+        if range.is_none() && sink.is_none() {
+            read_loop(&mut file, buf)
+        } else {
+            if buf.len() < MAX_BUF {
+                buf.resize(MAX_BUF, 0);
+            }
+            read_range(&file, buf, range, 1, sink)
+        }
+    })?;
+    if hint == PageCache::DontNeed {
+        // SAFETY: as above.
+        unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    Ok(n)
+}
+
 /// Create or replace `path` with `data` (no temporary file, no fsync) and close it, reporting
 /// errors that only `close` reveals (NFS). `NotFound` means a parent directory is missing.
 pub(super) fn write_all(path: &Path, data: &[u8]) -> io::Result<()> {

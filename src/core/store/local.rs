@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 
 use super::errmap::io_error;
 use super::{buffered, direct, Backend, ObjectInfo, Sink, StoreError};
+use crate::core::config::PageCache;
 
 /// A local directory tree served as an object namespace.
 pub struct LocalBackend {
@@ -20,11 +21,19 @@ pub struct LocalBackend {
     direct: bool,
     /// Directories known to exist, so PUTs skip `create_dir_all` after the first one.
     dirs: RwLock<HashSet<PathBuf>>,
+    /// `storage.page_cache`: the hint given for each read (`file://` only).
+    page_cache: PageCache,
 }
 
 impl LocalBackend {
     pub fn new(root: PathBuf, direct: bool) -> Self {
-        LocalBackend { root, direct, dirs: RwLock::new(HashSet::new()) }
+        LocalBackend { root, direct, dirs: RwLock::new(HashSet::new()), page_cache: PageCache::Auto }
+    }
+
+    /// The same backend, giving `hint` to the kernel for every read.
+    pub fn with_page_cache(mut self, hint: PageCache) -> Self {
+        self.page_cache = hint;
+        self
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -43,7 +52,11 @@ impl LocalBackend {
 
     fn do_read(&self, key: &str, range: Option<(u64, u64)>, sink: Option<Sink<'_>>) -> Result<u64, StoreError> {
         let p = self.path(key);
-        let r = if self.direct { direct::read(&p, range, sink) } else { buffered::read(&p, range, sink) };
+        let r = match (self.direct, self.page_cache) {
+            (true, _) => direct::read(&p, range, sink),
+            (false, PageCache::Auto) => buffered::read(&p, range, sink),
+            (false, hint) => buffered::read_advised(&p, range, sink, hint),
+        };
         r.map_err(|e| io_error("GET", &p, e))
     }
 
@@ -159,6 +172,13 @@ impl LocalBackend {
             _ => io_error("RMDIR", &p, e),
         })?;
         self.dirs.write().remove(&p);
+        Ok(())
+    }
+
+    fn do_remove_tree(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.path(key);
+        std::fs::remove_dir_all(&p).map_err(|e| io_error("RMDIR", &p, e))?;
+        self.dirs.write().retain(|d| !d.starts_with(&p));
         Ok(())
     }
 
@@ -311,6 +331,9 @@ impl Backend for LocalBackend {
     }
     fn remove_dir<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_remove_dir(key)))
+    }
+    fn remove_tree<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.do_remove_tree(key)))
     }
     fn list_dirs<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
         Box::pin(std::future::ready(self.do_list_dirs(prefix)))

@@ -122,6 +122,12 @@ pub trait Backend: Send + Sync {
             "RMDIR {key}: object stores have no directories"
         )))))
     }
+    /// The measured recursive RMDIR: remove a directory with everything in it (file systems only).
+    fn remove_tree<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(format!(
+            "RMDIR {key}: object stores have no directories"
+        )))))
+    }
     /// Every directory under `prefix` (recursive), keys relative to the base ending in `/`
     /// (file systems only).
     fn list_dirs<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
@@ -170,7 +176,7 @@ impl Drop for InFlight<'_> {
 /// The backend for one endpoint base URI. Builds the client only: sends no request.
 pub async fn open_backend(uri: &str, opts: &StorageOptions) -> Result<Arc<dyn Backend>, StoreError> {
     match parse_location(uri)? {
-        Location::File { root } => Ok(Arc::new(LocalBackend::new(root, false))),
+        Location::File { root } => Ok(Arc::new(LocalBackend::new(root, false).with_page_cache(opts.page_cache))),
         Location::Direct { root } => Ok(Arc::new(LocalBackend::new(root, true))),
         loc => cloud::open(uri, &loc, opts),
     }

@@ -11,6 +11,6 @@ mod sizes;
 pub use arrivals::{Arrival, Schedule};
 pub use datagen::{Checker, Generator};
 pub use mix::OpMix;
-pub use names::{prepared_name, sharded, tree_dirs, tree_file_path, unique_dir_key, unique_put_key, worker_seed};
+pub use names::{prepared_name, sharded, unique_dir_key, unique_put_key, worker_seed, TreeShape};
 pub use pattern::{glob_match, list_prefix, split_absolute};
 pub use sizes::sample_size;

@@ -56,41 +56,104 @@ pub fn sharded(key: String, shards: u32) -> String {
     }
 }
 
-/// The directories of a tree with `width` children per level and `depth` levels, parents first,
-/// each ending in `/` (`d0_1/`, `d0_1/d1_3/`, …).
-pub fn tree_dirs(width: u32, depth: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut level: Vec<String> = vec![String::new()];
-    for d in 0..depth {
-        let mut next = Vec::with_capacity(level.len() * width as usize);
-        for parent in &level {
-            for i in 0..width {
-                let p = format!("{parent}d{d}_{i}/");
-                out.push(p.clone());
-                next.push(p);
-            }
-        }
-        level = next;
-    }
-    out
+/// The shape of a `prepare.tree`: `width` children per directory, `depth` levels,
+/// `files_per_dir` files in each leaf (or in every directory with `all_levels`), directories
+/// named `d<level>_<i>` (0-based) or by a `dir_mask` whose first `%d` is the level and second the
+/// child's number among its siblings (both from 1, as sai3-bench numbered them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeShape<'a> {
+    pub width: u32,
+    pub depth: u32,
+    pub files_per_dir: u32,
+    pub all_levels: bool,
+    pub dir_mask: Option<&'a str>,
 }
 
-/// Path of file number `j` of the tree: leaf directory `j / files_per_dir` (its digits in base
-/// `width` name the directory at each level), file `file_<j>.dat`.
-pub fn tree_file_path(width: u32, depth: u32, files_per_dir: u32, j: u64) -> String {
-    let mut leaf = j / u64::from(files_per_dir.max(1));
-    let w = u64::from(width.max(1));
-    let mut digits = vec![0u64; depth as usize];
-    for d in (0..depth as usize).rev() {
-        digits[d] = leaf % w;
-        leaf /= w;
+impl TreeShape<'_> {
+    fn dir_name(&self, level: u32, i: u64, out: &mut String) {
+        match self.dir_mask {
+            None => {
+                let _ = write!(out, "d{level}_{i}");
+            }
+            Some(mask) => {
+                let mut n = 0;
+                let mut rest = mask;
+                while let Some(at) = rest.find("%d") {
+                    out.push_str(&rest[..at]);
+                    let v = if n == 0 { u64::from(level) + 1 } else { i + 1 };
+                    let _ = write!(out, "{v}");
+                    n += 1;
+                    rest = &rest[at + 2..];
+                }
+                out.push_str(rest);
+            }
+        }
+        out.push('/');
     }
-    let mut path = String::with_capacity(depth as usize * 6 + 20);
-    for (d, i) in digits.iter().enumerate() {
-        let _ = write!(path, "d{d}_{i}/");
+
+    /// Directories at level `l` (0-based): `width^(l+1)`.
+    fn level_size(&self, l: u32) -> u64 {
+        u64::from(self.width).saturating_pow(l + 1)
     }
-    let _ = write!(path, "file_{j:08}.dat");
-    path
+
+    /// The path of directory `k` (0-based) of level `l`: its digits in base `width` name it.
+    fn dir_path(&self, l: u32, k: u64, out: &mut String) {
+        let w = u64::from(self.width.max(1));
+        let mut digits = vec![0u64; l as usize + 1];
+        let mut rest = k;
+        for d in (0..=l as usize).rev() {
+            digits[d] = rest % w;
+            rest /= w;
+        }
+        for (level, i) in digits.iter().enumerate() {
+            self.dir_name(level as u32, *i, out);
+        }
+    }
+
+    /// Every directory, parents first, each ending in `/`.
+    pub fn dirs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in 0..self.depth {
+            for k in 0..self.level_size(l) {
+                let mut p = String::new();
+                self.dir_path(l, k, &mut p);
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// How many directories hold files.
+    pub fn file_dirs(&self) -> u64 {
+        if self.all_levels {
+            (0..self.depth).map(|l| self.level_size(l)).fold(0, u64::saturating_add)
+        } else {
+            self.level_size(self.depth.saturating_sub(1))
+        }
+    }
+
+    /// How many files the tree has.
+    pub fn files(&self) -> u64 {
+        self.file_dirs().saturating_mul(u64::from(self.files_per_dir))
+    }
+
+    /// Path of file number `j`: directory `j / files_per_dir` among those holding files (leaves,
+    /// or every directory parents first with `all_levels`), file `file_<j>.dat`.
+    pub fn file_path(&self, j: u64) -> String {
+        let mut k = j / u64::from(self.files_per_dir.max(1));
+        let mut level = self.depth.saturating_sub(1);
+        if self.all_levels {
+            level = 0;
+            while level + 1 < self.depth && k >= self.level_size(level) {
+                k -= self.level_size(level);
+                level += 1;
+            }
+        }
+        let mut path = String::with_capacity(self.depth as usize * 8 + 20);
+        self.dir_path(level, k, &mut path);
+        let _ = write!(path, "file_{j:08}.dat");
+        path
+    }
 }
 
 /// Seed of one worker's RNG: distinct for every (run seed, agent, worker, purpose) and stable.
@@ -136,16 +199,44 @@ mod tests {
         assert_eq!(seen.len(), 64, "2000 names reach every one of 64 shards");
     }
 
+    fn shape(all_levels: bool, dir_mask: Option<&str>) -> TreeShape<'_> {
+        TreeShape { width: 4, depth: 3, files_per_dir: 50, all_levels, dir_mask }
+    }
+
     #[test]
     fn tree_shape() {
-        let dirs = tree_dirs(4, 3);
+        let t = shape(false, None);
+        let dirs = t.dirs();
         assert_eq!(dirs.len(), 4 + 16 + 64);
         assert_eq!(dirs[0], "d0_0/");
         assert!(dirs.contains(&"d0_3/d1_2/d2_1/".to_string()));
         // 64 leaves × 50 files: the last file sits in the last leaf.
-        assert_eq!(tree_file_path(4, 3, 50, 0), "d0_0/d1_0/d2_0/file_00000000.dat");
-        assert_eq!(tree_file_path(4, 3, 50, 64 * 50 - 1), "d0_3/d1_3/d2_3/file_00003199.dat");
-        assert_eq!(tree_file_path(4, 3, 50, 50), "d0_0/d1_0/d2_1/file_00000050.dat");
+        assert_eq!(t.files(), 64 * 50);
+        assert_eq!(t.file_path(0), "d0_0/d1_0/d2_0/file_00000000.dat");
+        assert_eq!(t.file_path(64 * 50 - 1), "d0_3/d1_3/d2_3/file_00003199.dat");
+        assert_eq!(t.file_path(50), "d0_0/d1_0/d2_1/file_00000050.dat");
+    }
+
+    #[test]
+    fn tree_with_files_everywhere_and_a_mask() {
+        let t = shape(true, Some("lvl%d_w%d.dir"));
+        assert_eq!(t.files(), (4 + 16 + 64) * 50);
+        assert_eq!(t.dirs()[0], "lvl1_w1.dir/");
+        assert_eq!(t.file_path(0), "lvl1_w1.dir/file_00000000.dat");
+        assert_eq!(t.file_path(4 * 50), "lvl1_w1.dir/lvl2_w1.dir/file_00000200.dat");
+        let last = t.files() - 1;
+        assert_eq!(t.file_path(last), format!("lvl1_w4.dir/lvl2_w4.dir/lvl3_w4.dir/file_{last:08}.dat"));
+        // Every file lands in a directory the tree has, and every directory holds 50 files.
+        let dirs: std::collections::HashSet<String> = t.dirs().into_iter().collect();
+        let mut per_dir = std::collections::HashMap::new();
+        for j in 0..t.files() {
+            let p = t.file_path(j);
+            let d = &p[..p.rfind('/').unwrap() + 1];
+            assert!(dirs.contains(d), "{p}");
+            *per_dir.entry(d.to_string()).or_insert(0) += 1;
+        }
+        assert_eq!(per_dir.len(), dirs.len());
+        assert!(per_dir.values().all(|&n| n == 50));
     }
 
     #[test]

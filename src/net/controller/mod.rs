@@ -52,6 +52,8 @@ pub struct ControllerOptions {
     /// How long agents may take to validate the config.
     pub ready_timeout: Duration,
     pub run_id: String,
+    /// Live figures for `--metrics-listen`: every agent's rows, the stage, the agents connected.
+    pub metrics: Option<Arc<exec::LiveMetrics>>,
 }
 
 impl ControllerOptions {
@@ -62,6 +64,7 @@ impl ControllerOptions {
             tick: Duration::from_millis(100),
             ready_timeout: Duration::from_secs(60),
             run_id: run_id.to_string(),
+            metrics: None,
         }
     }
 }
@@ -174,6 +177,10 @@ impl Controller {
     async fn run(&mut self) -> Result<RunReport, ControllerError> {
         self.started_at = SystemTime::now();
         let n = self.members.len();
+        if let Some(m) = &self.opts.metrics {
+            m.begin(&self.opts.run_id, &self.opts.config_name, &self.plan, Vec::new());
+            m.set_agents(0, n);
+        }
         let d = self.plan.distributed.clone().ok_or_else(|| ControllerError::Usage("the plan has no agents".into()))?;
         self.line("=== Distributed Workload ===");
         self.line(&format!("Config: {}", self.opts.config_name));
@@ -186,6 +193,7 @@ impl Controller {
         });
         self.connect().await?;
         self.configure().await?;
+        self.metrics_fleet();
         // Ctrl-C: abort every agent and still write what was measured.
         let (int_tx, int_rx) = mpsc::unbounded_channel::<()>();
         tokio::spawn(async move {
@@ -410,6 +418,9 @@ impl Controller {
         let plan = self.plan.clone();
         let st = &plan.stages[i];
         self.live.on_stage_start(i, &plan);
+        if let Some(m) = &self.opts.metrics {
+            m.set_stage(i);
+        }
         if let Err(why) = self.own_part(i).await {
             self.halt(why);
             return;
@@ -602,7 +613,12 @@ impl Controller {
         let m = &mut self.members[i];
         match ev {
             Event::Interval(w) => match codec::interval_from_wire(&w, &m.map) {
-                Ok(r) => self.folder.push(i, r),
+                Ok(r) => {
+                    if let Some(live) = &self.opts.metrics {
+                        live.add_row(&m.id, &r);
+                    }
+                    self.folder.push(i, r)
+                }
                 Err(e) => m.bad(e.to_string()),
             },
             Event::PhaseEnd(p) => match codec::phase_from_wire(&p, &m.map, len) {
@@ -623,6 +639,7 @@ impl Controller {
                 }
                 m.fin = Some(f);
                 self.folder.agent_done(i, false);
+                self.metrics_fleet();
             }
             Event::Lost(reason) => {
                 if m.fin.is_none() && m.lost.is_none() {
@@ -630,6 +647,7 @@ impl Controller {
                     self.obs.line(&format!("❌ {} lost: {reason}", m.id));
                     m.lost = Some(reason);
                     self.folder.agent_done(i, true);
+                    self.metrics_fleet();
                 }
             }
             Event::Rejected(reason) => {
@@ -638,6 +656,14 @@ impl Controller {
                 }
             }
             Event::Ready(_) | Event::PhaseStart(_) => {}
+        }
+    }
+
+    /// The live metrics' agents connected and endpoint names.
+    fn metrics_fleet(&self) {
+        if let Some(m) = &self.opts.metrics {
+            m.set_agents(self.members.iter().filter(|m| m.active()).count(), self.members.len());
+            m.set_endpoints(self.table.iter().map(|u| crate::core::store::redact_uri(u)).collect());
         }
     }
 

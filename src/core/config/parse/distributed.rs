@@ -22,7 +22,11 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
             .choice(
                 o.get("path_selection"),
                 &o.at("path_selection"),
-                &[("random", PathSelection::Random), ("distributed", PathSelection::Distributed)],
+                &[
+                    ("random", PathSelection::Random),
+                    ("distributed", PathSelection::Distributed),
+                    ("partitioned", PathSelection::Partitioned),
+                ],
             )
             .unwrap_or(PathSelection::Random),
         start_delay: Duration::from_secs(2),
@@ -30,7 +34,46 @@ pub(super) fn distributed(ctx: &mut Ctx, v: &Value) -> Option<DistributedPlan> {
         tls: None,
         token_file: None,
         agents_from: None,
+        ready_timeout: DEFAULT_READY_TIMEOUT,
+        path_template: DEFAULT_PATH_TEMPLATE.to_string(),
+        partition_overlap: DEFAULT_PARTITION_OVERLAP,
     };
+    if let Some(x) = ctx.number(o.get("partition_overlap"), &o.at("partition_overlap")) {
+        if !(0.0..=1.0).contains(&x) {
+            ctx.err(
+                &o.at("partition_overlap"),
+                format!("`{x}` is not a fraction — give 0 to 1, e.g. 0.3 for 30 % of picks from any agent's objects"),
+            );
+        } else if d.path_selection != PathSelection::Partitioned {
+            ctx.err(
+                &o.at("partition_overlap"),
+                "applies only to `path_selection: partitioned` — remove it or change `path_selection`",
+            );
+        } else {
+            d.partition_overlap = x;
+        }
+    }
+    match ctx.duration(o.get("agent_ready_timeout"), &o.at("agent_ready_timeout")) {
+        Some(t) if t.is_zero() => ctx.err(&o.at("agent_ready_timeout"), "must be longer than 0"),
+        Some(t) => d.ready_timeout = t,
+        None => {}
+    }
+    if let Some(t) = ctx.string(o.get("path_template"), &o.at("path_template")) {
+        let sample = t.replace("{id}", "agent-1");
+        if !t.contains("{id}") {
+            ctx.err(
+                &o.at("path_template"),
+                format!("`{t}` has no `{{id}}` — every agent needs its own prefix, e.g. `agent-{{id}}/`"),
+            );
+        } else if t.starts_with('/') || t.contains("://") || sample.split('/').any(|c| c == "..") {
+            ctx.err(
+                &o.at("path_template"),
+                format!("`{t}` must be a relative prefix under the target, e.g. `agent-{{id}}/`"),
+            );
+        } else {
+            d.path_template = t;
+        }
+    }
     if o.has("start_delay") {
         d.start_delay = ctx.duration(o.get("start_delay"), &o.at("start_delay")).unwrap_or(d.start_delay);
     }

@@ -41,9 +41,22 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
     let files = ctx.uint(o.get("files_per_dir"), &o.at("files_per_dir"), 1);
     let size = o.get("size_spec").and_then(|s| ctx.size_spec(s, &o.at("size_spec")));
     let data = ctx.data(&o);
+    let all_levels =
+        ctx.choice(o.get("distribution"), &o.at("distribution"), &[("bottom", false), ("all", true)]).unwrap_or(false);
+    let dir_mask = ctx.string(o.get("dir_mask"), &o.at("dir_mask"));
+    if let Some(m) = &dir_mask {
+        let n = m.matches("%d").count();
+        if n != 2 || m.contains('/') || m.contains('*') || m.trim().is_empty() {
+            ctx.err(&o.at("dir_mask"), format!("`{m}` is not a directory name pattern — give one name with two `%d` (level, then the child's number), e.g. `d%d_w%d.dir`"));
+        }
+    }
     let (base_uri, width, depth, files, size) = (base_uri?, width?, depth?, files?, size?);
-    let leaves = (width as f64).powf(depth as f64);
-    if leaves * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
+    let dirs_with_files = if all_levels {
+        (1..=depth).map(|l| (width as f64).powf(l as f64)).sum::<f64>()
+    } else {
+        (width as f64).powf(depth as f64)
+    };
+    if dirs_with_files * files as f64 > 1e9 || width > u32::MAX as u64 || depth > 64 || files > u32::MAX as u64 {
         ctx.err(
             path,
             format!(
@@ -53,7 +66,16 @@ pub(super) fn tree_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUs
         return None;
     }
     note_path(uses, &base_uri, &o.at("base_uri"), true, "");
-    Some(TreeSpec { base_uri, width: width as u32, depth: depth as u32, files_per_dir: files as u32, size, data })
+    Some(TreeSpec {
+        base_uri,
+        width: width as u32,
+        depth: depth as u32,
+        files_per_dir: files as u32,
+        size,
+        data,
+        all_levels,
+        dir_mask,
+    })
 }
 
 /// `key_prefix_shards`: 1 (none) to 65,536 hashed prefixes.
@@ -212,6 +234,13 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
             ),
         );
     }
+    let recursive = ctx.boolean(o.get("recursive"), &o.at("recursive")).unwrap_or(false);
+    if o.has("recursive") && op != OpKind::Rmdir {
+        ctx.err(
+            &o.at("recursive"),
+            format!("only `rmdir` removes directories; remove `recursive` from this `{}`", op.config_name()),
+        );
+    }
     let concurrency = match ctx.uint(o.get("concurrency"), &o.at("concurrency"), 1) {
         Some(k) if k > 100_000 => {
             ctx.err(&o.at("concurrency"), format!("{k} workers for one op is more than 100000 — use fewer"));
@@ -232,6 +261,7 @@ pub(super) fn op_entry(ctx: &mut Ctx, v: &Value, path: &str, uses: &mut PathUse)
         range: if op == OpKind::Get { range } else { None },
         parts,
         from_written,
+        recursive: recursive && op == OpKind::Rmdir,
     })
 }
 

@@ -47,13 +47,14 @@ const TOP_KEYS: &[&str] = &[
     "seed",
     "storage",
     "stages",
+    "warmup",
 ];
-const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree"];
+const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree", "force_overwrite", "post_prepare_delay"];
 const DATA_KEYS: [&str; 4] = ["fill", "dedup_factor", "compress_factor", "block_size"];
 const RANGE_KEYS: &[&str] = &["length", "offset", "align"];
 // Entries that write objects also take the DATA_KEYS (see `with_data`).
 const ENSURE_KEYS: &[&str] = &["base_uri", "count", "size_spec", "use_multi_endpoint", "key_prefix_shards"];
-const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec"];
+const TREE_KEYS: &[&str] = &["base_uri", "width", "depth", "files_per_dir", "size_spec", "distribution", "dir_mask"];
 const OP_KEYS: &[&str] = &[
     "op",
     "path",
@@ -68,6 +69,7 @@ const OP_KEYS: &[&str] = &[
     "from",
     "part_size",
     "parts_in_flight",
+    "recursive",
 ];
 
 /// The keys of an entry that writes objects: its own plus the DATA_KEYS.
@@ -85,6 +87,9 @@ const DIST_KEYS: &[&str] = &[
     "ssh",
     "tls",
     "token_file",
+    "agent_ready_timeout",
+    "path_template",
+    "partition_overlap",
 ];
 const AGENTS_FROM_KEYS: &[&str] = &["dns", "port", "count"];
 const AGENT_KEYS: &[&str] = &["address", "id", "concurrency_override", "multi_endpoint"];
@@ -102,6 +107,7 @@ const STORAGE_KEYS: &[&str] = &[
     "multipart_threshold",
     "multipart_part_size",
     "use_instance_metadata",
+    "page_cache",
 ];
 const SCHEMES: &[&str] = &["file", "direct", "s3", "az", "gs"];
 /// S3 refuses multipart parts below this (except the last).
@@ -548,6 +554,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         stages: Vec::new(),
         explicit_stages: false,
         warnings: Vec::new(),
+        notices: Vec::new(),
     };
     let top = match root {
         Value::Null => {
@@ -676,10 +683,29 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             }
             s.use_instance_metadata =
                 ctx.boolean(o.get("use_instance_metadata"), &o.at("use_instance_metadata")).unwrap_or(false);
+            let hints = [
+                ("auto", PageCache::Auto),
+                ("normal", PageCache::Normal),
+                ("sequential", PageCache::Sequential),
+                ("random", PageCache::Random),
+                ("dontneed", PageCache::DontNeed),
+            ];
+            s.page_cache = ctx.choice(o.get("page_cache"), &o.at("page_cache"), &hints).unwrap_or_default();
         }
     }
 
+    let warmup = ctx.duration(top.get("warmup"), "warmup").unwrap_or(Duration::ZERO);
+    if !warmup.is_zero() && !plan.duration.is_zero() && warmup >= plan.duration && !top.has("stages") {
+        ctx.err(
+            "warmup",
+            format!(
+                "{warmup:?} is not shorter than `duration` ({:?}) — the warmup is the first part of the workload",
+                plan.duration
+            ),
+        );
+    }
     let defaults = stages::Defaults {
+        warmup,
         prepare: plan.prepare.clone(),
         workload: plan.workload.clone(),
         duration: plan.duration,

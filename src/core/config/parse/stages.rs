@@ -21,6 +21,8 @@ fn type_keys(t: u8) -> &'static [&'static str] {
 
 /// What the top level offers the stages: its prepare block and its op mix and duration.
 pub(super) struct Defaults {
+    /// The top-level `warmup`: the default of every workload stage.
+    pub warmup: Duration,
     pub prepare: PreparePlan,
     pub workload: Vec<OpSpec>,
     pub duration: Duration,
@@ -50,7 +52,7 @@ pub(super) fn implicit(d: &Defaults) -> Vec<StagePlan> {
             concurrency: None,
             io_rate: d.io_rate,
             arrival: d.arrival,
-            warmup: Duration::ZERO,
+            warmup: d.warmup,
         };
         out.push(stage("workload", StageKind::Workload(w)));
     }
@@ -253,7 +255,7 @@ fn workload_stage(ctx: &mut Ctx, o: &Obj, path: &str, d: &Defaults, uses: &mut P
             None => (None, Arrival::Fixed),
         },
     };
-    let warmup = ctx.duration(o.get("warmup"), &o.at("warmup")).unwrap_or(Duration::ZERO);
+    let warmup = ctx.duration(o.get("warmup"), &o.at("warmup")).unwrap_or(d.warmup);
     if let Some(t) = duration {
         if !warmup.is_zero() && warmup >= t {
             ctx.err(
@@ -301,5 +303,7 @@ pub(super) fn prepare_block(ctx: &mut Ctx, pv: &Value, path: &str, uses: &mut Pa
     if let Some(tv) = p.get("tree") {
         out.tree = tree_entry(ctx, tv, &p.at("tree"), uses);
     }
+    out.force_overwrite = ctx.boolean(p.get("force_overwrite"), &p.at("force_overwrite")).unwrap_or(false);
+    out.post_delay = ctx.duration(p.get("post_prepare_delay"), &p.at("post_prepare_delay")).unwrap_or(Duration::ZERO);
     out
 }
