@@ -715,3 +715,76 @@ fn logs_are_structured_and_hold_no_secret() {
         assert!(!log.contains(token) && !log.contains(secret), "a secret in the {what} log:\n{log}");
     }
 }
+
+/// A config in sai3-bench's dialect reaches the agents as written and each rewrites it the same
+/// way: its `distributed.stages` (with a validation stage and barrier_sync), `isolated` trees,
+/// `path_template`, legacy sizes. Each agent prepares everything under its own prefix.
+#[test]
+fn sai3_bench_dialect_config_runs_on_two_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (a1, a2) = (Agent::start("127.0.0.1", &[], &[]), Agent::start("127.0.0.2", &[], &[]));
+    let yaml = format!(
+        r#"target: "file://{d}/"
+duration: 1s
+concurrency: 2
+perf_log:
+  interval: 1s
+prepare:
+  ensure_objects:
+    - base_uri: "file://{d}/pool/"
+      count: 10
+      min_size: 2048
+      max_size: 2048
+workload:
+  - op: get
+    path: "pool/*"
+    weight: 100
+distributed:
+  shared_filesystem: false
+  tree_creation_mode: isolated
+  path_selection: random
+  path_template: "agent-{{id}}/"
+  start_delay: 1
+  grpc_keepalive_interval: 30
+{}  barrier_sync:
+    enabled: true
+    prepare:
+      type: all_or_nothing
+      agent_barrier_timeout: 300
+  stages:
+    - name: preflight
+      order: 1
+      completion: validation_passed
+      type: validation
+    - name: prep
+      order: 2
+      completion: tasks_done
+      type: prepare
+    - name: read
+      order: 3
+      completion: duration
+      type: execute
+      duration: 2s
+"#,
+        agents_yaml(&[(&a1, "a"), (&a2, "b")]),
+        d = data.display()
+    );
+    let r = run_config(tmp.path(), &yaml);
+    let t = text(&r.out);
+    let dir = r.dir.unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(r.out.status.code(), Some(0), "{t}");
+    assert!(t.contains("note: line") && t.contains("warning: line"), "notices and warnings on the console:\n{t}");
+    for id in ["a", "b"] {
+        let pool = data.join(format!("agent-{id}")).join("pool");
+        assert_eq!(count_files(&pool), 10, "{id} prepared everything under its own prefix");
+        let sizes: Vec<u64> = std::fs::read_dir(&pool).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).collect();
+        assert!(sizes.iter().all(|&n| n == 2048), "min_size/max_size 2048: {sizes:?}");
+        let res = tsv(&dir.join(format!("agents/{id}/results.tsv")));
+        assert!(total(&res, "GET", "count") > 0);
+        assert_eq!(total(&res, "GET", "errors"), 0);
+    }
+    // The stage list as sai3-bench ordered it, without the validation stage.
+    assert!(dir.join("01_prep_results.tsv").exists() && dir.join("02_read_results.tsv").exists(), "{t}");
+}

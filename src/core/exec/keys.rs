@@ -182,4 +182,19 @@ mod tests {
         assert_eq!(seen.len(), 10);
         assert!(pool.pick(&mut rng).is_none());
     }
+
+    /// `partitioned`: agent 1 of 2 picks its own (odd) keys, and with probability `overlap` any
+    /// key, so `overlap / 2` of its picks are the other agent's; 0 is exclusive, 1 is random.
+    #[test]
+    fn partitioned_pool_mostly_picks_its_own_share() {
+        let keys: Vec<Entry> = (0..100).map(|i| (Arc::from(format!("k{i:03}")), i)).collect();
+        let mut rng = SmallRng::seed_from_u64(7);
+        for (overlap, want) in [(0.0, 0.0), (0.3, 0.15), (1.0, 0.5)] {
+            let pool = KeyPool::partitioned(keys.clone(), 1, 2, overlap);
+            let n = 100_000;
+            let foreign = (0..n).filter(|_| pool.pick(&mut rng).unwrap().1 % 2 == 0).count();
+            let got = foreign as f64 / n as f64;
+            assert!((got - want).abs() < 0.01, "overlap {overlap}: {got} of the picks were foreign, want {want}");
+        }
+    }
 }

@@ -180,14 +180,21 @@ pub(super) fn size_map(rw: &mut Rewrite, m: &mut Mapping, path: &str) {
 
 /// sai3-bench sent an op to `target` unless it said `use_multi_endpoint: true`, so it allowed a
 /// `target` beside an enabled global `multi_endpoint`. sai3 refuses that pair as ambiguous;
-/// the same meaning is each such op's path made a full URI under `target`, and no `target`.
+/// the same meaning is each such op's path made a full URI under `target`, and no `target`
+/// (when some entry opts in with `use_multi_endpoint: true`, sai3-bench's way).
 fn target_and_endpoints(rw: &mut Rewrite, m: &mut Mapping, target: Option<String>) {
     let Some(target) = target else { return };
     let enabled = match m.get("multi_endpoint") {
         Some(Value::Mapping(me)) => truthy(me, "enabled") != Some(false),
         _ => false,
     };
-    if !enabled {
+    // Only a config that opts in per entry, as sai3-bench required, was written with that
+    // meaning; without any `use_multi_endpoint: true` the pair stays the ambiguity sai3 refuses.
+    let opts_in = |key: &str, m: &mut Mapping| {
+        items_mut(m, key).iter().any(|(_, o)| truthy(o, "use_multi_endpoint") == Some(true))
+    };
+    let prepared = map_mut(m, "prepare").is_some_and(|p| opts_in("ensure_objects", p));
+    if !enabled || !(prepared || opts_in("workload", m)) {
         return;
     }
     let base = if target.ends_with('/') { target.clone() } else { format!("{target}/") };
@@ -241,7 +248,8 @@ fn operation(rw: &mut Rewrite, o: &mut Mapping, path: &str, has_tree: bool) {
     // sai3's mkdir makes a uniquely named one in its parent.
     if op == "mkdir" {
         if let Some(p) = get_str(o, "path").map(str::to_string) {
-            if let Some(star) = p.rfind('*').filter(|_| !p.ends_with('/')) {
+            let last = p.rsplit('/').next().unwrap_or("");
+            if let Some(star) = p.rfind('*').filter(|_| !p.ends_with('/') && last != "*") {
                 let parent = p[..star].rfind('/').map(|i| p[..=i].to_string()).unwrap_or_default();
                 if !parent.contains('*') {
                     let at = join(path, "path");
