@@ -192,7 +192,7 @@ mod tests {
         for (overlap, want) in [(0.0, 0.0), (0.3, 0.15), (1.0, 0.5)] {
             let pool = KeyPool::partitioned(keys.clone(), 1, 2, overlap);
             let n = 100_000;
-            let foreign = (0..n).filter(|_| pool.pick(&mut rng).unwrap().1 % 2 == 0).count();
+            let foreign = (0..n).filter(|_| pool.pick(&mut rng).unwrap().1.is_multiple_of(2)).count();
             let got = foreign as f64 / n as f64;
             assert!((got - want).abs() < 0.01, "overlap {overlap}: {got} of the picks were foreign, want {want}");
         }
