@@ -163,6 +163,13 @@ fn io_rate(rw: &mut Rewrite, m: &mut Mapping, path: &str) {
         rw.note(&at, format!("sai3-bench's `{at}.iops` of max/0 (no limit) is read as no `io_rate` (closed loop)"));
         return;
     }
+    if r.contains_key("iops") && !r.contains_key("distribution") {
+        r.insert(s("distribution"), s("fixed"));
+        rw.note(
+            &at,
+            format!("`{at}` without `distribution` is read as `distribution: fixed` (evenly spaced, sai3's default); sai3-bench spaced arrivals as `exponential` — write that to keep Poisson arrivals"),
+        );
+    }
     if let Some(Value::String(t)) = r.get("iops") {
         if let Ok(x) = t.trim().parse::<f64>() {
             r.insert(s("iops"), Value::Number(Number::from(x)));
