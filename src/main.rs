@@ -183,6 +183,18 @@ fn args_with_aliases() -> Vec<std::ffi::OsString> {
             if args.get(1).is_some_and(|a| a == "ssh-setup") {
                 None
             } else {
+                // sai3bench-ctl took `--agents A,B` before its subcommand; sai3 takes it after.
+                if let (Some(i), Some(sub)) =
+                    (args.iter().position(|a| a == "--agents"), args.iter().position(|a| a == "run" || a == "ping"))
+                {
+                    if i < sub && i + 1 < args.len() {
+                        let moved: Vec<std::ffi::OsString> = args.drain(i..i + 2).collect();
+                        let at = (sub - 2 + 1).min(args.len());
+                        for (k, a) in moved.into_iter().enumerate() {
+                            args.insert(at + k, a);
+                        }
+                    }
+                }
                 Some("ctl")
             }
         }

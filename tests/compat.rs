@@ -192,3 +192,19 @@ fn convert_command_writes_the_converted_config() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), converted);
 }
+
+/// sai3bench-ctl's order of flags: `--agents` before the subcommand still reaches `run`.
+#[test]
+fn sai3bench_ctl_takes_agents_before_the_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = rebased("rates_and_errors.yaml", tmp.path());
+    let link = tmp.path().join("sai3bench-ctl");
+    std::os::unix::fs::symlink(common::BIN, &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(["--agents", "far=127.0.0.1:7167", "run", "--config", cfg.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("far at 127.0.0.1:7167"), "sai3-bench's newer agent port, given, is used:\n{t}");
+}
