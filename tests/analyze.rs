@@ -35,10 +35,14 @@ fn cell_text(d: &Data) -> String {
 
 /// Every data cell of `sheet` equals the TSV's (numbers exactly; timestamps as Excel date-times).
 fn check_sheet_against_tsv(wb: &mut Xlsx<std::io::BufReader<std::fs::File>>, sheet: &str, file: &Path) {
+    check_sheet(wb, sheet, &tsv(file), &file.display().to_string());
+}
+
+/// Every data cell of `sheet` equals `t` (rows of TSV cells, the header first).
+fn check_sheet(wb: &mut Xlsx<std::io::BufReader<std::fs::File>>, sheet: &str, t: &[Vec<String>], what: &str) {
     let range = wb.worksheet_range(sheet).unwrap_or_else(|e| panic!("{sheet}: {e}"));
-    let t = tsv(file);
     let rows: Vec<&[Data]> = range.rows().collect();
-    assert_eq!(rows.len(), t.len(), "{sheet}: rows vs {}", file.display());
+    assert_eq!(rows.len(), t.len(), "{sheet}: rows vs {what}");
     for (c, h) in t[0].iter().enumerate() {
         let got = cell_text(&rows[0][c]);
         assert!(
@@ -46,6 +50,7 @@ fn check_sheet_against_tsv(wb: &mut Xlsx<std::io::BufReader<std::fs::File>>, she
             "{sheet} header {c}: {got} vs {h}"
         );
     }
+    assert!(rows[0].get(t[0].len()).is_none_or(|d| matches!(d, Data::Empty)), "{sheet}: only the file's columns");
     for (r, trow) in t.iter().enumerate().skip(1) {
         for (c, want) in trow.iter().enumerate() {
             let got = &rows[r][c];
@@ -125,10 +130,15 @@ fn two_runs_cell_by_cell_charts_and_summary() {
 
 #[test]
 fn summary_values_match_the_golden_file() {
-    let runs: Vec<analyze::Run> = ["sai3-20261124-1134-l2", "sai3-20261124-1147-w"]
-        .iter()
-        .map(|n| analyze::load_run(&fixtures().join(n)).unwrap())
-        .collect();
+    let runs: Vec<analyze::Run> = [
+        "sai3-20261124-1134-l2",
+        "sai3-20261124-1147-w",
+        "sai3-20260302-0915-mixed_v08",
+        "sai3-20251029-1732-put_get_v070",
+    ]
+    .iter()
+    .map(|n| analyze::load_run(&fixtures().join(n)).unwrap())
+    .collect();
     let body: String = analyze::summary_rows(&runs).iter().map(|r| r.join("\t") + "\n").collect();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/analyze/summary.tsv");
     if std::env::var("UPDATE_GOLDEN").is_ok() {
@@ -264,4 +274,223 @@ fn a_million_row_perf_log() {
     assert!(res.problems.is_empty());
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     assert_eq!(wb.worksheet_range("R1 perf").unwrap().rows().count(), 1_000_001);
+}
+
+/// The results table of a sai3-bench stage file, read independently of the loader: `#` and
+/// blank lines before it skipped, ended by the blank line before the per-agent table.
+fn stage_file_table(path: &Path) -> Vec<Vec<String>> {
+    let body = std::fs::read_to_string(path).unwrap();
+    body.lines()
+        .skip_while(|l| l.starts_with('#') || l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// The total of `col` for class `op` as the Summary must show it, computed from the TSV: the
+/// ALL row; without any ALL row, counts and rates summed over the buckets and the mean weighted
+/// by count; otherwise (percentiles, a missing column) nothing.
+fn expected_total(t: &[Vec<String>], op: &str, col: &str) -> Option<f64> {
+    let c = |name: &str| t[0].iter().position(|h| h == name);
+    let v = |r: &Vec<String>, name: &str| -> Option<f64> { r[c(name)?].parse().ok() };
+    if let Some(r) = t[1..].iter().find(|r| r[0] == op && r[1] == "ALL") {
+        return v(r, col);
+    }
+    if t[1..].iter().any(|r| r[1] == "ALL") {
+        return None;
+    }
+    let rows: Vec<&Vec<String>> = t[1..].iter().filter(|r| r[0] == op).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    match col {
+        "ops_per_sec" | "throughput_mibps" | "errors" => rows.iter().map(|r| v(r, col)).sum(),
+        "mean_us" => {
+            let n: f64 = rows.iter().map(|r| v(r, "count").unwrap()).sum();
+            Some(rows.iter().map(|r| v(r, "mean_us").unwrap() * v(r, "count").unwrap()).sum::<f64>() / n)
+        }
+        _ => None,
+    }
+}
+
+/// The lines of the Summary's list titled `title` (up to the next empty row).
+fn summary_list(s: &calamine::Range<Data>, title: &str) -> Vec<String> {
+    let rows: Vec<&[Data]> = s.rows().collect();
+    let at = rows.iter().position(|r| cell_text(&r[0]).starts_with(title)).unwrap_or_else(|| panic!("no {title}"));
+    rows[at + 1..].iter().map(|r| cell_text(&r[0])).take_while(|c| !c.is_empty()).collect()
+}
+
+#[test]
+fn sai3_and_sai3_bench_runs_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sai3_run = fixtures().join("sai3-20261124-1134-l2");
+    let v08 = fixtures().join("sai3-20260302-0915-mixed_v08");
+    let v070 = fixtures().join("sai3-20251029-1732-put_get_v070");
+    let out = tmp.path().join("old-and-new.xlsx");
+    let dirs = format!("{},{},{}", sai3_run.display(), v08.display(), v070.display());
+    let o = sai3(&["analyze", "--dirs", &dirs, "--output", out.to_str().unwrap()], tmp.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "column differences are notes, not problems: {t}");
+    assert!(!t.contains("problem"), "{t}");
+    assert!(t.contains("note: ") && t.contains("lacks errors"), "{t}");
+
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    for (sheet, file) in [
+        ("R1 results", sai3_run.join("results.tsv")),
+        ("R2 results", v08.join("workload_results.tsv")),
+        ("R2 prepare", v08.join("prepare_results.tsv")),
+        ("R2 perf", v08.join("perf_log.tsv")),
+        ("R3 results", v070.join("results.tsv")),
+    ] {
+        check_sheet_against_tsv(&mut wb, sheet, &file);
+    }
+    let stage_file = v08.join("03_execute_results.tsv");
+    let stage = stage_file_table(&stage_file);
+    assert_eq!(stage.len(), 6, "header and five rows, not the per-agent table");
+    check_sheet(&mut wb, "R2 03_execute", &stage, "the stage file's first table");
+    // The Workload stage of sai3-bench's perf log (capitalised) is charted.
+    let charts = wb.worksheet_range("R2 charts").unwrap();
+    assert_eq!(charts.rows().count(), 1 + 5, "every workload row of the perf log");
+
+    // Summary: which tool, when, and every metric equal to its file; what a file lacks is empty.
+    let s = wb.worksheet_range("Summary").unwrap();
+    let rows: Vec<&[Data]> = s.rows().collect();
+    let hdr: Vec<String> = rows[0].iter().map(cell_text).collect();
+    let col = |name: &str| hdr.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name}"));
+    let tools: Vec<String> = (1..=3).map(|r| cell_text(&rows[r][col("tool")])).collect();
+    assert_eq!(tools, ["sai3", "sai3-bench 0.8.50", "sai3-bench"]);
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:15:04.512338817-06:00").unwrap();
+    assert_eq!(num(&rows[2][col("started")]), Some(analyze::excel_datetime(start.timestamp_millis() as f64)));
+    assert_eq!(cell_text(&rows[2][col("config")]), "configs/mixed_v08.yaml");
+    assert_eq!(num(&rows[2][col("workload_s")]), Some(30.012));
+    assert_eq!(num(&rows[2][col("agents")]), Some(0.0), "standalone");
+    for c in ["started", "config", "agents", "workload_s"] {
+        assert_eq!(cell_text(&rows[3][col(c)]), "", "{c}: no metadata.json");
+    }
+    let metrics = [
+        ("ops/s", "ops_per_sec"),
+        ("MiB/s", "throughput_mibps"),
+        ("mean µs", "mean_us"),
+        ("p50 µs", "p50_us"),
+        ("p99 µs", "p99_us"),
+        ("errors", "errors"),
+    ];
+    let files = [sai3_run.join("results.tsv"), v08.join("workload_results.tsv"), v070.join("results.tsv")];
+    let mut filled = 0;
+    for (i, file) in files.iter().enumerate() {
+        let t = tsv(file);
+        for class in ["GET", "PUT", "META"] {
+            for (label, name) in metrics {
+                let got = &rows[i + 1][col(&format!("{class} {label}"))];
+                match expected_total(&t, class, name) {
+                    Some(want) => {
+                        let g = num(got).unwrap_or_else(|| panic!("run {} {class} {label}: {got:?}", i + 1));
+                        assert!(
+                            (g - want).abs() <= 1e-9 * want.abs().max(1.0),
+                            "run {} {class} {label}: {g} vs {want}",
+                            i + 1
+                        );
+                        filled += 1;
+                    }
+                    None => {
+                        assert!(matches!(got, Data::Empty), "run {} {class} {label}: {got:?} should be empty", i + 1)
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(filled, 18 + 15 + 9, "sai3 all 18; sai3-bench 0.8 all but errors; 0.7.0 ops/s, MiB/s, mean");
+    let d = num(&rows[2][col("Δ% GET ops/s")]).unwrap();
+    let base = expected_total(&tsv(&files[0]), "GET", "ops_per_sec").unwrap();
+    let v = expected_total(&tsv(&files[1]), "GET", "ops_per_sec").unwrap();
+    assert!((d - (v - base) / base * 100.0).abs() < 1e-9);
+
+    assert_eq!(summary_list(&s, "Problems"), ["none"]);
+    let notes = summary_list(&s, "Notes");
+    let lacks = "columns differ from sai3's: lacks errors, service_mean_us, service_p50_us, service_p99_us";
+    for (dir, file) in [
+        (&v08, "workload_results.tsv"),
+        (&v08, "prepare_results.tsv"),
+        (&v08, "03_execute_results.tsv"),
+        (&v070, "results.tsv"),
+    ] {
+        let want = format!("{}: {lacks}", dir.join(file).display());
+        assert_eq!(notes.iter().filter(|n| n.starts_with(&want)).count(), 1, "one note for {file}: {notes:#?}");
+    }
+    assert!(notes.iter().any(|n| n.contains("put_get_v070/results.tsv: no ALL (total) rows")), "{notes:#?}");
+    assert!(notes.iter().any(|n| n.contains("put_get_v070/metadata.json: missing")), "{notes:#?}");
+    assert!(!notes.iter().any(|n| n.contains("perf_log.tsv")), "a 30-column perf log is sai3's: {notes:#?}");
+    assert!(!notes.iter().any(|n| n.contains("1134-l2")), "sai3's own files: no notes: {notes:#?}");
+    assert_eq!(notes.len(), 6, "{notes:#?}");
+
+    // The stage file is a row of the Stages table: ops from its ALL rows, wall time from its comments.
+    let at = rows.iter().position(|r| cell_text(&r[0]) == "Stages").expect("Stages table");
+    let st: Vec<String> = rows[at + 2].iter().take(5).map(cell_text).collect();
+    assert_eq!(
+        [&st[0], &st[2], &st[3], &st[4]],
+        [v08.file_name().unwrap().to_str().unwrap(), "execute", "Workload", ""]
+    );
+    assert_eq!(num(&rows[at + 2][1]), Some(1.0));
+    assert_eq!(num(&rows[at + 2][5]), Some(30.01));
+    let ops = expected_total(&stage, "GET", "count").unwrap() + expected_total(&stage, "PUT", "count").unwrap();
+    assert_eq!(num(&rows[at + 2][6]), Some(ops));
+    assert!((num(&rows[at + 2][7]).unwrap() - ops / 30.01).abs() < 1e-9);
+}
+
+#[test]
+fn older_perf_log_columns_are_a_note_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("sai3-20251201-1000-perf28");
+    std::fs::create_dir(&run).unwrap();
+    let src = fixtures().join("sai3-20260302-0915-mixed_v08");
+    for f in ["metadata.json", "workload_results.tsv"] {
+        std::fs::copy(src.join(f), run.join(f)).unwrap();
+    }
+    // The v0.8.15 layout: 28 columns, no *_mean_us, an is_warmup flag at the end.
+    let t = tsv(&src.join("perf_log.tsv"));
+    let keep: Vec<usize> = (0..t[0].len()).filter(|&c| !t[0][c].ends_with("_mean_us")).collect();
+    let old: Vec<Vec<String>> = t
+        .iter()
+        .enumerate()
+        .map(|(r, row)| {
+            let mut v: Vec<String> = keep.iter().map(|&c| row[c].clone()).collect();
+            v.push(if r == 0 {
+                "is_warmup".into()
+            } else {
+                if r == 1 {
+                    "1".into()
+                } else {
+                    "0".into()
+                }
+            });
+            v
+        })
+        .collect();
+    assert_eq!(old[0].len(), 28);
+    let body: String = old.iter().map(|r| r.join("\t") + "\n").collect();
+    std::fs::write(run.join("perf_log.tsv"), body).unwrap();
+    let out = tmp.path().join("p.xlsx");
+    let res = analyze::analyze(std::slice::from_ref(&run), &out, &analyze::Options::default()).unwrap();
+    assert!(res.problems.is_empty(), "{:?}", res.problems);
+    let note = res.notes.iter().find(|n| n.contains("perf_log.tsv")).expect("a note for the perf log");
+    assert!(note.contains("lacks get_mean_us, put_mean_us, meta_mean_us; has extra is_warmup"), "{note}");
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    check_sheet(&mut wb, "R1 perf", &old, "the 28-column perf log");
+}
+
+#[test]
+fn sai3s_own_stage_files_stay_out_of_the_stage_list() {
+    // sai3 also writes NN_<stage>_results.tsv; its metadata.json lists the stages already.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("sai3-20260101-0000-staged");
+    std::fs::create_dir(&run).unwrap();
+    let src = fixtures().join("sai3-20261124-1134-l2");
+    for f in ["results.tsv", "metadata.json", "perf_log.tsv"] {
+        std::fs::copy(src.join(f), run.join(f)).unwrap();
+    }
+    std::fs::copy(src.join("results.tsv"), run.join("01_read_results.tsv")).unwrap();
+    let r = analyze::load_run(&run).unwrap();
+    assert_eq!(r.tool, "sai3");
+    assert!(r.stages.is_empty() && r.stage_tables.is_empty(), "{:?}", r.stages);
+    assert!(r.problems.is_empty() && r.notes.is_empty(), "{:?} {:?}", r.problems, r.notes);
 }

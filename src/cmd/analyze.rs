@@ -39,6 +39,9 @@ pub fn run(a: AnalyzeArgs) -> CmdResult {
     }
     let out = analyze::analyze(&dirs, &a.output, &analyze::Options::default()).map_err(Failure::Run)?;
     println!("Wrote {} ({} runs, {} sheets)", a.output.display(), out.runs, out.sheets.len());
+    for n in &out.notes {
+        println!("note: {n}");
+    }
     if out.problems.is_empty() {
         Ok(())
     } else {

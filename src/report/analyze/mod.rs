@@ -1,17 +1,20 @@
-//! `sai3 analyze`: results folders into one Excel workbook — a Summary sheet comparing the runs
-//! (with % differences against the first, the problems found, a chart), then per run its
-//! results, prepare results, perf log (real Excel date-times), charts over time, endpoint
-//! statistics and per-agent perf logs. Perf logs are streamed into constant-memory sheets.
+//! `sai3 analyze`: results folders (of sai3, or of the original sai3-bench) into one Excel
+//! workbook — a Summary sheet comparing the runs (with % differences against the first, the
+//! problems and notes found, a chart), then per run its results, prepare results, perf log (real
+//! Excel date-times), charts over time, endpoint statistics, stage files and per-agent perf
+//! logs. Perf logs are streamed into constant-memory sheets.
 
 mod load;
+mod summary;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rust_xlsxwriter::{Chart, ChartLegendPosition, ChartType, Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet, XlsxError};
 
 use load::PerfReader;
-pub use load::{find_dirs, load_run, load_table, Run, Table, Val};
+pub use load::{find_dirs, load_run, load_stage_table, load_table, Run, StageRow, Table, Val};
+pub use summary::{summary_rows, STAGE_COLUMNS};
 
 /// Excel's last row is 1,048,576: one header row and this many data rows.
 pub const EXCEL_DATA_ROWS: usize = 1_048_575;
@@ -36,7 +39,10 @@ impl Default for Options {
 pub struct Outcome {
     pub runs: usize,
     pub sheets: Vec<String>,
+    /// Real problems (unreadable or missing files): exit code 1.
     pub problems: Vec<String>,
+    /// What was read but differs from sai3's own files (e.g. a sai3-bench file's columns).
+    pub notes: Vec<String>,
 }
 
 const CLASSES: [(&str, &str); 3] = [("GET", "get"), ("PUT", "put"), ("META", "meta")];
@@ -370,7 +376,7 @@ fn chart_sheet(
     {
         let mut r2 = PerfReader::open(path)?;
         while let Some(Ok(row)) = r2.next_row() {
-            if stage.is_none_or(|s| row[s].text() == "workload") {
+            if stage.is_none_or(|s| row[s].text().eq_ignore_ascii_case("workload")) {
                 n += 1;
             }
         }
@@ -396,7 +402,7 @@ fn chart_sheet(
     };
     while let Some(row) = rd.next_row() {
         let row = row?;
-        if stage.is_some_and(|s| row[s].text() != "workload") {
+        if stage.is_some_and(|s| !row[s].text().eq_ignore_ascii_case("workload")) {
             continue;
         }
         acc.push(idx.iter().map(|i| i.and_then(|i| row[i].num()).unwrap_or(0.0)).collect());
@@ -475,208 +481,6 @@ fn endpoint_chart(wb: &mut Workbook, name: &str, t: &Table, title: &str) -> Resu
     Ok(())
 }
 
-fn summary_value(run: &Run, class: &str, col: &str) -> Option<f64> {
-    let t = run.results.as_ref()?;
-    let row = t.total_row(class)?;
-    t.get(row, col)
-}
-
-/// The Summary sheet's table as text rows (header first): what the golden file pins.
-pub fn summary_rows(runs: &[Run]) -> Vec<Vec<String>> {
-    let mut header = vec!["run".to_string(), "started".into(), "config".into(), "agents".into(), "workload_s".into()];
-    for (c, _) in CLASSES {
-        for (m, _) in SUMMARY_METRICS {
-            header.push(format!("{c} {m}"));
-        }
-    }
-    for (c, _) in CLASSES {
-        for (m, _) in &SUMMARY_METRICS[..5] {
-            header.push(format!("Δ% {c} {m}"));
-        }
-    }
-    let mut out = vec![header];
-    for run in runs {
-        let mut row = vec![
-            run.name.clone(),
-            run.started.map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
-            run.config.clone(),
-            run.agents.to_string(),
-            run.workload_s.map(|s| format!("{s:.3}")).unwrap_or_default(),
-        ];
-        for (c, _) in CLASSES {
-            for (_, col) in SUMMARY_METRICS {
-                row.push(summary_value(run, c, col).map(|v| format!("{v:.2}")).unwrap_or_default());
-            }
-        }
-        for (c, _) in CLASSES {
-            for (_, col) in &SUMMARY_METRICS[..5] {
-                row.push(delta(runs, run, c, col).map(|d| format!("{d:.2}")).unwrap_or_default());
-            }
-        }
-        out.push(row);
-    }
-    out
-}
-
-/// % difference of `run` against the first run, for one metric.
-fn delta(runs: &[Run], run: &Run, class: &str, col: &str) -> Option<f64> {
-    let base = summary_value(runs.first()?, class, col)?;
-    let v = summary_value(run, class, col)?;
-    (base != 0.0).then(|| (v - base) / base * 100.0)
-}
-
-fn write_summary(
-    wb: &mut Workbook,
-    f: &Formats,
-    runs: &[Run],
-    problems: &[String],
-    sheet_names: &[Vec<(String, String)>],
-) -> Result<(), XlsxError> {
-    let ws = wb.add_worksheet();
-    ws.set_name("Summary")?;
-    let rows = summary_rows(runs);
-    let header = &rows[0];
-    for (c, h) in header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, h, &f.header)?;
-        ws.set_column_width(c as u16, (h.chars().count() as f64 + 3.0).clamp(10.0, 40.0))?;
-    }
-    ws.set_column_width(0, runs.iter().map(|r| r.name.len()).max().unwrap_or(10).clamp(12, 60) as f64 + 2.0)?;
-    ws.set_column_width(1, 20)?;
-    ws.set_freeze_panes(1, 1)?;
-    print_setup(ws);
-    for (i, run) in runs.iter().enumerate() {
-        let r = i as u32 + 1;
-        ws.write_string(r, 0, &run.name)?;
-        if let Some(d) = run.started {
-            ws.write_number_with_format(r, 1, excel_datetime(d.timestamp_millis() as f64), &f.datetime)?;
-        }
-        ws.write_string(r, 2, &run.config)?;
-        ws.write_number_with_format(r, 3, run.agents as f64, &f.int)?;
-        if let Some(s) = run.workload_s {
-            ws.write_number_with_format(r, 4, s, &f.dec2)?;
-        }
-        let mut c = 5u16;
-        for (class, _) in CLASSES {
-            for (_, col) in SUMMARY_METRICS {
-                if let Some(v) = summary_value(run, class, col) {
-                    let fmt = if col == "errors" || col.starts_with('p') { &f.int } else { &f.dec2 };
-                    ws.write_number_with_format(r, c, v, fmt)?;
-                }
-                c += 1;
-            }
-        }
-        for (class, _) in CLASSES {
-            for (_, col) in &SUMMARY_METRICS[..5] {
-                if let Some(d) = delta(runs, run, class, col) {
-                    ws.write_number_with_format(r, c, d, &f.pct)?;
-                }
-                c += 1;
-            }
-        }
-    }
-    let last = runs.len() as u32;
-    ws.autofilter(0, 0, last.max(1), header.len() as u16 - 1)?;
-    // Sheets of each run, then the problems.
-    let mut r = last + 2;
-    ws.write_string_with_format(r, 0, "Sheets", &f.header)?;
-    r += 1;
-    for (run, names) in runs.iter().zip(sheet_names) {
-        let list: Vec<String> = names
-            .iter()
-            .map(|(n, what)| {
-                let label = match what.as_str() {
-                    "results" => "results.tsv".to_string(),
-                    "prepare" => "prepare_results.tsv".to_string(),
-                    "perf" => "perf_log.tsv".to_string(),
-                    "charts" => "charts over time".to_string(),
-                    "ep_workload" => "workload_endpoint_stats.tsv".to_string(),
-                    "ep_prepare" => "prepare_endpoint_stats.tsv".to_string(),
-                    w => format!("perf log of agent {}", w.trim_start_matches("agent:")),
-                };
-                format!("{n}: {label}")
-            })
-            .collect();
-        ws.write_string(r, 0, &run.name)?;
-        ws.write_string(r, 1, list.join("; "))?;
-        r += 1;
-    }
-    r += 1;
-    ws.write_string_with_format(r, 0, "Problems", &f.header)?;
-    r += 1;
-    if problems.is_empty() {
-        ws.write_string(r, 0, "none")?;
-        r += 1;
-    }
-    for p in problems {
-        ws.write_string(r, 0, p)?;
-        r += 1;
-    }
-    r = stage_table(ws, f, runs, r + 1)?;
-    if !runs.is_empty() {
-        let mut chart = Chart::new(ChartType::Column);
-        chart.title().set_name("Throughput by run (ops/s)");
-        chart.y_axis().set_name("ops/s");
-        chart.y_axis().set_min(0);
-        for (k, (class, _)) in CLASSES.iter().enumerate() {
-            let col = 5 + (k * SUMMARY_METRICS.len()) as u16;
-            chart
-                .add_series()
-                .set_name(*class)
-                .set_categories(("Summary", 1, 0, last, 0))
-                .set_values(("Summary", 1, col, last, col));
-        }
-        chart.legend().set_position(ChartLegendPosition::Bottom);
-        // Narrow enough to sit on the first landscape page with the run table.
-        chart.set_width(640).set_height(340);
-        ws.insert_chart(r + 1, 0, &chart)?;
-    }
-    Ok(())
-}
-
-/// Columns of the Summary sheet's stage table.
-pub const STAGE_COLUMNS: [&str; 10] =
-    ["run", "#", "stage", "type", "outcome", "wall_s", "ops", "ops_per_sec", "errors", "warmup_ops"];
-
-/// The per-stage table on the Summary sheet from row `r`: one row per stage of every run that
-/// lists its stages. Returns the next free row.
-fn stage_table(ws: &mut Worksheet, f: &Formats, runs: &[Run], mut r: u32) -> Result<u32, XlsxError> {
-    if runs.iter().all(|run| run.stages.is_empty()) {
-        return Ok(r);
-    }
-    ws.write_string_with_format(r, 0, "Stages", &f.header)?;
-    r += 1;
-    for (c, h) in STAGE_COLUMNS.iter().enumerate() {
-        ws.write_string_with_format(r, c as u16, header_text(h), &f.header)?;
-    }
-    r += 1;
-    for run in runs {
-        for (i, st) in run.stages.iter().enumerate() {
-            ws.write_string(r, 0, &run.name)?;
-            ws.write_number_with_format(r, 1, (i + 1) as f64, &f.int)?;
-            ws.write_string(r, 2, &st.name)?;
-            ws.write_string(r, 3, &st.kind)?;
-            ws.write_string(r, 4, &st.outcome)?;
-            if let Some(w) = st.wall_s {
-                ws.write_number_with_format(r, 5, w, &f.dec2)?;
-            }
-            if let Some(n) = st.ops {
-                ws.write_number_with_format(r, 6, n, &f.int)?;
-                if let Some(w) = st.wall_s.filter(|w| *w > 0.0) {
-                    ws.write_number_with_format(r, 7, n / w, &f.dec2)?;
-                }
-            }
-            if let Some(e) = st.errors {
-                ws.write_number_with_format(r, 8, e, &f.int)?;
-            }
-            if let Some(w) = st.warmup_ops {
-                ws.write_number_with_format(r, 9, w, &f.int)?;
-            }
-            r += 1;
-        }
-    }
-    Ok(r + 1)
-}
-
 /// Write the workbook for `dirs` to `output`. Runs that cannot be read are listed as problems and
 /// left out; the others are written. `Err` only when no workbook could be written.
 pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcome, String> {
@@ -686,6 +490,7 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
         match load_run(d) {
             Ok(run) => {
                 out.problems.extend(run.problems.iter().cloned());
+                out.notes.extend(run.notes.iter().cloned());
                 runs.push(run);
             }
             Err(e) => out.problems.push(e),
@@ -719,6 +524,9 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
         if run.ep_prepare.is_some() {
             add("ep_prepare", format!("{p}endpoints prepare"));
         }
+        for (k, (file, _)) in run.stage_tables.iter().enumerate() {
+            add(&format!("stage:{k}"), format!("{p}{}", file.trim_end_matches("_results.tsv")));
+        }
         for (label, _, _) in &run.perfs {
             if label != "perf" {
                 add(&format!("agent:{label}"), format!("{p}{label}"));
@@ -726,7 +534,7 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
         }
         plan.push(names);
     }
-    write_summary(&mut wb, &f, &runs, &out.problems, &plan).map_err(xerr)?;
+    summary::write_summary(&mut wb, &f, &runs, &out.problems, &out.notes, &plan).map_err(xerr)?;
     out.sheets.push("Summary".into());
     for (i, run) in runs.iter().enumerate() {
         let label = format!("R{} {}", i + 1, run.name);
@@ -759,6 +567,10 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
                     perf_sheet(&mut wb, &f, name, p, *n, opts)
                 }
                 "charts" => chart_sheet(&mut wb, &f, name, &run.perfs[0].1, &label, opts),
+                w if w.starts_with("stage:") => {
+                    let k: usize = w["stage:".len()..].parse().expect("planned");
+                    table_sheet(&mut wb, &f, name, &run.stage_tables[k].1).map_err(xerr)
+                }
                 w => {
                     let id = w.trim_start_matches("agent:");
                     match run.perfs.iter().find(|(l, _, _)| l == id) {
