@@ -190,11 +190,9 @@ pub(super) fn truthy(m: &Mapping, key: &str) -> Option<bool> {
 /// A whole number of seconds, as sai3-bench's duration fields wrote them (`300`, `"300"`), or a
 /// duration string (`"5m"`), which sai3 reads the same way.
 pub(super) fn seconds(v: &Value) -> Value {
-    match v {
-        Value::String(t) if t.trim().parse::<u64>().is_ok() => {
-            Value::Number(Number::from(t.trim().parse::<u64>().unwrap_or(0)))
-        }
-        other => other.clone(),
+    match v.as_str().and_then(|t| t.trim().parse::<u64>().ok()) {
+        Some(n) => Value::Number(Number::from(n)),
+        None => v.clone(),
     }
 }
 
