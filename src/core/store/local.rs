@@ -435,4 +435,60 @@ mod tests {
             assert_eq!(n, 4096);
         }
     }
+
+    /// Every `storage.page_cache` hint reads the same bytes, whole or ranged; `dontneed` leaves
+    /// the file's pages out of the cache after the read (mincore on a fresh mapping).
+    #[test]
+    fn page_cache_hints_read_the_same_bytes() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        for hint in [PageCache::Normal, PageCache::Sequential, PageCache::Random, PageCache::DontNeed] {
+            let b = LocalBackend::new(dir.path().to_path_buf(), false).with_page_cache(hint);
+            block_on(b.put("h.bin", Bytes::from(data.clone()))).unwrap();
+            assert_eq!(block_on(b.read("h.bin", None, None)).unwrap(), data.len() as u64, "{hint:?}");
+            let mut got = Vec::new();
+            let mut sink = |_: u64, d: &[u8]| got.extend_from_slice(d);
+            let n = block_on(b.read("h.bin", Some((1000, 200_000)), Some(&mut sink))).unwrap();
+            assert_eq!(n, 200_000, "{hint:?}");
+            assert_eq!(&got[..], &data[1000..201_000], "{hint:?}");
+        }
+        // After a DONTNEED read, (almost) none of the file is resident: the next GET goes to the
+        // device. tmpfs ignores the advice, so /var/tmp on a disk is used (skipped on tmpfs).
+        if direct::memory_fs(dir.path()).ok().flatten().is_none() {
+            let p = dir.path().join("h.bin");
+            let resident = |p: &std::path::Path| -> usize {
+                use std::os::unix::io::AsRawFd;
+                let f = std::fs::File::open(p).unwrap();
+                let len = f.metadata().unwrap().len() as usize;
+                // SAFETY: a read-only shared mapping of an open file, unmapped below.
+                unsafe {
+                    let m = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0);
+                    assert_ne!(m, libc::MAP_FAILED);
+                    let pages = len.div_ceil(4096);
+                    let mut vec = vec![0u8; pages];
+                    assert_eq!(libc::mincore(m, len, vec.as_mut_ptr()), 0);
+                    libc::munmap(m, len);
+                    vec.iter().filter(|v| **v & 1 == 1).count()
+                }
+            };
+            let b = LocalBackend::new(dir.path().to_path_buf(), false).with_page_cache(PageCache::DontNeed);
+            block_on(b.read("h.bin", None, None)).unwrap();
+            let pages = data.len().div_ceil(4096);
+            assert!(resident(&p) < pages / 4, "{} of {pages} pages still cached after dontneed", resident(&p));
+        }
+    }
+
+    /// A recursive RMDIR removes a directory with everything below it, in one request.
+    #[test]
+    fn remove_tree_removes_everything_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().to_path_buf(), false);
+        block_on(b.put("t/a/b/x.dat", Bytes::from_static(b"x"))).unwrap();
+        block_on(b.put("t/a/y.dat", Bytes::from_static(b"y"))).unwrap();
+        assert!(block_on(b.remove_dir("t/a/")).is_err(), "not empty");
+        block_on(b.remove_tree("t/a/")).unwrap();
+        assert!(!dir.path().join("t/a").exists());
+        assert!(dir.path().join("t").is_dir(), "only what is below it");
+        assert!(matches!(block_on(b.remove_tree("t/a/")), Err(StoreError::NotFound(_))), "gone");
+    }
 }
