@@ -24,6 +24,37 @@ struct Cli {
     quiet: bool,
 }
 
+/// sai3-bench's agent flags: accepted by the parser so that they are refused with what to use
+/// instead, rather than as unknown arguments.
+#[derive(clap::Args)]
+struct LegacyAgentFlags {
+    #[arg(long, hide = true)]
+    tls: bool,
+    #[arg(long, hide = true)]
+    tls_domain: Option<String>,
+    #[arg(long, hide = true)]
+    tls_sans: Option<String>,
+    #[arg(long, hide = true)]
+    tls_write_ca: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    op_log: Option<PathBuf>,
+}
+
+impl LegacyAgentFlags {
+    /// The self-signed TLS flags that were given.
+    fn tls_given(&self) -> Vec<&'static str> {
+        [
+            (self.tls, "--tls"),
+            (self.tls_domain.is_some(), "--tls-domain"),
+            (self.tls_sans.is_some(), "--tls-sans"),
+            (self.tls_write_ca.is_some(), "--tls-write-ca"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the long-lived agent service on a load host.
@@ -49,18 +80,8 @@ enum Command {
         /// Serve live metrics (Prometheus/OpenMetrics text at /metrics) on host:port.
         #[arg(long, value_name = "HOST:PORT")]
         metrics_listen: Option<String>,
-        /// sai3-bench's agent flags (`--tls`, `--tls-domain`, `--tls-sans`, `--tls-write-ca`,
-        /// `--op-log`): refused with what to use instead.
-        #[arg(long, hide = true)]
-        tls: bool,
-        #[arg(long, hide = true)]
-        tls_domain: Option<String>,
-        #[arg(long, hide = true)]
-        tls_sans: Option<String>,
-        #[arg(long, hide = true)]
-        tls_write_ca: Option<PathBuf>,
-        #[arg(long, hide = true)]
-        op_log: Option<PathBuf>,
+        #[command(flatten)]
+        legacy: LegacyAgentFlags,
     },
     /// Controller: run a workload (locally, or on agents) and talk to agents.
     Ctl {
@@ -252,30 +273,10 @@ fn main() -> ExitCode {
     let agent = matches!(cli.command, Command::Agent { .. });
     cmd::logging::init(cmd::logging::Verbosity { verbose: cli.verbose, quiet: cli.quiet }, agent);
     let result = match cli.command {
-        Command::Agent {
-            listen,
-            id,
-            token_file,
-            tls_cert,
-            tls_key,
-            tls_client_ca,
-            metrics_listen,
-            tls,
-            tls_domain,
-            tls_sans,
-            tls_write_ca,
-            op_log,
-        } => {
-            let legacy = [
-                (tls, "--tls"),
-                (tls_domain.is_some(), "--tls-domain"),
-                (tls_sans.is_some(), "--tls-sans"),
-                (tls_write_ca.is_some(), "--tls-write-ca"),
-            ];
-            let legacy: Vec<&str> = legacy.iter().filter(|(given, _)| *given).map(|(_, f)| *f).collect();
+        Command::Agent { listen, id, token_file, tls_cert, tls_key, tls_client_ca, metrics_listen, legacy } => {
             cmd::agent::run(cmd::agent::AgentArgs {
-                legacy_tls: legacy,
-                op_log,
+                legacy_tls: legacy.tls_given(),
+                op_log: legacy.op_log,
                 listen,
                 id,
                 token_file,

@@ -57,7 +57,6 @@ pub fn run(args: AgentArgs) -> CmdResult {
     let token = auth::token(args.token_file.as_deref()).map_err(Failure::Usage)?;
     let id = args.id.clone().unwrap_or_else(hostname);
     let has_token = token.is_some();
-    let id_for_metrics = id.clone();
     let mut opts = ServeOptions {
         listen: addr,
         id: id.clone(),
@@ -93,8 +92,7 @@ pub fn run(args: AgentArgs) -> CmdResult {
     };
     rt.block_on(async move {
         // Kept alive while the agent serves.
-        let metrics =
-            super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), &id_for_metrics).await?;
+        let metrics = super::metrics::start(args.metrics_listen.as_deref(), &opts.id).await?;
         opts.metrics = metrics.as_ref().map(|m| m.live.clone());
         serve(opts, on_bound).await.map_err(|e| match e {
             ServeError::Usage(m) => Failure::Usage(m),

@@ -89,7 +89,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     console.line("=== Local Workload ===");
     console.line(&format!("Config: {config_name}"));
     let plan = Arc::new(plan);
-    let metrics = super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), "local").await?;
+    let metrics = super::metrics::start(args.metrics_listen.as_deref(), "local").await?;
     let observer = match &metrics {
         Some(m) => m.tee(console.observer(&plan), "local"),
         None => console.observer(&plan),
@@ -102,8 +102,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     let mut runner =
         Runner::new(plan.clone(), RunRole::local(&run_id), opts).await.map_err(|e| Failure::Usage(format!("{e}")))?;
     if let Some(m) = &metrics {
-        let table = runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
-        m.live.begin(&run_id, &config_name, &plan, table);
+        m.live.begin(&run_id, &config_name, &plan, runner.stores.redacted_uris());
     }
     if let Some(line) = report::console::endpoints_line(&runner.stores.table, plan.effective_endpoints(None), 1) {
         console.line(&line);

@@ -63,7 +63,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     if let Some(d) = &plan.distributed {
         opts.ready_timeout = d.ready_timeout;
     }
-    let metrics = match super::metrics::start("--metrics-listen", args.metrics_listen.as_deref(), "controller").await {
+    let metrics = match super::metrics::start(args.metrics_listen.as_deref(), "controller").await {
         Ok(m) => m,
         Err(e) => return (Err(e), None),
     };

@@ -23,11 +23,14 @@ impl Drop for Metrics {
     }
 }
 
+/// The flag that names the address, in messages.
+const FLAG: &str = "--metrics-listen";
+
 /// Bind and serve `addr` (`None`: no endpoint). `role`: `local`, `controller` or the agent id.
-pub async fn start(flag: &str, addr: Option<&str>, role: &str) -> Result<Option<Metrics>, Failure> {
+pub async fn start(addr: Option<&str>, role: &str) -> Result<Option<Metrics>, Failure> {
     let Some(addr) = addr else { return Ok(None) };
-    let listener = metrics_http::bind(flag, addr).await.map_err(Failure::Usage)?;
-    let bound = listener.local_addr().map_err(|e| Failure::Run(format!("{flag} {addr}: {e}")))?;
+    let listener = metrics_http::bind(FLAG, addr).await.map_err(Failure::Usage)?;
+    let bound = listener.local_addr().map_err(|e| Failure::Run(format!("{FLAG} {addr}: {e}")))?;
     let live = LiveMetrics::new(role);
     let l = live.clone();
     let render: metrics_http::Render = Arc::new(move |om| {

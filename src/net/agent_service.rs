@@ -293,15 +293,14 @@ async fn serve_run(
         return rejected(&tx, e.to_string());
     }
     if let Some(m) = metrics {
-        let table = runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect();
-        m.begin(&c.run_id, &name, &plan, table);
+        m.begin(&c.run_id, &name, &plan, runner.stores.redacted_uris());
     }
     let ep = plan.effective_endpoints(Some(index));
     send(
         &tx,
         Msg::Ready(pb::Ready {
             concurrency: plan.effective_concurrency(Some(index)) as u32,
-            endpoints: runner.stores.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect(),
+            endpoints: runner.stores.redacted_uris(),
             strategy: ep.map(|e| e.strategy.name().to_string()).unwrap_or_default(),
             hostname: hostname(),
         }),

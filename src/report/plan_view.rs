@@ -59,7 +59,7 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             );
         }
         if let Some(t) = &plan.prepare.tree {
-            let dirs: u64 = (1..=t.depth).map(|d| u64::from(t.width).pow(d)).sum();
+            let dirs = t.shape().dir_count();
             let files = t.shape().files();
             let _ = writeln!(
                 s,

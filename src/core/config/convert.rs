@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use super::lines::Source;
-use super::{dialect, ConfigError, ConfigErrors, Plan};
+use super::{ConfigError, ConfigErrors, Plan};
 
 /// A converted config.
 #[derive(Debug)]
@@ -45,29 +44,13 @@ pub fn convert(text: &str, source: Option<&Path>) -> Result<Converted, ConfigErr
     let file = source.map(|p| p.display().to_string());
     let fail = |errors: Vec<ConfigError>| ConfigErrors { file: file.clone(), errors };
     // The config must be valid as it is (dialect included): the same checks as a run.
-    let before = super::parse(text, source)?;
-    let src = Source::new(text);
-    let mut value: serde_yaml::Value = serde_yaml::from_str(&src.text).map_err(|e| {
-        fail(vec![ConfigError { path: String::new(), line: None, message: format!("not valid YAML: {e}") }])
-    })?;
-    let rewrite = dialect::rewrite(&mut value);
-    let idx = src.index();
-    let mut changes: Vec<(usize, String)> = rewrite
-        .findings
-        .iter()
-        .map(|f| {
-            let line = idx.line_of(&f.path);
-            let e = ConfigError { path: String::new(), line, message: f.message.clone() };
-            (line.unwrap_or(usize::MAX), e.to_string())
-        })
-        .collect();
-    changes.sort_by_key(|(l, _)| *l);
-    let body = serde_yaml::to_string(&value).map_err(|e| {
+    let (before, rewritten) = super::parse_rewritten(text, source)?;
+    let body = serde_yaml::to_string(&rewritten.value).map_err(|e| {
         fail(vec![ConfigError { path: String::new(), line: None, message: format!("cannot write YAML: {e}") }])
     })?;
     let name = source.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut yaml = head_comments(text);
-    if !rewrite.findings.is_empty() {
+    if !rewritten.changes.is_empty() {
         yaml.push_str(&format!(
             "# Converted by `sai3 convert` from {name}: sai3-bench's keys in sai3's spelling (see docs/MIGRATING.md).\n# Comments other than this header are not kept.\n"
         ));
@@ -86,5 +69,5 @@ pub fn convert(text: &str, source: Option<&Path>) -> Result<Converted, ConfigErr
         Ok(_) => return Err(bug("gives another plan than the original".into())),
         Err(e) => return Err(bug(format!("does not validate ({e})"))),
     }
-    Ok(Converted { yaml, changes: changes.into_iter().map(|(_, c)| c).collect() })
+    Ok(Converted { yaml, changes: rewritten.changes.into_iter().map(|(_, c)| c).collect() })
 }

@@ -25,6 +25,18 @@ use parse::Ctx;
 /// Parse and validate a config. `source` names the file in messages and the results folder.
 /// Every problem is reported at once; nothing is touched.
 pub fn parse(text: &str, source: Option<&Path>) -> Result<Plan, ConfigErrors> {
+    parse_rewritten(text, source).map(|(plan, _)| plan)
+}
+
+/// A config's YAML with sai3-bench's dialect rewritten into sai3's keys.
+struct Rewritten {
+    value: serde_yaml::Value,
+    /// What the rewrite did, in file order, each with its line (`line N: …`).
+    changes: Vec<(dialect::Kind, String)>,
+}
+
+/// [`parse`], also handing back the rewritten YAML (for `convert`).
+fn parse_rewritten(text: &str, source: Option<&Path>) -> Result<(Plan, Rewritten), ConfigErrors> {
     let file = source.map(|p| p.display().to_string());
     let src = Source::new(text);
     let fail = |errors: Vec<ConfigError>| ConfigErrors { file: file.clone(), errors };
@@ -56,20 +68,21 @@ pub fn parse(text: &str, source: Option<&Path>) -> Result<Plan, ConfigErrors> {
         idx.alias(from, to);
     }
     let mut ctx = Ctx::new(&idx);
-    let mut notices = Vec::new();
-    let mut findings = rewrite.findings.clone();
+    let mut findings = rewrite.findings;
     findings.sort_by_key(|f| idx.line_of(&f.path).unwrap_or(usize::MAX));
-    for f in &findings {
+    let mut changes = Vec::with_capacity(findings.len());
+    for f in findings {
+        let line = idx.line_of(&f.path);
+        changes
+            .push((f.kind.clone(), ConfigError { path: String::new(), line, message: f.message.clone() }.to_string()));
         match f.kind {
-            dialect::Kind::Alias => notices.push(
-                ConfigError { path: String::new(), line: idx.line_of(&f.path), message: f.message.clone() }.to_string(),
-            ),
+            dialect::Kind::Alias => {}
             dialect::Kind::Ignored => ctx.warn(&f.path, &f.message),
-            dialect::Kind::Refused => ctx.err(&f.path, f.message.clone()),
+            dialect::Kind::Refused => ctx.err(&f.path, f.message),
         }
     }
     let mut plan = parse::build(&value, text, source, &mut ctx);
-    plan.notices = notices;
+    plan.notices = changes.iter().filter(|(k, _)| *k == dialect::Kind::Alias).map(|(_, c)| c.clone()).collect();
     if !ctx.errors.is_empty() {
         // File order reads best; problems without a line (missing keys) go last.
         ctx.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -78,7 +91,7 @@ pub fn parse(text: &str, source: Option<&Path>) -> Result<Plan, ConfigErrors> {
     let mut warnings = src.warnings.clone();
     warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
-    Ok(plan)
+    Ok((plan, Rewritten { value, changes }))
 }
 
 /// Read and parse a config file. A missing or unreadable file is reported like any other problem.

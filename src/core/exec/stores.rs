@@ -36,6 +36,11 @@ impl Stores {
         !self.table.is_empty()
     }
 
+    /// The endpoint table's URIs without credentials, by endpoint index.
+    pub fn redacted_uris(&self) -> Vec<String> {
+        self.table.iter().map(|e| crate::core::store::redact_uri(&e.uri)).collect()
+    }
+
     /// Requests in flight right now, by endpoint index of the endpoint table.
     pub fn in_flight(&self) -> Vec<u64> {
         let mut v = vec![0u64; self.table.len()];

@@ -5,7 +5,10 @@
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
+
+use crate::core::config::PageCache;
 
 /// First size of a thread's read buffer (bytes).
 const INITIAL_BUF: usize = 128 * 1024;
@@ -18,12 +21,17 @@ thread_local! {
 
 /// Open `path`, read it to EOF into the thread's buffer (discarding the data), close it.
 /// Returns the number of bytes read.
+#[cfg(test)]
 pub(super) fn read_all(path: &Path) -> io::Result<u64> {
-    let mut file = File::open(path)?;
+    read_file(&mut File::open(path)?)
+}
+
+/// Read `file` to EOF into the thread's buffer (discarding the data).
+fn read_file(file: &mut File) -> io::Result<u64> {
     READ_BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => read_loop(&mut file, &mut buf),
+        Ok(mut buf) => read_loop(file, &mut buf),
         // Re-entered on this thread (cannot happen from the engine): use a private buffer.
-        Err(_) => read_loop(&mut file, &mut Vec::new()),
+        Err(_) => read_loop(file, &mut Vec::new()),
     })
 }
 
@@ -98,36 +106,12 @@ pub(super) fn read_range(
     Ok(total)
 }
 
-/// Open `path` and read `range` of it (see [`read_range`]) through the thread's buffer.
-pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>>) -> io::Result<u64> {
-    if range.is_none() && sink.is_none() {
-        return read_all(path);
-    }
-    let file = File::open(path)?;
-    READ_BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < MAX_BUF {
-                buf.resize(MAX_BUF, 0);
-            }
-            read_range(&file, &mut buf, range, 1, sink)
-        }
-        Err(_) => read_range(&file, &mut vec![0u8; MAX_BUF], range, 1, sink),
-    })
-}
-
-/// [`read`] with the page-cache hint of `storage.page_cache`: `posix_fadvise` SEQUENTIAL,
-/// RANDOM or NORMAL on the file before reading it, or DONTNEED after it (its pages leave the
-/// cache, so the next read of it goes to the storage).
-pub(super) fn read_advised(
-    path: &Path,
-    range: Option<(u64, u64)>,
-    sink: Option<Sink<'_>>,
-    hint: crate::core::config::PageCache,
-) -> io::Result<u64> {
-    use crate::core::config::PageCache;
-    use std::os::unix::io::AsRawFd;
+/// Open `path` and read `range` of it (see [`read_range`]; all of it to EOF when there is neither
+/// a range nor a sink) through the thread's buffer. `hint` is `storage.page_cache`: `posix_fadvise`
+/// SEQUENTIAL, RANDOM or NORMAL before reading, or DONTNEED after it (the file's pages leave the
+/// cache, so the next read of it goes to the storage); `Auto` makes no call.
+pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>>, hint: PageCache) -> io::Result<u64> {
     let mut file = File::open(path)?;
-    let fd = file.as_raw_fd();
     let before = match hint {
         PageCache::Sequential => Some(libc::POSIX_FADV_SEQUENTIAL),
         PageCache::Random => Some(libc::POSIX_FADV_RANDOM),
@@ -135,28 +119,25 @@ pub(super) fn read_advised(
         PageCache::Auto | PageCache::DontNeed => None,
     };
     if let Some(advice) = before {
-        // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
-        unsafe { libc::posix_fadvise(fd, 0, 0, advice) };
+        // SAFETY: the descriptor is owned by `file`, open for the whole call.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
     }
-    let n = READ_BUF.with(|cell| {
-        let mut own = Vec::new();
-        let mut guard = cell.try_borrow_mut();
-        let buf = match guard.as_mut() {
-            Ok(b) => &mut **b,
-            Err(_) => &mut own,
-        };
-        if range.is_none() && sink.is_none() {
-            read_loop(&mut file, buf)
-        } else {
-            if buf.len() < MAX_BUF {
-                buf.resize(MAX_BUF, 0);
+    let n = if range.is_none() && sink.is_none() {
+        read_file(&mut file)
+    } else {
+        READ_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                if buf.len() < MAX_BUF {
+                    buf.resize(MAX_BUF, 0);
+                }
+                read_range(&file, &mut buf, range, 1, sink)
             }
-            read_range(&file, buf, range, 1, sink)
-        }
-    })?;
+            Err(_) => read_range(&file, &mut vec![0u8; MAX_BUF], range, 1, sink),
+        })
+    }?;
     if hint == PageCache::DontNeed {
         // SAFETY: as above.
-        unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED) };
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     }
     Ok(n)
 }

@@ -52,11 +52,8 @@ impl LocalBackend {
 
     fn do_read(&self, key: &str, range: Option<(u64, u64)>, sink: Option<Sink<'_>>) -> Result<u64, StoreError> {
         let p = self.path(key);
-        let r = match (self.direct, self.page_cache) {
-            (true, _) => direct::read(&p, range, sink),
-            (false, PageCache::Auto) => buffered::read(&p, range, sink),
-            (false, hint) => buffered::read_advised(&p, range, sink, hint),
-        };
+        let r =
+            if self.direct { direct::read(&p, range, sink) } else { buffered::read(&p, range, sink, self.page_cache) };
         r.map_err(|e| io_error("GET", &p, e))
     }
 

@@ -123,10 +123,15 @@ impl TreeShape<'_> {
         out
     }
 
+    /// How many directories the tree has.
+    pub fn dir_count(&self) -> u64 {
+        (0..self.depth).map(|l| self.level_size(l)).fold(0, u64::saturating_add)
+    }
+
     /// How many directories hold files.
-    pub fn file_dirs(&self) -> u64 {
+    fn file_dirs(&self) -> u64 {
         if self.all_levels {
-            (0..self.depth).map(|l| self.level_size(l)).fold(0, u64::saturating_add)
+            self.dir_count()
         } else {
             self.level_size(self.depth.saturating_sub(1))
         }

@@ -40,12 +40,7 @@ impl Controller {
             if let StageOutcome::Failed(w) = &rep.outcome {
                 return Err(w.clone());
             }
-            let dirs = sp
-                .prepare
-                .tree
-                .as_ref()
-                .map(|t| (1..=t.depth).map(|l| u64::from(t.width).pow(l)).sum::<u64>())
-                .unwrap_or(0);
+            let dirs = sp.prepare.tree.as_ref().map(|t| t.shape().dir_count()).unwrap_or(0);
             let secs = rep.result.as_ref().map(|r| r.wall.as_secs_f64()).unwrap_or(0.0);
             if dirs_only {
                 self.line(&format!("✓ controller created {dirs} directories in {secs:.3}s"));

@@ -122,37 +122,28 @@ pub(super) fn tree(rw: &mut Rewrite, p: &mut Mapping, path: &str) {
         rw.refused(&from, "expected a mapping `{width, depth, files_per_dir}`");
         return;
     };
-    let num = |t: &Mapping, k: &str| -> Option<u64> {
-        match t.get(k)? {
-            Value::Number(n) => n.as_u64(),
-            Value::String(x) => x.replace([',', '_', ' '], "").parse().ok(),
-            _ => None,
-        }
-    };
     for k in ["width", "depth", "files_per_dir"] {
-        if let Some(n) = num(&t, k) {
+        if let Some(n) = t.get(k).and_then(count) {
             t.insert(s(k), Value::Number(Number::from(n)));
         }
     }
-    let (w, d, f) =
-        (num(&t, "width").unwrap_or(0), num(&t, "depth").unwrap_or(0), num(&t, "files_per_dir").unwrap_or(0));
-    let all = get_str(&t, "distribution").is_some_and(|x| x.eq_ignore_ascii_case("all"));
-    let dirs_with_files: u64 = if all {
-        (1..=d).map(|l| w.saturating_pow(l as u32)).fold(0u64, u64::saturating_add)
-    } else {
-        w.saturating_pow(d as u32)
-    };
-    let total = dirs_with_files.saturating_mul(f);
+    let dim = |k: &str| t.get(k).and_then(count).unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+    let total = crate::core::workload::TreeShape {
+        width: dim("width"),
+        depth: dim("depth"),
+        files_per_dir: dim("files_per_dir"),
+        all_levels: get_str(&t, "distribution").is_some_and(|x| x.eq_ignore_ascii_case("all")),
+        dir_mask: None,
+    }
+    .files();
     let entries = items_mut(p, "ensure_objects");
     let Some((_, first)) = entries.into_iter().next() else {
         rw.refused(&from, "sai3-bench builds the tree under the first `ensure_objects` entry's `base_uri`, with its sizes — there is none; add one, or write `prepare.tree` with its own `base_uri` and `size_spec`");
         return;
     };
-    for k in ["base_uri", "size_spec", "fill", "dedup_factor", "compress_factor", "use_multi_endpoint"] {
+    for k in ["base_uri", "size_spec", "fill", "dedup_factor", "compress_factor"] {
         if let Some(v) = first.get(k) {
-            if k != "use_multi_endpoint" {
-                t.insert(s(k), v.clone());
-            }
+            t.insert(s(k), v.clone());
         }
     }
     if !t.contains_key("size_spec") {
@@ -168,13 +159,8 @@ pub(super) fn tree(rw: &mut Rewrite, p: &mut Mapping, path: &str) {
     let mut kept = Vec::new();
     if let Some(Value::Sequence(list)) = p.shift_remove("ensure_objects") {
         for (i, e) in list.into_iter().enumerate() {
-            let count = e.get("count").and_then(|c| match c {
-                Value::Number(n) => n.as_u64(),
-                Value::String(x) => x.replace([',', '_', ' '], "").parse().ok(),
-                _ => None,
-            });
             let at = format!("{path}.ensure_objects[{i}]");
-            match count {
+            match e.get("count").and_then(count) {
                 Some(0) => rw.note(&at, format!("sai3-bench's `{at}` with `count: 0` described the tree's files: dropped")),
                 Some(c) if c == total => {
                     rw.note(&at, format!("sai3-bench's `{at}` with `count: {c}` (the tree's files) described the tree: dropped"))
@@ -189,5 +175,14 @@ pub(super) fn tree(rw: &mut Rewrite, p: &mut Mapping, path: &str) {
     }
     if !kept.is_empty() {
         p.insert(s("ensure_objects"), Value::Sequence(kept));
+    }
+}
+
+/// A count as sai3-bench read it: a number, or a string with `,`, `_` or space separators.
+fn count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(x) => x.replace([',', '_', ' '], "").parse().ok(),
+        _ => None,
     }
 }
