@@ -3,6 +3,7 @@
 pub mod config;
 pub mod exec;
 pub mod metrics;
+pub mod oplog;
 pub mod store;
 pub mod workload;
 

@@ -251,6 +251,17 @@ pub fn stages(plan: &Plan) -> String {
             }
             StageKind::Cleanup => "cleanup: delete what the run created so far".to_string(),
             StageKind::Verify => "verify: read every prepared object once and check its content".to_string(),
+            StageKind::Replay(r) => {
+                let mut parts = vec![format!("replay {} at speed {}", r.oplog, r.speed)];
+                if let Some(t) = &r.target {
+                    parts.push(format!("to {t}"));
+                }
+                parts.extend(r.remap.iter().map(|m| format!("remap {} → {}", m.old, m.new)));
+                if let Some(c) = r.concurrency {
+                    parts.push(format!("concurrency {c}"));
+                }
+                parts.join(", ")
+            }
             StageKind::Command(c) => format!(
                 "command on {}: {} {}",
                 if c.on_controller { "the controller" } else { "every agent" },

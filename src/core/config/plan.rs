@@ -30,6 +30,7 @@ pub struct Plan {
     pub multi_endpoint: Option<EndpointConfig>,
     pub distributed: Option<DistributedPlan>,
     pub perf_log: PerfLogPlan,
+    pub op_log: OpLogPlan,
     pub error_handling: ErrorHandling,
     /// Delete what prepare and the workload created, after the run.
     pub cleanup: bool,
@@ -334,6 +335,22 @@ pub struct SshPlan {
     pub port: u16,
 }
 
+/// `op_log:`: record every operation (or a `sample` of them) in `oplog.tsv.zst`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpLogPlan {
+    pub enabled: bool,
+    /// Fraction of operations recorded (0 < sample <= 1).
+    pub sample: f64,
+    /// Distributed runs: also write one time-ordered `oplog.tsv.zst` of all agents at the top.
+    pub merge: bool,
+}
+
+impl Default for OpLogPlan {
+    fn default() -> Self {
+        OpLogPlan { enabled: false, sample: 1.0, merge: false }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerfLogPlan {
     pub enabled: bool,
@@ -427,6 +444,8 @@ pub enum StageKind {
     /// Read every object the prepare stages before it wrote, once, and check its content.
     Verify,
     Command(CommandStage),
+    /// Issue the operations of an op-log at their recorded times.
+    Replay(ReplayStage),
 }
 
 impl StageKind {
@@ -438,8 +457,24 @@ impl StageKind {
             StageKind::Cleanup => "cleanup",
             StageKind::Verify => "verify",
             StageKind::Command(_) => "command",
+            StageKind::Replay(_) => "replay",
         }
     }
+}
+
+/// A `replay` stage: the operations of an op-log file, at their recorded start times divided by
+/// `speed`, open loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayStage {
+    /// The op-log (sai3's `oplog.tsv.zst` or warp's `.csv.zst`), on the host that replays it.
+    pub oplog: String,
+    /// Send every operation here instead of its recorded endpoint.
+    pub target: Option<String>,
+    /// URI prefixes rewritten after `target` (`old=new`; the first match wins).
+    pub remap: Vec<crate::core::oplog::Remap>,
+    pub speed: f64,
+    /// Workers issuing the operations (per agent); `None`: the top-level `concurrency`.
+    pub concurrency: Option<usize>,
 }
 
 /// A measured workload stage.
@@ -541,6 +576,16 @@ impl Plan {
                     }
                 }
             }
+            Some(StageKind::Replay(r)) => {
+                if let Some(c) = r.concurrency {
+                    p.concurrency = c;
+                    if let Some(d) = &mut p.distributed {
+                        for a in &mut d.agents {
+                            a.concurrency_override = None;
+                        }
+                    }
+                }
+            }
             Some(StageKind::Command(_)) | None => {}
         }
         p
@@ -554,6 +599,8 @@ impl Plan {
             StageKind::Cleanup => true,
             StageKind::Verify => false,
             StageKind::Command(_) => false,
+            // A replay opens the stores it replays to itself, when it is set up.
+            StageKind::Replay(_) => false,
         })
     }
 

@@ -12,6 +12,7 @@ mod phase;
 mod pipeline;
 mod prepare;
 mod reads;
+mod replay;
 mod rows;
 mod run;
 mod stores;

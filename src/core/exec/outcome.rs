@@ -369,7 +369,11 @@ impl AgentReport {
             merge_phases(self.stages.iter().filter(|s| s.kind == kind).filter_map(|s| s.result.as_ref()), true)
         };
         self.prepare = of("prepare");
-        self.workload = of("workload");
+        // A replay is a measured workload too: its figures are in results.tsv.
+        self.workload = merge_phases(
+            self.stages.iter().filter(|s| s.kind == "workload" || s.kind == "replay").filter_map(|s| s.result.as_ref()),
+            true,
+        );
         self.cleanup = of("cleanup");
         let prep = self.stages.iter().filter(|s| s.kind == "prepare");
         self.prepare_existing = prep.clone().map(|s| s.existing).sum();

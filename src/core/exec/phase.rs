@@ -18,6 +18,7 @@ use super::outcome::{CpuSample, IntervalRow, PhaseResult, StageTag};
 use super::rows::RowSink;
 use super::run::RunObserver;
 use crate::core::metrics::{Snapshot, WorkerRecorder};
+use crate::core::oplog::OpLog;
 
 /// The per-worker body of a phase.
 pub trait PhaseJob: Send + Sync + 'static {
@@ -41,6 +42,8 @@ pub struct PhaseSpec {
     pub tick: Duration,
     /// Stops the workers; cancelled by the caller (abort) or by `check`.
     pub cancel: CancellationToken,
+    /// The process's op-log, when operations are recorded.
+    pub oplog: Option<Arc<OpLog>>,
 }
 
 /// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
@@ -61,7 +64,13 @@ fn epoch_ms(t: SystemTime) -> u64 {
 /// Run `job` with `spec.workers` workers until they all return. Intervals are `tick` long from
 /// the start (and from the end of the warmup, which closes an interval of its own).
 pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn RunObserver) -> PhaseOutput {
-    let recorders: Vec<WorkerRecorder> = (0..spec.workers).map(|_| WorkerRecorder::new()).collect();
+    let has_warmup = spec.warmup.is_some_and(|w| !w.is_zero());
+    let recorders: Vec<WorkerRecorder> = (0..spec.workers)
+        .map(|_| match &spec.oplog {
+            Some(log) => WorkerRecorder::with_log(log.buffer(&spec.stage.name, has_warmup)),
+            None => WorkerRecorder::new(),
+        })
+        .collect();
     let remaining = Arc::new(AtomicUsize::new(spec.workers));
     let done = Arc::new(Notify::new());
     let start = Instant::now();
@@ -99,8 +108,9 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
             continue; // a spurious wake-up
         }
         let mut snap = Snapshot::default();
+        let closes_warmup = in_warmup && warm_end.is_some_and(|w| now >= w);
         for r in &recorders {
-            snap.merge(&r.take());
+            snap.merge(&if closes_warmup { r.take_ending_warmup() } else { r.take() });
         }
         let row = IntervalRow {
             index,
@@ -139,6 +149,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
             break;
         }
     }
+    recorders.iter().for_each(WorkerRecorder::close_log);
     let measured_from = if warm_end.is_some() { start + warm_wall } else { start };
     let wall = last.saturating_duration_since(measured_from);
     let warmup = warm_end.map(|_| PhaseResult {

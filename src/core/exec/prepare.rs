@@ -18,7 +18,8 @@ use super::run::{RunError, RunRole};
 use super::stores::Stores;
 use crate::core::config::{Plan, SizeSpec, TreeSpec};
 use crate::core::metrics::WorkerRecorder;
-use crate::core::store::{Cursor, Store, StoreError};
+use crate::core::oplog::{error_text, OpRecord};
+use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{prepared_name, sample_size, sharded, worker_seed, Generator};
 use crate::core::OpKind;
 
@@ -181,7 +182,7 @@ impl PrepareJob {
             .collect()
     }
 
-    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         let mut mine = Vec::new();
         loop {
             if self.cancel.is_cancelled() {
@@ -198,12 +199,18 @@ impl PrepareJob {
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
-            match ep.backend.put(&key, data).await {
+            let r = ep.backend.put(&key, data).await;
+            let end = std::time::Instant::now();
+            match r {
                 Ok(()) => {
-                    rec.record_ok(OpKind::Put, idx, size, started.elapsed().as_micros() as u64, None);
+                    let log = log_record(&rec, OpKind::Put, w, ep, &key, size, None, started, end);
+                    rec.record_ok_logged(OpKind::Put, idx, size, (end - started).as_micros() as u64, None, log);
                     mine.push(t);
                 }
-                Err(e) => rec.record_err(OpKind::Put, idx, e.kind_name()),
+                Err(e) => {
+                    let log = log_record(&rec, OpKind::Put, w, ep, &key, size, Some(&e), started, end);
+                    rec.record_err_logged(OpKind::Put, idx, e.kind_name(), log);
+                }
             }
         }
         self.created.lock().extend(mine);
@@ -231,7 +238,7 @@ impl VerifyJob {
         VerifyJob { work, next: AtomicUsize::new(0), endpoints, cancel }
     }
 
-    async fn run(self: Arc<Self>, _w: usize, rec: WorkerRecorder) {
+    async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         while !self.cancel.is_cancelled() {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(&(g, j)) = self.work.tasks.get(t) else { break };
@@ -240,9 +247,17 @@ impl VerifyJob {
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
-            match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await {
-                Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None),
-                Err(e) => rec.record_err(OpKind::Get, idx, e.kind_name()),
+            let r = read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await;
+            let end = std::time::Instant::now();
+            match r {
+                Ok(n) => {
+                    let log = log_record(&rec, OpKind::Get, w, ep, &key, n, None, started, end);
+                    rec.record_ok_logged(OpKind::Get, idx, n, (end - started).as_micros() as u64, None, log);
+                }
+                Err(e) => {
+                    let log = log_record(&rec, OpKind::Get, w, ep, &key, 0, Some(&e), started, end);
+                    rec.record_err_logged(OpKind::Get, idx, e.kind_name(), log);
+                }
             }
         }
     }
@@ -286,7 +301,7 @@ impl CleanupJob {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((store, key)) = self.keys.get(t) else { break };
-            self.remove(&rec, OpKind::Delete, store, key, t).await;
+            self.remove(&rec, OpKind::Delete, store, key, t, w).await;
             if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.keys.len() {
                 self.all_done.notify_one();
             }
@@ -298,20 +313,27 @@ impl CleanupJob {
             self.all_done.notified().await;
         }
         for (t, (store, dir)) in self.dirs.iter().enumerate() {
-            self.remove(&rec, OpKind::Rmdir, store, dir, t).await;
+            self.remove(&rec, OpKind::Rmdir, store, dir, t, w).await;
         }
     }
 
     /// One measured DELETE (or RMDIR) of what the run made; already gone is not an error.
-    async fn remove(&self, rec: &WorkerRecorder, op: OpKind, store: &Store, key: &str, t: usize) {
+    async fn remove(&self, rec: &WorkerRecorder, op: OpKind, store: &Store, key: &str, t: usize, w: usize) {
         let (ep, _guard) = store.pick(&mut Cursor(t));
         let idx = self.endpoints.then_some(ep.idx);
         let started = std::time::Instant::now();
         let r = if op == OpKind::Rmdir { ep.backend.remove_dir(key).await } else { ep.backend.delete(key).await };
+        let end = std::time::Instant::now();
         match r {
-            Ok(()) => rec.record_ok(op, idx, 0, started.elapsed().as_micros() as u64, None),
+            Ok(()) => {
+                let log = log_record(rec, op, w, ep, key, 0, None, started, end);
+                rec.record_ok_logged(op, idx, 0, (end - started).as_micros() as u64, None, log);
+            }
             Err(StoreError::NotFound(_)) => {}
-            Err(e) => rec.record_err(op, idx, e.kind_name()),
+            Err(e) => {
+                let log = log_record(rec, op, w, ep, key, 0, Some(&e), started, end);
+                rec.record_err_logged(op, idx, e.kind_name(), log);
+            }
         }
     }
 }
@@ -320,4 +342,32 @@ impl PhaseJob for CleanupJob {
     fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run(w, rec))
     }
+}
+
+/// The op-log record of a closed-loop operation that started at `started` and ended now (only
+/// when the op-log is on).
+#[allow(clippy::too_many_arguments)]
+fn log_record(
+    rec: &WorkerRecorder,
+    op: OpKind,
+    w: usize,
+    ep: &Endpoint,
+    key: &str,
+    bytes: u64,
+    err: Option<&StoreError>,
+    started: std::time::Instant,
+    end: std::time::Instant,
+) -> Option<OpRecord> {
+    rec.logging().then(|| OpRecord {
+        op,
+        worker: w as u32,
+        endpoint: ep.label.clone(),
+        key: Arc::from(key),
+        bytes,
+        error: err.map(|e| error_text(e.kind_name(), &e.to_string())),
+        intended: None,
+        start: started,
+        first_byte: None,
+        end,
+    })
 }

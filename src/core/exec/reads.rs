@@ -192,7 +192,13 @@ mod tests {
                 peak: AtomicUsize::new(0),
                 reads: Mutex::new(Vec::new()),
             });
-            let ep = Endpoint { idx: 0, uri: "slow://".into(), backend: slow.clone(), in_flight: AtomicUsize::new(0) };
+            let ep = Endpoint {
+                idx: 0,
+                uri: "slow://".into(),
+                label: "slow://".into(),
+                backend: slow.clone(),
+                in_flight: AtomicUsize::new(0),
+            };
             let n = read_parts(&ep, "k", 1005, PartSpec { size: 100, in_flight: 4 }, None).await.unwrap();
             assert_eq!(n, 1005);
             let mut reads = slow.reads.lock().clone();

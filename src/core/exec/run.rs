@@ -13,6 +13,7 @@ use super::keys::Written;
 use super::outcome::{AgentReport, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
 use super::phase::{run_phase, PhaseOutput, PhaseSpec};
 use super::prepare::{self, Created};
+use super::replay::{self, ReplayJob};
 use super::stores::{open_stores, Stores};
 use super::workload::{self as wl, WorkloadJob};
 use crate::core::config::{PathSelection, Plan, StageKind, TreeCreationMode};
@@ -169,11 +170,13 @@ pub struct RunOptions {
     pub observer: Arc<dyn RunObserver>,
     /// How long requests still in flight at the deadline may take before they are abandoned.
     pub grace: Duration,
+    /// Where every operation is recorded (`op_log:`), when it is.
+    pub oplog: Option<Arc<crate::core::oplog::OpLog>>,
 }
 
 impl RunOptions {
     pub fn new(tick: Duration, observer: Arc<dyn RunObserver>) -> Self {
-        RunOptions { tick, cancel: CancellationToken::new(), observer, grace: Duration::from_secs(5) }
+        RunOptions { tick, cancel: CancellationToken::new(), observer, grace: Duration::from_secs(5), oplog: None }
     }
 }
 
@@ -183,6 +186,7 @@ enum Pending {
     Prepare { work: prepare::Work, workers: usize },
     Verify { work: prepare::Work, workers: usize },
     Workload { job: Arc<WorkloadJob>, duration: Duration, warmup: Duration, workers: usize },
+    Replay { job: Arc<ReplayJob>, workers: usize },
 }
 
 /// `limit` operations split over the agents in proportion to their workers (the remainder to the
@@ -288,6 +292,7 @@ impl Runner {
             threads: self.stores.all_blocking(),
             tick: self.opts.tick,
             cancel,
+            oplog: self.opts.oplog.clone(),
         }
     }
 
@@ -295,7 +300,7 @@ impl Runner {
     fn absorb(&mut self, mut out: PhaseOutput, st: &mut StageReport) {
         out.result.in_flight_at_end = self.stores.in_flight();
         self.opts.observer.on_phase_end(&out.result.stage, &out.result);
-        if st.kind == "workload" {
+        if st.kind == "workload" || st.kind == "replay" {
             self.report.cpu = out.cpu;
         }
         if let Some(reason) = out.stopped {
@@ -349,6 +354,12 @@ impl Runner {
                 let workers = sp.workload_workers(self.role.agent_index);
                 self.pending =
                     Pending::Workload { job: Arc::new(job), duration: sp.duration, warmup: w.warmup, workers };
+            }
+            StageKind::Replay(r) => {
+                let sp = self.plan.for_stage(i);
+                let job = replay::resolve(&sp, r, &self.role).await?;
+                let workers = sp.effective_concurrency(self.role.agent_index);
+                self.pending = Pending::Replay { job: Arc::new(job), workers };
             }
             StageKind::Cleanup | StageKind::Command(_) => {}
         }
@@ -463,6 +474,24 @@ impl Runner {
                         changes.removed.iter().map(|w| (Arc::as_ptr(&w.src.store) as usize, &*w.key)).collect();
                     self.written.retain(|w| !gone.contains(&(Arc::as_ptr(&w.src.store) as usize, &*w.key)));
                 }
+                self.absorb(out, &mut st);
+            }
+            (Pending::Replay { job, workers }, _) => {
+                let speed = match &stage.kind {
+                    StageKind::Replay(r) => r.speed,
+                    _ => 1.0,
+                };
+                let detail = format!("{} operations at speed {speed}", job.op_count());
+                self.opts.observer.on_phase_start(&PhaseStart {
+                    stage: &tag,
+                    kind: "replay",
+                    duration: None,
+                    detail: &detail,
+                });
+                let mut spec = self.spec(tag, workers, token.clone());
+                spec.threads = job.all_blocking();
+                job.arm(Instant::now(), token.clone());
+                let out = run_phase(job, spec, &*self.opts.observer).await;
                 self.absorb(out, &mut st);
             }
             (Pending::Nothing, StageKind::Cleanup) => {

@@ -20,6 +20,7 @@ use super::run::{RunError, RunRole};
 use super::stores::Stores;
 use crate::core::config::{PartSpec, Plan, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
+use crate::core::oplog::{error_text, OpRecord};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
     glob_match, list_prefix, sample_size, sharded, unique_dir_key, unique_put_key, worker_seed, Arrival, Generator,
@@ -500,21 +501,38 @@ impl WorkloadJob {
             }
             drop(guard);
             let end = Instant::now();
+            let first_byte: Option<Instant> = None;
             if result.is_ok() {
                 self.note_written(op, &pick, &mut made);
             }
+            let put_size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
             if let Some(body) = pick.body.take() {
                 spare = body.try_into_mut().ok();
             }
+            let record = |bytes: u64, error: Option<Box<str>>| OpRecord {
+                op: op.kind,
+                worker: w as u32,
+                endpoint: ep.label.clone(),
+                key: pick.key.clone(),
+                bytes,
+                error,
+                intended: open_loop.then_some(intended),
+                // Closed loop: the same instant the latency counts from.
+                start: if open_loop { actual } else { intended },
+                first_byte,
+                end,
+            };
             match result {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
                     let service = open_loop.then(|| end.duration_since(actual).as_micros() as u64);
-                    rec.record_ok(op.kind, idx, bytes, lat, service);
+                    let log = rec.logging().then(|| record(bytes, None));
+                    rec.record_ok_logged(op.kind, idx, bytes, lat, service, log);
                 }
                 Err(e) => {
                     let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };
-                    rec.record_err(op.kind, idx, kind);
+                    let log = rec.logging().then(|| record(put_size, Some(error_text(kind, &e.to_string()))));
+                    rec.record_err_logged(op.kind, idx, kind, log);
                     self.count_error();
                 }
             }

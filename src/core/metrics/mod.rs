@@ -14,20 +14,81 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::core::oplog::{LogBuf, OpRecord};
 use crate::core::OpKind;
 
 /// A worker's recorder. The worker is the only writer; the aggregator takes the accumulated
 /// snapshot once per interval. The lock is therefore uncontended on the hot path (one
 /// uncontended lock/unlock per op) and lets an interval close on time even while a worker is
 /// in the middle of a long request.
+///
+/// With the op-log on, the recorder also holds the worker's op-log buffer: an operation's record
+/// is kept under the same lock as its figures, so the record and the figures always fall on
+/// the same side of the warmup's end.
 #[derive(Clone, Default)]
 pub struct WorkerRecorder {
     inner: Arc<Mutex<Snapshot>>,
+    log: Option<Arc<LogBuf>>,
 }
 
 impl WorkerRecorder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A recorder that also keeps each operation's record in `log`.
+    pub fn with_log(log: Arc<LogBuf>) -> Self {
+        WorkerRecorder { inner: Arc::default(), log: Some(log) }
+    }
+
+    /// Whether operations are recorded in an op-log (build an [`OpRecord`] only then).
+    #[inline]
+    pub fn logging(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// [`Self::record_ok`], and the operation's op-log record.
+    #[inline]
+    pub fn record_ok_logged(
+        &self,
+        op: OpKind,
+        endpoint: Option<usize>,
+        bytes: u64,
+        latency_us: u64,
+        service_us: Option<u64>,
+        record: Option<OpRecord>,
+    ) {
+        let mut g = self.inner.lock();
+        g.record_ok(op, endpoint, bytes, latency_us, service_us);
+        if let (Some(log), Some(r)) = (&self.log, record) {
+            log.push(r);
+        }
+    }
+
+    /// [`Self::record_err`], and the operation's op-log record.
+    #[inline]
+    pub fn record_err_logged(&self, op: OpKind, endpoint: Option<usize>, kind: &'static str, record: Option<OpRecord>) {
+        let mut g = self.inner.lock();
+        g.record_err(op, endpoint, kind);
+        if let (Some(log), Some(r)) = (&self.log, record) {
+            log.push(r);
+        }
+    }
+
+    /// [`Self::take`] at the end of the warmup: what follows is recorded as the measured part.
+    pub fn take_ending_warmup(&self) -> Snapshot {
+        let mut g = self.inner.lock();
+        if let Some(log) = &self.log {
+            log.end_warmup();
+        }
+        std::mem::take(&mut *g)
+    }
+
+    /// The worker is done: its op-log buffer can be retired once written.
+    pub fn close_log(&self) {
+        if let Some(log) = &self.log {
+            log.close();
+        }
     }
 
     /// Record a completed request. `latency_us` is measured from the intended start (equal to

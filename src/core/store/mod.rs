@@ -148,6 +148,8 @@ pub struct Endpoint {
     pub idx: usize,
     /// Base URI as configured (credentials never included).
     pub uri: String,
+    /// The same, shared: what op-log records name.
+    pub label: Arc<str>,
     pub backend: Arc<dyn Backend>,
     /// Requests in flight right now (least_connections reads it).
     pub in_flight: AtomicUsize,
@@ -193,9 +195,11 @@ impl Store {
         let mut endpoints = Vec::with_capacity(uris.len());
         for (i, uri) in uris.iter().enumerate() {
             let backend = open_backend(uri, opts).await?;
+            let uri = redact_uri(uri);
             endpoints.push(Arc::new(Endpoint {
                 idx: first_idx + i,
-                uri: redact_uri(uri),
+                label: Arc::from(uri.as_str()),
+                uri,
                 backend,
                 in_flight: AtomicUsize::new(0),
             }));

@@ -48,6 +48,7 @@ const TOP_KEYS: &[&str] = &[
     "storage",
     "stages",
     "warmup",
+    "op_log",
 ];
 const PREPARE_KEYS: &[&str] = &["ensure_objects", "tree", "force_overwrite", "post_prepare_delay"];
 const DATA_KEYS: [&str; 4] = ["fill", "dedup_factor", "compress_factor", "block_size"];
@@ -96,6 +97,7 @@ const AGENT_KEYS: &[&str] = &["address", "id", "concurrency_override", "multi_en
 const SSH_KEYS: &[&str] = &["enabled", "user", "key_path", "port"];
 const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
 const PERF_KEYS: &[&str] = &["enabled", "path", "interval_seconds"];
+const OPLOG_KEYS: &[&str] = &["enabled", "sample", "merge"];
 const ERR_KEYS: &[&str] = &["max_errors", "max_error_rate", "retries"];
 const STORAGE_KEYS: &[&str] = &[
     "endpoint_url",
@@ -547,6 +549,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
         multi_endpoint: None,
         distributed: None,
         perf_log: PerfLogPlan { enabled: true, path: "perf_log.tsv".into(), interval: Duration::from_secs(1) },
+        op_log: OpLogPlan::default(),
         error_handling: ErrorHandling { max_errors: None, max_error_rate: None, retries: 0 },
         cleanup: false,
         storage: StorageOptions::default(),
@@ -641,6 +644,24 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                     None => {}
                 }
             }
+        }
+    }
+    if let Some(v) = top.get("op_log") {
+        if let Some(o) = ctx.obj(v, "op_log", OPLOG_KEYS, "`op_log` (`{enabled: true, sample: 1.0, merge: false}`)") {
+            plan.op_log.enabled = ctx.boolean(o.get("enabled"), &o.at("enabled")).unwrap_or(true);
+            if let Some(f) = ctx.number(o.get("sample"), &o.at("sample")) {
+                if f > 0.0 && f <= 1.0 {
+                    plan.op_log.sample = f;
+                } else {
+                    ctx.err(
+                        &o.at("sample"),
+                        format!(
+                            "`{f}` is not a fraction of operations — write e.g. 0.1 to record one in ten (at most 1)"
+                        ),
+                    );
+                }
+            }
+            plan.op_log.merge = ctx.boolean(o.get("merge"), &o.at("merge")).unwrap_or(false);
         }
     }
     if let Some(v) = top.get("error_handling") {

@@ -7,14 +7,17 @@ const STAGE_COMMON: &[&str] = &["name", "type", "optional", "timeout", "barrier"
 const STAGE_PREPARE: &[&str] = &["prepare"];
 const STAGE_WORKLOAD: &[&str] = &["workload", "duration", "ops", "concurrency", "io_rate", "warmup"];
 const STAGE_COMMAND: &[&str] = &["command", "args", "on"];
+const STAGE_REPLAY: &[&str] = &["oplog", "target", "remap", "speed", "concurrency"];
 const BARRIER_KEYS: &[&str] = &["policy", "timeout"];
-const TYPES: &[(&str, u8)] = &[("prepare", 0), ("workload", 1), ("cleanup", 2), ("command", 3), ("verify", 4)];
+const TYPES: &[(&str, u8)] =
+    &[("prepare", 0), ("workload", 1), ("cleanup", 2), ("command", 3), ("verify", 4), ("replay", 5)];
 
 fn type_keys(t: u8) -> &'static [&'static str] {
     match t {
         0 => STAGE_PREPARE,
         1 => STAGE_WORKLOAD,
         3 => STAGE_COMMAND,
+        5 => STAGE_REPLAY,
         _ => &[],
     }
 }
@@ -114,7 +117,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
         Value::Mapping(m) => match m.get("type") {
             Some(t) => ctx.choice(Some(t), &join(path, "type"), TYPES),
             None => {
-                ctx.err(path, "`type:` is missing — one of prepare, workload, verify, cleanup, command");
+                ctx.err(path, "`type:` is missing — one of prepare, workload, verify, cleanup, command, replay");
                 None
             }
         },
@@ -125,7 +128,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
         Some(t) => allowed.extend_from_slice(type_keys(t)),
         // Unknown type: accept every stage key so that only the type is reported.
         None => {
-            for t in [0, 1, 3] {
+            for t in [0, 1, 3, 5] {
                 allowed.extend_from_slice(type_keys(t));
             }
         }
@@ -135,7 +138,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
             if allowed.contains(&k) {
                 continue;
             }
-            let owner = [0u8, 1, 3].into_iter().find(|o| type_keys(*o).contains(&k));
+            let owner = [0u8, 1, 3, 5].into_iter().find(|o| type_keys(*o).contains(&k));
             if let Some(o) = owner {
                 let tn = TYPES.iter().find(|x| x.1 == o).map(|x| x.0).unwrap_or("");
                 let this = TYPES.iter().find(|x| x.1 == t).map(|x| x.0).unwrap_or("");
@@ -182,6 +185,7 @@ fn stage(ctx: &mut Ctx, v: &Value, path: &str, d: &Defaults, uses: &mut PathUse)
         1 => StageKind::Workload(workload_stage(ctx, &o, path, d, uses)?),
         2 => StageKind::Cleanup,
         4 => StageKind::Verify,
+        5 => StageKind::Replay(replay_stage(ctx, &o, path)?),
         _ => StageKind::Command(command_stage(ctx, &o, path)?),
     };
     Some(StagePlan { name: name?, kind, optional, timeout, barrier })
@@ -287,6 +291,48 @@ fn command_stage(ctx: &mut Ctx, o: &Obj, path: &str) -> Option<CommandStage> {
         Some(v) => ctx.choice(Some(v), &o.at("on"), &[("agents", false), ("controller", true)]).unwrap_or(false),
     };
     Some(CommandStage { command: command?, args, on_controller })
+}
+
+fn replay_stage(ctx: &mut Ctx, o: &Obj, path: &str) -> Option<ReplayStage> {
+    if !o.has("oplog") {
+        ctx.err(path, "a `replay` stage needs `oplog:` (the op-log file to replay)");
+    }
+    let oplog = ctx.string(o.get("oplog"), &o.at("oplog"));
+    let target =
+        ctx.string(o.get("target"), &o.at("target")).map(|t| if t.ends_with('/') { t } else { format!("{t}/") });
+    if let Some(t) = &target {
+        if let Err(e) = crate::core::store::parse_location(t) {
+            ctx.err(&o.at("target"), format!("{e}"));
+        }
+    }
+    let rpath = o.at("remap");
+    let mut remap = Vec::new();
+    for (i, r) in ctx.seq(o.get("remap"), &rpath, "`old=new` URI prefixes").into_iter().enumerate() {
+        let at = format!("{rpath}[{i}]");
+        if let Some(text) = ctx.string(Some(r), &at) {
+            match crate::core::oplog::Remap::parse(&text) {
+                Ok(m) => remap.push(m),
+                Err(e) => ctx.err(&at, e),
+            }
+        }
+    }
+    let speed = match ctx.number(o.get("speed"), &o.at("speed")) {
+        Some(s) if s > 0.0 && s.is_finite() => s,
+        Some(s) => {
+            ctx.err(
+                &o.at("speed"),
+                format!("`{s}` — the speed divides the recorded times: write e.g. 2 for twice as fast"),
+            );
+            1.0
+        }
+        None => 1.0,
+    };
+    let concurrency = if o.has("concurrency") {
+        ctx.uint(o.get("concurrency"), &o.at("concurrency"), 1).map(|c| c.min(1 << 20) as usize)
+    } else {
+        None
+    };
+    Some(ReplayStage { oplog: oplog?, target, remap, speed, concurrency })
 }
 
 /// A `prepare:` block (top level or a stage's own).
