@@ -145,11 +145,69 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Issue the operations of an op-log again, at their recorded times (divided by --speed).
+    Replay {
+        /// The op-log: sai3's oplog.tsv.zst or warp's .csv.zst (plain text when not .zst).
+        #[arg(long)]
+        oplog: PathBuf,
+        /// Send every operation to this base URI instead of the recorded endpoints.
+        #[arg(long)]
+        target: Option<String>,
+        /// Rewrite a URI prefix, OLD=NEW (after --target; repeat for several; the first match wins).
+        #[arg(long, value_name = "OLD=NEW")]
+        remap: Vec<String>,
+        /// Divide the recorded times by this (2: twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Workers issuing the operations (enough to keep the schedule: late starts are counted).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Folder in which the results folder is created (default: current directory).
+        #[arg(long)]
+        results_dir: Option<PathBuf>,
+        /// Print the operations per kind, the time span and the peak rate; touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Record the replay's own operations in an op-log too.
+        #[arg(long)]
+        op_log: bool,
+        /// Print results.json on stdout at the end (the console goes to stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tools on op-log files.
+    Oplog {
+        #[command(subcommand)]
+        command: OplogCommand,
+    },
     /// Print the man page sai3(1), or write it and one page per subcommand into --dir.
     Man {
         /// Folder to write sai3.1, sai3-agent.1, sai3-ctl-run.1, … into (instead of stdout).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OplogCommand {
+    /// Merge op-logs (e.g. one per agent) into one, in start-time order.
+    Merge {
+        /// The op-log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The merged file (.zst: compressed).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Counts, bytes, errors and latency percentiles per operation, and the slowest operations.
+    Stats {
+        file: PathBuf,
+        /// How many of the slowest operations to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
     },
 }
 
@@ -314,6 +372,23 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => cmd::completions::run(Cli::command(), shell),
         Command::Man { dir } => cmd::man::run(Cli::command(), dir),
+        Command::Replay { oplog, target, remap, speed, concurrency, results_dir, dry_run, op_log, json } => {
+            cmd::replay::run(cmd::replay::ReplayArgs {
+                oplog,
+                target,
+                remap,
+                speed,
+                concurrency,
+                results_dir,
+                dry_run,
+                record: op_log,
+                json,
+            })
+        }
+        Command::Oplog { command: OplogCommand::Merge { files, output, force } } => {
+            cmd::oplog::merge(files, output, force)
+        }
+        Command::Oplog { command: OplogCommand::Stats { file, top } } => cmd::oplog::stats(file, top),
         Command::Convert { config, output, force } => {
             cmd::convert::run(cmd::convert::ConvertArgs { input: config, output, force })
         }

@@ -129,6 +129,7 @@ fn build() -> (RunReport, Recorded) {
     let aggregate = merged(&[a0.clone(), a1.clone()]);
     let t0 = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     let r = RunReport {
+        oplog_files: Vec::new(),
         tool_version: "0.0.0-golden".into(),
         command_line: "sai3 ctl run --config golden.yaml".into(),
         config_name: "golden.yaml".into(),

@@ -53,8 +53,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
-pub fn run(mut args: RunArgs) -> CmdResult {
-    let mut plan = config::load(&args.config).map_err(|e| Failure::Usage(e.to_string()))?;
+pub fn run(args: RunArgs) -> CmdResult {
+    let plan = config::load(&args.config).map_err(|e| Failure::Usage(e.to_string()))?;
+    run_plan(plan, args)
+}
+
+/// Run a loaded plan as `ctl run` does (also `sai3 replay`'s).
+pub fn run_plan(mut plan: Plan, mut args: RunArgs) -> CmdResult {
     let from = plan.distributed.as_ref().and_then(|d| d.agents_from.clone());
     if let (Some(from), true, false) = (from, args.agents.is_empty(), args.dry_run) {
         // The agents behind a DNS name become an `--agents` list, which every agent applies too.
@@ -99,6 +104,15 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     let cancel = opts.cancel.clone();
     let started = SystemTime::now();
     let run_id = new_run_id();
+    let base = args.results_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let staging = match plan.op_log.enabled {
+        true => Some(report::oplog_files::Staging::create(&base, &run_id).map_err(Failure::Usage)?),
+        false => None,
+    };
+    if let Some(s) = &staging {
+        opts.oplog = Some(Arc::new(s.start_local(plan.op_log.sample).map_err(Failure::Usage)?));
+    }
+    let oplog = opts.oplog.clone();
     let mut runner =
         Runner::new(plan.clone(), RunRole::local(&run_id), opts).await.map_err(|e| Failure::Usage(format!("{e}")))?;
     if let Some(m) = &metrics {
@@ -126,12 +140,19 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         m.end(args.metrics_linger, |l| console.line(l)).await;
     }
     let mut agent = runner.into_report();
+    if let Some(log) = &oplog {
+        match tokio::task::block_in_place(|| log.finish()) {
+            Ok(t) => agent.oplog = Some(t),
+            Err(e) => agent.failure = agent.failure.or(Some(e)),
+        }
+    }
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) && agent.failure.is_none() {
         agent.failure = Some("interrupted (Ctrl-C)".to_string());
     }
     let measured = agent.stages.iter().any(|s| s.result.is_some() || s.command.is_some());
     if !measured {
         // Nothing was measured (e.g. no objects to read): no results folder is left behind.
+        staging.map(report::oplog_files::Staging::discard);
         return match usage_error {
             Some(e) => Err(Failure::Usage(e)),
             None => Err(Failure::Run(agent.failure.unwrap_or_else(|| "nothing ran".into()))),
@@ -151,12 +172,12 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         dropped: Vec::new(),
         warnings: plan.warnings.clone(),
         stats_delay_ms: None,
+        oplog_files: report::oplog_files::names(&plan, std::slice::from_ref(&agent)),
         degraded: agent.failure.clone().or(usage_error.clone()),
         aggregate: agent.clone(),
         agents: vec![agent],
     };
     console.summary(&report);
-    let base = args.results_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = report::results_dir::create(&base, &plan.config_stem(), SystemTime::now())
         .map_err(|e| Failure::Run(format!("cannot create the results folder in {}: {e}", base.display())))?;
     console.line(&format!("Results saved to: {}", dir.display()));
@@ -168,6 +189,9 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         plan.perf_log.enabled.then_some(plan.perf_log.path.as_str()),
     )
     .map_err(|e| Failure::Run(format!("writing results to {}: {e:#}", dir.display())))?;
+    if let Some(s) = staging {
+        s.finish(&dir, true, &[], false).map_err(Failure::Run)?;
+    }
     print_json(&args, &report);
     match (usage_error, &report.degraded) {
         (Some(e), _) => Err(Failure::Run(e)),

@@ -59,10 +59,21 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     let console = super::ctl::console_for(args);
     let feed = Arc::new(ConsoleFeed { console: console.clone(), live: console.observer(&plan) });
     let config_name = args.config.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut opts = ControllerOptions::new(&config_name, args.agents.clone(), &new_run_id());
+    let run_id = new_run_id();
+    let mut opts = ControllerOptions::new(&config_name, args.agents.clone(), &run_id);
     if let Some(d) = &plan.distributed {
         opts.ready_timeout = d.ready_timeout;
     }
+    let base = args.results_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let staging = match plan.op_log.enabled {
+        true => match report::oplog_files::Staging::create(&base, &run_id) {
+            Ok(s) => Some(s),
+            Err(e) => return (Err(Failure::Usage(e)), None),
+        },
+        false => None,
+    };
+    opts.oplog_dir = staging.as_ref().map(|s| s.dir().to_path_buf());
+    let merge_oplogs = plan.op_log.merge;
     let metrics = match super::metrics::start(args.metrics_listen.as_deref(), "controller").await {
         Ok(m) => m,
         Err(e) => return (Err(e), None),
@@ -76,8 +87,13 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     }
     let report = match ran {
         Ok(r) => r,
-        Err(ControllerError::Usage(e)) => return (Err(Failure::Usage(e)), None),
-        Err(ControllerError::Run(e)) => return (Err(Failure::Run(e)), None),
+        Err(e) => {
+            staging.map(report::oplog_files::Staging::discard);
+            return match e {
+                ControllerError::Usage(e) => (Err(Failure::Usage(e)), None),
+                ControllerError::Run(e) => (Err(Failure::Run(e)), None),
+            };
+        }
     };
     console.summary(&report);
     console.line("");
@@ -86,7 +102,6 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     } else {
         "⚠ Distributed workload ended with problems"
     });
-    let base = args.results_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = match report::results_dir::create(&base, &stem, std::time::SystemTime::now()) {
         Ok(d) => d,
         Err(e) => {
@@ -98,6 +113,12 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
         report::write_results(&dir, &report, &console.text(), Some(&super::logging::kept()), perf_log.as_deref())
     {
         return (Err(Failure::Run(format!("writing results to {}: {e:#}", dir.display()))), Some(dir));
+    }
+    if let Some(s) = staging {
+        let ids: Vec<String> = report.agents.iter().map(|a| a.id.clone()).collect();
+        if let Err(e) = s.finish(&dir, false, &ids, merge_oplogs) {
+            return (Err(Failure::Run(e)), Some(dir));
+        }
     }
     super::ctl::print_json(args, &report);
     let result = match &report.degraded {

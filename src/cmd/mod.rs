@@ -10,6 +10,8 @@ pub mod ctl_ssh;
 pub mod logging;
 pub mod man;
 pub mod metrics;
+pub mod oplog;
+pub mod replay;
 pub mod ssh_setup;
 
 use std::fmt;

@@ -18,6 +18,7 @@ use super::pb::{self, agent_msg::Msg, control_msg::Ctl};
 use crate::core::config;
 use futures::future::BoxFuture;
 
+use crate::core::oplog::{BlockWriter, OpLog, OpLogOptions, OpLogTotals};
 use crate::core::exec::{
     drive, IntervalRow, LiveFeed, LiveMetrics, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner,
     StageGate, StageReport, StageTag,
@@ -285,6 +286,24 @@ async fn serve_run(
     };
     let mut opts = RunOptions::new(Duration::from_millis(u64::from(c.tick_ms.max(10))), observer);
     opts.cancel = cancel.clone();
+    if plan.op_log.enabled {
+        // The op-log travels in the run stream, ahead of Final.
+        let chunks = tx.clone();
+        let out = BlockWriter::new(Box::new(move |data| {
+            if send(&chunks, Msg::OplogChunk(pb::OplogChunk { data })) {
+                Ok(())
+            } else {
+                Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the controller's stream ended"))
+            }
+        }));
+        let mut o = OpLogOptions::new(&c.agent_id, plan.op_log.sample);
+        o.clock_offset_ns = c.clock_offset_ns;
+        match OpLog::start(Box::new(out), o) {
+            Ok(log) => opts.oplog = Some(Arc::new(log)),
+            Err(e) => return rejected(&tx, format!("cannot start the op-log: {e}")),
+        }
+    }
+    let oplog = opts.oplog.clone();
     let mut runner = match Runner::new(plan.clone(), role, opts).await {
         Ok(r) => r,
         Err(e) => return rejected(&tx, e.to_string()),
@@ -372,12 +391,24 @@ async fn serve_run(
     let setup_error = drive(&mut runner, &mut gate).await;
     let reason = stop.get().or(setup_error.map(|e| e.to_string()));
     finished.cancel();
-    finish(&tx, runner, reason)
+    let oplog = match oplog {
+        Some(log) => Some(tokio::task::spawn_blocking(move || log.finish()).await.unwrap_or_else(|e| Err(e.to_string()))),
+        None => None,
+    };
+    finish(&tx, runner, reason, oplog)
 }
 
-fn finish(tx: &Tx, runner: Runner, failure: Option<String>) -> String {
+fn finish(tx: &Tx, runner: Runner, failure: Option<String>, oplog: Option<Result<OpLogTotals, String>>) -> String {
     let report = runner.into_report();
-    let failure = failure.or(report.failure.clone());
+    let mut failure = failure.or(report.failure.clone());
+    let totals = match oplog {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            failure.get_or_insert(e);
+            None
+        }
+        None => None,
+    };
     send(
         tx,
         Msg::Final(pb::Final {
@@ -385,6 +416,10 @@ fn finish(tx: &Tx, runner: Runner, failure: Option<String>) -> String {
             cpu_user_pct: report.cpu.user_pct,
             cpu_system_pct: report.cpu.system_pct,
             cpu_iowait_pct: report.cpu.iowait_pct,
+            has_oplog: totals.is_some(),
+            oplog_records: totals.map_or(0, |t| t.records),
+            oplog_dropped: totals.map_or(0, |t| t.dropped),
+            oplog_sampled_out: totals.map_or(0, |t| t.sampled_out),
         }),
     );
     match failure {

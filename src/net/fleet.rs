@@ -238,12 +238,16 @@ impl AgentConn {
         idx: usize,
         configure: pb::Configure,
         events: mpsc::UnboundedSender<(usize, Event)>,
+        oplog: Option<std::path::PathBuf>,
     ) -> Result<mpsc::UnboundedSender<pb::ControlMsg>, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(pb::ControlMsg { ctl: Some(pb::control_msg::Ctl::Configure(configure)) });
         let req = auth::attach(&self.token, Request::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)));
         let mut stream = self.client.clone().run(req).await.map_err(|s| status_text(&s))?.into_inner();
         tokio::spawn(async move {
+            // The agent's op-log, written here as it arrives (off the controller's event loop).
+            let mut oplog_file: Option<tokio::fs::File> = None;
+            let mut oplog_error: Option<String> = None;
             loop {
                 match tokio::time::timeout(SILENCE, stream.message()).await {
                     Err(_) => {
@@ -258,8 +262,31 @@ impl AgentConn {
                         let _ = events.send((idx, Event::Lost("the agent closed the run stream".into())));
                         break;
                     }
+                    Ok(Ok(Some(pb::AgentMsg { msg: Some(Msg::OplogChunk(c)) }))) => {
+                        use tokio::io::AsyncWriteExt;
+                        let (Some(path), None) = (&oplog, &oplog_error) else { continue };
+                        if oplog_file.is_none() {
+                            match tokio::fs::File::create(path).await {
+                                Ok(f) => oplog_file = Some(f),
+                                Err(e) => oplog_error = Some(format!("{}: {e}", path.display())),
+                            }
+                        }
+                        if let Some(f) = &mut oplog_file {
+                            if let Err(e) = f.write_all(&c.data).await {
+                                oplog_error = Some(format!("{}: {e}", path.display()));
+                            }
+                        }
+                    }
                     Ok(Ok(Some(pb::AgentMsg { msg: Some(m) }))) => {
                         let fin = matches!(m, Msg::Final(_) | Msg::Rejected(_));
+                        if fin {
+                            use tokio::io::AsyncWriteExt;
+                            if let Some(f) = &mut oplog_file {
+                                if let Err(e) = f.flush().await {
+                                    oplog_error.get_or_insert(format!("op-log: {e}"));
+                                }
+                            }
+                        }
                         let ev = match m {
                             Msg::Ready(r) => Event::Ready(r),
                             Msg::Rejected(r) => Event::Rejected(r.reason),
@@ -268,8 +295,15 @@ impl AgentConn {
                             Msg::PhaseEnd(p) => Event::PhaseEnd(p),
                             Msg::StageReady(r) => Event::StageReady(r),
                             Msg::StageEnd(e) => Event::StageEnd(e),
-                            Msg::Final(f) => Event::Final(f),
-                            Msg::Heartbeat(_) => continue,
+                            Msg::Final(mut f) => {
+                                if let Some(e) = oplog_error.take() {
+                                    // The records did not reach the disk: count them as dropped.
+                                    f.oplog_dropped += std::mem::take(&mut f.oplog_records);
+                                    let _ = events.send((idx, Event::OplogFailed(e)));
+                                }
+                                Event::Final(f)
+                            }
+                            Msg::Heartbeat(_) | Msg::OplogChunk(_) => continue,
                         };
                         if events.send((idx, ev)).is_err() || fin {
                             break;
@@ -295,4 +329,6 @@ pub enum Event {
     StageEnd(pb::StageEnd),
     Final(pb::Final),
     Lost(String),
+    /// The agent's op-log could not be written on the controller.
+    OplogFailed(String),
 }

@@ -33,6 +33,8 @@ fn agent_json(a: &AgentReport) -> Value {
         "start_skew_ms": a.start_skew_ms,
         "cpu_workload": { "user_pct": a.cpu.user_pct, "system_pct": a.cpu.system_pct, "iowait_pct": a.cpu.iowait_pct },
         "failure": a.failure,
+        "oplog_records": a.oplog.map(|t| t.records),
+        "oplog_dropped": a.oplog.map(|t| t.dropped),
     })
 }
 
@@ -112,6 +114,12 @@ pub fn validity_warnings(r: &RunReport) -> Vec<String> {
             }
         }
     }
+    if let Some(t) = r.aggregate.oplog.filter(|t| t.dropped > 0) {
+        w.push(format!(
+            "{} operations are missing from the op-log: its writer fell behind (oplog_dropped); the figures in results.tsv are complete",
+            t.dropped
+        ));
+    }
     let late: u64 = r.aggregate.workload.as_ref().map(|p| p.totals.late_starts).unwrap_or(0);
     if late > 0 {
         w.push(format!("{late} operations started later than the io_rate schedule intended (latency counts from the intended start)"));
@@ -140,6 +148,13 @@ pub fn value(r: &RunReport) -> Value {
             "cleanup_wall_s": r.aggregate.cleanup.as_ref().map(|p| p.wall.as_secs_f64()),
         },
         "stages": stages_json(r),
+        "op_log": r.aggregate.oplog.map(|t| json!({
+            "files": r.oplog_files,
+            "records": t.records,
+            "dropped": t.dropped,
+            "sampled_out": t.sampled_out,
+        })),
+        "oplog_dropped": r.aggregate.oplog.map(|t| t.dropped),
         "warnings": r.warnings,
         "degraded": r.degraded,
         "dropped_agents": r.dropped.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect::<Vec<_>>(),

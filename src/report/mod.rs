@@ -6,6 +6,7 @@ pub mod console;
 pub mod endpoint_stats;
 pub mod fmt;
 pub mod metadata;
+pub mod oplog_files;
 pub mod openmetrics;
 pub mod perf_log;
 pub mod plan_view;

@@ -231,6 +231,12 @@ pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentRe
         system_pct: agents.iter().map(|a| a.cpu.system_pct).sum::<f64>() / n,
         iowait_pct: agents.iter().map(|a| a.cpu.iowait_pct).sum::<f64>() / n,
     };
+    let logs: Vec<_> = agents.iter().filter_map(|a| a.oplog).collect();
+    out.oplog = (!logs.is_empty()).then(|| crate::core::oplog::OpLogTotals {
+        records: logs.iter().map(|t| t.records).sum(),
+        dropped: logs.iter().map(|t| t.dropped).sum(),
+        sampled_out: logs.iter().map(|t| t.sampled_out).sum(),
+    });
     out.sum_stages();
     out
 }

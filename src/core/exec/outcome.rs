@@ -337,6 +337,8 @@ pub struct AgentReport {
     pub start_skew_ms: Option<f64>,
     /// Mean CPU use of the load host during the workload.
     pub cpu: CpuSample,
+    /// What its op-log recorded (`op_log:` on).
+    pub oplog: Option<crate::core::oplog::OpLogTotals>,
 }
 
 impl AgentReport {
@@ -360,6 +362,7 @@ impl AgentReport {
             rtt_ms: None,
             start_skew_ms: None,
             cpu: CpuSample::default(),
+            oplog: None,
         }
     }
 
@@ -409,4 +412,6 @@ pub struct RunReport {
     /// Distributed runs: delay from the end of an agent's interval to its arrival at the
     /// controller (clock offset corrected), mean and max in ms.
     pub stats_delay_ms: Option<(f64, f64)>,
+    /// The op-log files of the results folder (`op_log:`), relative to it.
+    pub oplog_files: Vec<String>,
 }

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,11 @@ pub struct ReplayJob {
     stores: Vec<Arc<Store>>,
     speed: f64,
     next: AtomicUsize,
+    /// Operations completed (stage boundaries wait for it).
+    done: AtomicUsize,
+    /// How far (ns) later stages run behind the recorded times, because an earlier stage took
+    /// longer than it did when recorded.
+    shift_ns: AtomicU64,
     start: OnceLock<Instant>,
     /// The stage's stop token, set by `arm`.
     cancel: OnceLock<CancellationToken>,
@@ -61,6 +66,8 @@ pub async fn resolve(plan: &Plan, stage: &ReplayStage, role: &RunRole) -> Result
         stores,
         speed: stage.speed,
         next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        shift_ns: AtomicU64::new(0),
         start: OnceLock::new(),
         cancel: OnceLock::new(),
         data: Generator::new(plan.seed, &DataSpec::default()),
@@ -115,7 +122,22 @@ impl ReplayJob {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(op) = self.sched.ops.get(i) else { break };
-            let intended = start + Duration::from_nanos((op.at_ns as f64 / self.speed) as u64);
+            let at = |ns: u64| Duration::from_nanos((ns as f64 / self.speed) as u64);
+            if op.after > 0 && self.done.load(Ordering::Acquire) < op.after {
+                // The recorded run's next stage began once the one before had ended: so here.
+                while self.done.load(Ordering::Acquire) < op.after {
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_micros(200)) => {}
+                    }
+                }
+                let first = self.sched.ops[op.after].at_ns;
+                let late = Instant::now().saturating_duration_since(start + at(first));
+                self.shift_ns.fetch_max(late.as_nanos() as u64, Ordering::AcqRel);
+            }
+            let shift = Duration::from_nanos(self.shift_ns.load(Ordering::Acquire));
+            let intended = start + at(op.at_ns) + shift;
             if intended > Instant::now() {
                 tokio::select! {
                     biased;
@@ -139,6 +161,7 @@ impl ReplayJob {
             };
             drop(guard);
             let end = Instant::now();
+            self.done.fetch_add(1, Ordering::AcqRel);
             let record = |bytes: u64, error: Option<Box<str>>| OpRecord {
                 op: op.op,
                 worker: w as u32,

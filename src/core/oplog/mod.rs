@@ -12,7 +12,7 @@ pub use merge::merge;
 pub use record::{error_text, format_time, header, parse_time, Columns, Line, OpRecord, Reader, COLUMNS};
 pub use replay::{load_schedule, Remap, Schedule, Scheduled};
 pub use stats::{latency_us, render as render_stats, stats, OpStats, Stats};
-pub use writer::{ChannelWriter, LogBuf, OpLog, OpLogOptions, OpLogTotals, BUFFER_RECORDS};
+pub use writer::{BlockWriter, LogBuf, OpLog, OpLogOptions, OpLogTotals, BUFFER_RECORDS};
 
 /// The op-log's file name in a results folder (and in `agents/<id>/`).
 pub const FILE_NAME: &str = "oplog.tsv.zst";

@@ -34,6 +34,9 @@ pub struct Scheduled {
     pub key: Box<str>,
     /// Bytes as recorded (the size of a PUT).
     pub bytes: u64,
+    /// The operations before this index must have completed first: the recorded run's stage
+    /// boundary (its stages ran one after the other). 0: no wait.
+    pub after: usize,
 }
 
 /// A loaded op-log, ready to replay.
@@ -108,7 +111,7 @@ fn destination(endpoint: &str, file: &str, target: Option<&str>, remaps: &[Remap
 /// every recorded endpoint; `remaps` then rewrite URI prefixes (the first that matches wins).
 pub fn load_schedule(path: &Path, target: Option<&str>, remaps: &[Remap]) -> Result<Schedule, String> {
     let mut s = Schedule::default();
-    let mut rows: Vec<(i64, OpKind, String, String, u64)> = Vec::new();
+    let mut rows: Vec<(i64, OpKind, String, String, u64, String)> = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     for line in Reader::open(path)? {
         let l = line?;
@@ -126,13 +129,20 @@ pub fn load_schedule(path: &Path, target: Option<&str>, remaps: &[Remap]) -> Res
         first = first.min(l.start);
         last = last.max(l.end);
         let (base, key) = destination(&l.endpoint, &l.file, target, remaps);
-        rows.push((l.start, op, base, key, l.bytes));
+        // A stage's warmup and its measured part ran without a boundary between them.
+        let stage = l.stage.strip_suffix(":warmup").unwrap_or(&l.stage).to_string();
+        rows.push((l.start, op, base, key, l.bytes, stage));
     }
     if rows.is_empty() {
         return Err(format!("{}: no operations to replay", path.display()));
     }
     rows.sort_by_key(|r| r.0);
-    for (start, op, base, key, bytes) in rows {
+    let (mut after, mut stage): (usize, Option<String>) = (0, None);
+    for (i, (start, op, base, key, bytes, st)) in rows.into_iter().enumerate() {
+        if stage.as_ref().is_some_and(|s| *s != st) {
+            after = i;
+        }
+        stage = Some(st);
         let b = match s.bases.iter().position(|x| *x == base) {
             Some(i) => i,
             None => {
@@ -140,7 +150,7 @@ pub fn load_schedule(path: &Path, target: Option<&str>, remaps: &[Remap]) -> Res
                 s.bases.len() - 1
             }
         };
-        s.ops.push(Scheduled { at_ns: (start - first) as u64, op, base: b, key: key.into_boxed_str(), bytes });
+        s.ops.push(Scheduled { at_ns: (start - first) as u64, op, base: b, key: key.into_boxed_str(), bytes, after });
     }
     s.span_ns = (last - first).max(0) as u64;
     Ok(s)

@@ -321,22 +321,20 @@ fn format_record(out: &mut String, idx: u64, r: &OpRecord, stage: &str, s: &Shar
     out.push('\n');
 }
 
-/// A `Write` that hands each written block to a channel (an agent's op-log travels to the
-/// controller this way). Blocks while the channel is full: the writer thread falls behind and the
-/// workers' buffers fill, which is counted as dropped records.
-pub struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+/// A `Write` that hands blocks of about 256 KiB to `send` (an agent's op-log travels to the
+/// controller this way, in its run stream).
+pub struct BlockWriter {
+    send: Box<dyn FnMut(Vec<u8>) -> io::Result<()> + Send>,
     buf: Vec<u8>,
 }
 
-impl ChannelWriter {
-    /// Blocks of about 256 KiB.
-    pub fn new(tx: tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
-        ChannelWriter { tx, buf: Vec::with_capacity(256 * 1024) }
+impl BlockWriter {
+    pub fn new(send: Box<dyn FnMut(Vec<u8>) -> io::Result<()> + Send>) -> Self {
+        BlockWriter { send, buf: Vec::with_capacity(256 * 1024) }
     }
 }
 
-impl Write for ChannelWriter {
+impl Write for BlockWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         if self.buf.len() >= 256 * 1024 {
@@ -349,9 +347,7 @@ impl Write for ChannelWriter {
             return Ok(());
         }
         let block = std::mem::replace(&mut self.buf, Vec::with_capacity(256 * 1024));
-        self.tx
-            .blocking_send(block)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the controller no longer takes the op-log"))
+        (self.send)(block)
     }
 }
 

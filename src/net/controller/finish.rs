@@ -85,6 +85,11 @@ impl Controller {
                 a.failure = Some(f.failure.clone());
             }
             a.cpu = CpuSample { user_pct: f.cpu_user_pct, system_pct: f.cpu_system_pct, iowait_pct: f.cpu_iowait_pct };
+            a.oplog = f.has_oplog.then_some(crate::core::oplog::OpLogTotals {
+                records: f.oplog_records,
+                dropped: f.oplog_dropped,
+                sampled_out: f.oplog_sampled_out,
+            });
         }
         if let Some(d) = &m.dropped {
             a.failure = Some(d.clone());
@@ -196,6 +201,7 @@ impl Controller {
             warnings: plan.warnings.clone(),
             degraded: degraded.clone(),
             stats_delay_ms: (self.delay.0 > 0).then(|| (self.delay.1 / self.delay.0 as f64, self.delay.2)),
+            oplog_files: crate::report::oplog_files::names(&plan, &agents),
             aggregate,
             agents,
         };

@@ -54,6 +54,8 @@ pub struct ControllerOptions {
     pub run_id: String,
     /// Live figures for `--metrics-listen`: every agent's rows, the stage, the agents connected.
     pub metrics: Option<Arc<exec::LiveMetrics>>,
+    /// With `op_log:`: where each agent's op-log is written as it arrives (`<agent id>.tsv.zst`).
+    pub oplog_dir: Option<std::path::PathBuf>,
 }
 
 impl ControllerOptions {
@@ -65,6 +67,7 @@ impl ControllerOptions {
             ready_timeout: Duration::from_secs(60),
             run_id: run_id.to_string(),
             metrics: None,
+            oplog_dir: None,
         }
     }
 }
@@ -302,9 +305,11 @@ impl Controller {
                 tick_ms: self.opts.tick.as_millis() as u32,
                 controller: controller.clone(),
                 cli_agents: self.opts.cli_agents.clone(),
+                clock_offset_ns: self.members[i].offset_ns,
             };
+            let oplog = self.opts.oplog_dir.as_ref().map(|d| d.join(format!("{}.tsv.zst", self.members[i].id)));
             let Some(conn) = self.members[i].conn.clone() else { continue };
-            match conn.start_run(i, conf, self.events_tx.clone()).await {
+            match conn.start_run(i, conf, self.events_tx.clone(), oplog).await {
                 Ok(tx) => self.members[i].tx = Some(tx),
                 Err(e) => problems.push(format!("agent {} ({}): {e}", self.members[i].id, self.members[i].address)),
             }
@@ -654,6 +659,10 @@ impl Controller {
                 if m.lost.is_none() {
                     m.lost = Some(format!("rejected: {reason}"));
                 }
+            }
+            Event::OplogFailed(e) => {
+                tracing::warn!(event = "oplog_failed", agent = %m.id, cause = %e, "op-log of agent {} not written: {e}", m.id);
+                self.obs.line(&format!("⚠ {}: its op-log could not be written: {e}", m.id));
             }
             Event::Ready(_) | Event::PhaseStart(_) => {}
         }
