@@ -12,8 +12,7 @@ pub fn merge(inputs: Vec<PathBuf>, output: PathBuf, force: bool) -> CmdResult {
     if output.exists() && !force {
         return Err(Failure::Usage(format!("-o {}: exists — give --force to replace it", output.display())));
     }
-    if inputs.iter().any(|i| std::fs::canonicalize(i).ok() == std::fs::canonicalize(&output).ok() && output.exists())
-    {
+    if inputs.iter().any(|i| std::fs::canonicalize(i).ok() == std::fs::canonicalize(&output).ok() && output.exists()) {
         return Err(Failure::Usage(format!("-o {}: that is one of the inputs", output.display())));
     }
     let n = oplog::merge(&inputs, &output).map_err(Failure::Usage)?;

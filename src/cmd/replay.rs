@@ -51,7 +51,8 @@ pub fn run(a: ReplayArgs) -> CmdResult {
     if !(a.speed > 0.0 && a.speed.is_finite()) {
         return Err(Failure::Usage(format!("--speed {}: must be above 0 (2 replays twice as fast)", a.speed)));
     }
-    let remaps: Vec<Remap> = a.remap.iter().map(|r| Remap::parse(r)).collect::<Result<_, _>>().map_err(Failure::Usage)?;
+    let remaps: Vec<Remap> =
+        a.remap.iter().map(|r| Remap::parse(r)).collect::<Result<_, _>>().map_err(Failure::Usage)?;
     if a.dry_run {
         let s = load_schedule(&a.oplog, a.target.as_deref(), &remaps).map_err(Failure::Usage)?;
         let span = s.span_ns as f64 / 1e9 / a.speed;

@@ -18,11 +18,11 @@ use super::pb::{self, agent_msg::Msg, control_msg::Ctl};
 use crate::core::config;
 use futures::future::BoxFuture;
 
-use crate::core::oplog::{BlockWriter, OpLog, OpLogOptions, OpLogTotals};
 use crate::core::exec::{
     drive, IntervalRow, LiveFeed, LiveMetrics, PhaseResult, PhaseStart, RunObserver, RunOptions, RunRole, Runner,
     StageGate, StageReport, StageTag,
 };
+use crate::core::oplog::{BlockWriter, OpLog, OpLogOptions, OpLogTotals};
 
 type Tx = mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>;
 
@@ -392,7 +392,9 @@ async fn serve_run(
     let reason = stop.get().or(setup_error.map(|e| e.to_string()));
     finished.cancel();
     let oplog = match oplog {
-        Some(log) => Some(tokio::task::spawn_blocking(move || log.finish()).await.unwrap_or_else(|e| Err(e.to_string()))),
+        Some(log) => {
+            Some(tokio::task::spawn_blocking(move || log.finish()).await.unwrap_or_else(|e| Err(e.to_string())))
+        }
         None => None,
     };
     finish(&tx, runner, reason, oplog)

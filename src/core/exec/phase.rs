@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -77,7 +77,8 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     let start_wall = SystemTime::now();
     let mut cpu = CpuSampler::new();
     let mut cpu_total = CpuSampler::new();
-    spawn_workers(&job, &spec, &recorders, &remaining, &done);
+    let finished_at = Arc::new(OnceLock::new());
+    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at);
 
     let warm_end = spec.warmup.filter(|w| !w.is_zero()).map(|w| start + w);
     let mut sink = RowSink::new(spec.tick.as_secs_f64());
@@ -103,7 +104,12 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
             }
         }
         let all_done = remaining.load(Ordering::Acquire) == 0;
-        let now = Instant::now();
+        // The phase ends when its last worker did, even if this loop was busy closing an interval
+        // then (merging every worker's histograms takes time).
+        let now = match (all_done, finished_at.get()) {
+            (true, Some(&t)) => t.max(last),
+            _ => Instant::now(),
+        };
         if !all_done && now < next_tick {
             continue; // a spurious wake-up
         }
@@ -173,6 +179,7 @@ fn spawn_workers(
     recorders: &[WorkerRecorder],
     remaining: &Arc<AtomicUsize>,
     done: &Arc<Notify>,
+    finished_at: &Arc<OnceLock<Instant>>,
 ) {
     for (w, rec) in recorders.iter().enumerate() {
         let job = job.clone();
@@ -180,18 +187,28 @@ fn spawn_workers(
         let (remaining_outer, done_outer) = (remaining.clone(), done.clone());
         let remaining = remaining.clone();
         let done = done.clone();
+        let at = finished_at.clone();
         let finish = move || {
             if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                let _ = at.set(Instant::now());
                 done.notify_one();
             }
         };
         if spec.threads {
             let spawned = std::thread::Builder::new().name(format!("sai3-w{w}")).spawn(move || {
                 match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt.block_on(job.worker(w, rec)),
-                    Err(e) => eprintln!("sai3: worker {w} could not start its runtime: {e}"),
+                    Ok(rt) => {
+                        rt.block_on(job.worker(w, rec));
+                        // The worker is done when its future is: the runtime's teardown is not
+                        // part of the phase.
+                        finish();
+                        drop(rt);
+                    }
+                    Err(e) => {
+                        eprintln!("sai3: worker {w} could not start its runtime: {e}");
+                        finish();
+                    }
                 }
-                finish();
             });
             if let Err(e) = spawned {
                 eprintln!("sai3: could not start worker thread {w}: {e}");

@@ -72,12 +72,24 @@ impl Schedule {
         peak
     }
 
-    /// Keep every `n`-th operation from `i` on (agent `i` of `n` replays its share).
+    /// Keep every `n`-th operation from `i` on (agent `i` of `n` replays its share). Stage
+    /// boundaries are renumbered to the kept operations.
     pub fn share(&mut self, i: usize, n: usize) {
-        if n > 1 {
-            let ops = std::mem::take(&mut self.ops);
-            self.ops = ops.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, o)| o).collect();
+        if n <= 1 {
+            return;
         }
+        let ops = std::mem::take(&mut self.ops);
+        // Kept operations before full index k: the first k/n rounded by the offset i.
+        let kept_before = |k: usize| (k + n - 1 - i) / n;
+        self.ops = ops
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, mut o)| {
+                o.after = kept_before(o.after);
+                o
+            })
+            .collect();
     }
 }
 
@@ -177,5 +189,33 @@ mod tests {
         let m = [r("s3://x/=s3://y/"), r("s3://b/=s3://z/"), r("s3://b/data/=s3://w/")];
         assert_eq!(destination("s3://b/data/", "k", None, &m), ("s3://z/data/".into(), "k".into()));
         assert!(Remap::parse("nothing").is_err() && Remap::parse("=x").is_err());
+    }
+
+    #[test]
+    fn shares_keep_their_stage_boundaries() {
+        let op = |k: usize, after: usize| Scheduled {
+            at_ns: k as u64,
+            op: OpKind::Get,
+            base: 0,
+            key: format!("k{k}").into(),
+            bytes: 0,
+            after,
+        };
+        // Stage 1: ops 0..7, stage 2 from op 7 on.
+        let all: Vec<Scheduled> = (0..12).map(|k| op(k, if k >= 7 { 7 } else { 0 })).collect();
+        for n in 1..=4 {
+            let mut kept = 0;
+            for i in 0..n {
+                let mut s = Schedule { ops: all.clone(), ..Default::default() };
+                s.share(i, n);
+                kept += s.ops.len();
+                for (j, o) in s.ops.iter().enumerate() {
+                    let first_of_stage2 = s.ops.iter().position(|x| x.at_ns >= 7).unwrap_or(s.ops.len());
+                    let want = if o.at_ns >= 7 { first_of_stage2 } else { 0 };
+                    assert_eq!(o.after, want, "share {i} of {n}, op {j}");
+                }
+            }
+            assert_eq!(kept, 12);
+        }
     }
 }

@@ -126,11 +126,8 @@ pub fn render(s: &Stats, path: &Path) -> String {
     }
     if !s.slowest.is_empty() {
         let _ = writeln!(out, "\nslowest {}:", s.slowest.len());
-        let _ = writeln!(
-            out,
-            "{:>12}  {:<6} {:<10} {:<12} {:<30} object",
-            "latency_us", "op", "stage", "agent", "start"
-        );
+        let _ =
+            writeln!(out, "{:>12}  {:<6} {:<10} {:<12} {:<30} object", "latency_us", "op", "stage", "agent", "start");
         for l in &s.slowest {
             let err = if l.error.is_empty() { String::new() } else { format!("  error: {}", l.error) };
             let _ = writeln!(
