@@ -42,7 +42,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
             };
             let lat = latency(i);
             let ep = eps[(k as usize) % eps.len()];
-            s.record_ok(op, Some(ep), bytes, lat, None);
+            s.record_ok(op, Some(ep), bytes, lat, None, None);
             rec.samples.push((op, lat));
         }
         for _ in 0..(idx + seed) {
@@ -64,7 +64,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
     }
     let mut prep = Snapshot::default();
     for k in 0..100u64 {
-        prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None);
+        prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None, None);
     }
     let plan = stages_plan();
     let mut prepare = StageReport::new(0, &plan.stages[0]);

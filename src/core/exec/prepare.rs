@@ -200,7 +200,7 @@ impl PrepareJob {
             let started = std::time::Instant::now();
             match ep.backend.put(&key, data).await {
                 Ok(()) => {
-                    rec.record_ok(OpKind::Put, idx, size, started.elapsed().as_micros() as u64, None);
+                    rec.record_ok(OpKind::Put, idx, size, started.elapsed().as_micros() as u64, None, None);
                     mine.push(t);
                 }
                 Err(e) => rec.record_err(OpKind::Put, idx, e.kind_name()),
@@ -241,7 +241,7 @@ impl VerifyJob {
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
             match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await {
-                Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None),
+                Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None, None),
                 Err(e) => rec.record_err(OpKind::Get, idx, e.kind_name()),
             }
         }
@@ -309,7 +309,7 @@ impl CleanupJob {
         let started = std::time::Instant::now();
         let r = if op == OpKind::Rmdir { ep.backend.remove_dir(key).await } else { ep.backend.delete(key).await };
         match r {
-            Ok(()) => rec.record_ok(op, idx, 0, started.elapsed().as_micros() as u64, None),
+            Ok(()) => rec.record_ok(op, idx, 0, started.elapsed().as_micros() as u64, None, None),
             Err(StoreError::NotFound(_)) => {}
             Err(e) => rec.record_err(op, idx, e.kind_name()),
         }

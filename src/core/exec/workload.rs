@@ -510,7 +510,7 @@ impl WorkloadJob {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
                     let service = open_loop.then(|| end.duration_since(actual).as_micros() as u64);
-                    rec.record_ok(op.kind, idx, bytes, lat, service);
+                    rec.record_ok(op.kind, idx, bytes, lat, service, None);
                 }
                 Err(e) => {
                     let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };
