@@ -240,7 +240,7 @@ impl VerifyJob {
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
-            match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await {
+            match read_object(ep, &key, None, Some(&group.gen), Some(group.size(j)), None).await {
                 Ok(n) => rec.record_ok(OpKind::Get, idx, n, started.elapsed().as_micros() as u64, None, None),
                 Err(e) => rec.record_err(OpKind::Get, idx, e.kind_name()),
             }
