@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use common::{
-    col, command, results_dir, results_dirs, sai3, sai3_env, testbed, testbed_vars, text, total, tsv, unique,
+    check_ttfb, col, command, results_dir, results_dirs, sai3, sai3_env, testbed, testbed_vars, text, total, tsv,
+    unique,
 };
 
 /// (files, bytes) under a directory, recursively.
@@ -67,6 +68,7 @@ fn run_mix(base: &str, extra: &str) -> (Vec<Vec<String>>, PathBuf, tempfile::Tem
     for op in ["GET", "PUT", "META"] {
         assert_eq!(total(&rows, op, "errors"), 0, "{base}: {op} errors");
     }
+    check_ttfb(&rows);
     (rows, dir, tmp)
 }
 

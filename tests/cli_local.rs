@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{col, count_files, results_dir, results_dirs, sai3, text, total, tsv, write};
+use common::{check_ttfb, col, count_files, results_dir, results_dirs, sai3, text, total, tsv, write};
 
 #[test]
 fn missing_config_is_exit_2_and_names_the_file() {
@@ -140,6 +140,7 @@ fn local_run_writes_results_that_match_the_disk() {
     let count = |op: &str| total(&res, op, "count");
     assert_eq!(count("PUT"), count_files(&data.join("out")), "PUT count = files on disk");
     assert!(count("GET") > 0 && count("META") > 0);
+    check_ttfb(&res);
     let prep = tsv(&dir.join("prepare_results.tsv"));
     assert_eq!(total(&prep, "PUT", "count"), 40, "prepare PUT row");
     assert_eq!(count_files(&data.join("in")), 40);
@@ -157,6 +158,37 @@ fn local_run_writes_results_that_match_the_disk() {
     let o2 = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
     assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
     assert_eq!(results_dirs(tmp.path()).len(), 2);
+}
+
+/// Time to first byte of GETs read in parts and of empty objects: the parts' first byte comes
+/// before the end; an empty object has no first byte, so its ttfb is its whole latency.
+#[test]
+fn ttfb_of_parts_and_of_empty_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = write(
+        tmp.path(),
+        "ttfb.yaml",
+        &format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\n\
+             prepare:\n  ensure_objects:\n    - {{base_uri: \"big/\", count: 4, size_spec: 1MiB}}\n\
+             \x20   - {{base_uri: \"empty/\", count: 4, size_spec: 0}}\n\
+             workload:\n  - {{op: get, path: \"big/*\", part_size: 256KiB, parts_in_flight: 2}}\n\
+             \x20 - {{op: get, path: \"empty/*\"}}\n",
+            data.display()
+        ),
+    );
+    let o = sai3(&["ctl", "run", "--config", cfg.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows = tsv(&results_dir(tmp.path()).unwrap().join("results.tsv"));
+    check_ttfb(&rows);
+    let (b, c) = (col(&rows, "size_bucket"), col(&rows, "count"));
+    let zero = rows.iter().find(|r| r[0] == "GET" && r[b] == "zero").expect("a GET row of empty objects");
+    assert!(zero[c].parse::<u64>().unwrap() > 0);
+    for (t, l) in [("ttfb_p50_us", "p50_us"), ("ttfb_p99_us", "p99_us")] {
+        assert_eq!(zero[col(&rows, t)], zero[col(&rows, l)], "empty objects: ttfb is the latency");
+    }
+    assert!(rows.iter().any(|r| r[0] == "GET" && r[b] == "512KiB-4MiB"), "{rows:?}");
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{col, count_files, results_dir, results_dirs, sai3, text, total, tsv, Agent, Running, PATIENCE};
+use common::{
+    check_ttfb, col, count_files, results_dir, results_dirs, sai3, text, total, tsv, Agent, Running, PATIENCE,
+};
 
 fn agents_yaml(agents: &[(&Agent, &str)]) -> String {
     let mut s = String::from("  agents:\n");
@@ -92,6 +94,10 @@ workload:\n  - op: get\n    path: \"*/*.dat\"\n    weight: 60\n  - op: put\n    
         assert!(sum > 0, "{op} ran");
     }
     assert_eq!(count_files(&data.join("new")), total(&all, "PUT", "count"));
+    // Time to first byte crossed the wire: the merged median lies between the agents' medians.
+    let (t1, t2) = (check_ttfb(&ag[0]).0, check_ttfb(&ag[1]).0);
+    let t = check_ttfb(&all).0;
+    assert!(t1.min(t2) <= t && t <= t1.max(t2), "merged ttfb_p50_us {t}, agents {t1} and {t2}");
     // perf_log: the aggregate's workload rows add up to the totals, and to the agents' rows.
     let perf = tsv(&dir.join("perf_log.tsv"));
     let (st, g) = (col(&perf, "stage"), col(&perf, "get_ops"));

@@ -1,7 +1,8 @@
 //! The results files of a hand-built, deterministic two-agent run: byte-exact against
 //! `tests/golden/` (UPDATE_GOLDEN=1 rewrites them — review the diff), and checked for truth:
 //! interval sums equal totals, ALL rows equal their bucket rows, endpoint totals equal op totals,
-//! and every percentile equals the one computed directly from the recorded latencies.
+//! and every percentile (latency and GET time to first byte) equals the one computed directly
+//! from the recorded values.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -23,6 +24,13 @@ fn latency(i: u64) -> u64 {
 struct Recorded {
     /// (op, latency) of every successful request, across agents.
     samples: Vec<(OpKind, u64)>,
+    /// Time to first byte of every successful GET, across agents.
+    ttfb: Vec<u64>,
+}
+
+/// A GET's time to first byte: a deterministic share of its latency (never more).
+fn ttfb_of(lat: u64) -> u64 {
+    lat * (1 + lat % 4) / 5 + 1
 }
 
 fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport {
@@ -42,8 +50,10 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
             };
             let lat = latency(i);
             let ep = eps[(k as usize) % eps.len()];
-            s.record_ok(op, Some(ep), bytes, lat, None);
+            let ttfb = (op == OpKind::Get).then(|| ttfb_of(lat));
+            s.record_ok(op, Some(ep), bytes, lat, None, ttfb);
             rec.samples.push((op, lat));
+            rec.ttfb.extend(ttfb);
         }
         for _ in 0..(idx + seed) {
             s.record_err(OpKind::Delete, Some(eps[0]), "not_found");
@@ -64,7 +74,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
     }
     let mut prep = Snapshot::default();
     for k in 0..100u64 {
-        prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None);
+        prep.record_ok(OpKind::Put, Some(eps[(k as usize) % eps.len()]), 65536, 100 + k, None, None);
     }
     let plan = stages_plan();
     let mut prepare = StageReport::new(0, &plan.stages[0]);
@@ -123,7 +133,7 @@ fn merged(agents: &[AgentReport]) -> AgentReport {
 }
 
 fn build() -> (RunReport, Recorded) {
-    let mut rec = Recorded { samples: vec![] };
+    let mut rec = Recorded { samples: vec![], ttfb: vec![] };
     let a0 = agent("agent-a", 0, &[0, 1], &mut rec);
     let a1 = agent("agent-b", 1, &[2, 3], &mut rec);
     let aggregate = merged(&[a0.clone(), a1.clone()]);
@@ -230,6 +240,10 @@ fn column_lists_are_the_documented_ones() {
             "count"
         ]
     );
+    assert_eq!(
+        &report::results_tsv::COLUMNS[13..],
+        &["errors", "service_mean_us", "service_p50_us", "service_p99_us", "ttfb_p50_us", "ttfb_p99_us"]
+    );
     assert_eq!(report::endpoint_stats::COLUMNS.len(), 14);
 }
 
@@ -294,6 +308,24 @@ fn figures_are_true() {
         let mean = v.iter().sum::<u64>() as f64 / v.len() as f64;
         let got = num(&all(op)[col(&rh, "mean_us")]);
         assert!((got - mean).abs() <= mean * 0.001 + 0.01, "{op} mean: file {got}, exact {mean}");
+    }
+
+    // Time to first byte: GET's percentiles are those of the recorded values, never above the
+    // latency's; every other row has none (0).
+    let mut t = rec.ttfb.clone();
+    t.sort_unstable();
+    assert_eq!(t.len() as f64, num(&all("GET")[count]));
+    for (c, lat_c, q) in [("ttfb_p50_us", "p50_us", 0.50), ("ttfb_p99_us", "p99_us", 0.99)] {
+        let rank = ((q * t.len() as f64).ceil() as usize).clamp(1, t.len());
+        let exact = t[rank - 1] as f64;
+        let got = num(&all("GET")[col(&rh, c)]);
+        assert!((got - exact).abs() <= exact * 0.001 + 1.0, "GET {c}: file {got}, exact {exact}");
+        for r in rows.iter().filter(|r| r[0] == "GET") {
+            assert!(num(&r[col(&rh, c)]) > 0.0 && num(&r[col(&rh, c)]) <= num(&r[col(&rh, lat_c)]), "{r:?}");
+        }
+    }
+    for r in rows.iter().filter(|r| r[0] != "GET") {
+        assert_eq!((r[col(&rh, "ttfb_p50_us")].as_str(), r[col(&rh, "ttfb_p99_us")].as_str()), ("0", "0"), "{r:?}");
     }
 }
 

@@ -152,7 +152,9 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
     let measured = agent.stages.iter().any(|s| s.result.is_some() || s.command.is_some());
     if !measured {
         // Nothing was measured (e.g. no objects to read): no results folder is left behind.
-        staging.map(report::oplog_files::Staging::discard);
+        if let Some(s) = staging {
+            s.discard();
+        }
         return match usage_error {
             Some(e) => Err(Failure::Usage(e)),
             None => Err(Failure::Run(agent.failure.unwrap_or_else(|| "nothing ran".into()))),

@@ -88,7 +88,9 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     let report = match ran {
         Ok(r) => r,
         Err(e) => {
-            staging.map(report::oplog_files::Staging::discard);
+            if let Some(s) = staging {
+                s.discard();
+            }
             return match e {
                 ControllerError::Usage(e) => (Err(Failure::Usage(e)), None),
                 ControllerError::Run(e) => (Err(Failure::Run(e)), None),

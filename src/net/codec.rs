@@ -43,6 +43,7 @@ pub fn snapshot_to_wire(s: &Snapshot) -> pb::WireSnapshot {
                 bytes: c.bytes,
                 hist: hist_bytes(&c.hist),
                 service: c.service.as_ref().map(hist_bytes).unwrap_or_default(),
+                ttfb: c.ttfb.as_ref().map(hist_bytes).unwrap_or_default(),
             })
             .collect(),
         errors: s
@@ -74,6 +75,7 @@ pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapsho
             bytes: c.bytes,
             hist: hist_from(&c.hist)?,
             service: if c.service.is_empty() { None } else { Some(hist_from(&c.service)?) },
+            ttfb: if c.ttfb.is_empty() { None } else { Some(hist_from(&c.ttfb)?) },
         };
         s.cells.entry((op_from(c.op)?, c.bucket as usize)).or_default().merge(&cell);
     }
@@ -235,6 +237,7 @@ mod tests {
                 (i * 37) % 100_000,
                 lat,
                 if i % 3 == 0 { Some(lat / 2 + 1) } else { None },
+                (op == OpKind::Get).then_some(lat / 4 + 1),
             );
             if i % 11 == 0 {
                 s.record_err(op, Some(1), "timeout");
@@ -266,6 +269,14 @@ mod tests {
                 assert_eq!(c.hist.value_at_quantile(q), w.hist.value_at_quantile(q), "{k:?} q{q}");
             }
             assert_eq!(c.service.as_ref().map(|h| h.len()), w.service.as_ref().map(|h| h.len()));
+            assert_eq!(c.ttfb.is_some(), k.0 == OpKind::Get, "{k:?}: a ttfb histogram exactly for GET");
+            assert_eq!(c.ttfb.is_some(), w.ttfb.is_some(), "{k:?}");
+            if let (Some(a), Some(b)) = (&c.ttfb, &w.ttfb) {
+                assert_eq!(a.len(), b.len(), "{k:?}");
+                for q in [0.5, 0.99, 1.0] {
+                    assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q), "{k:?} ttfb q{q}");
+                }
+            }
         }
         for (e, w) in direct.endpoints.iter().zip(&via_wire.endpoints) {
             assert_eq!(
@@ -291,6 +302,10 @@ mod tests {
     fn garbage_histogram_is_an_error_not_a_panic() {
         let mut w = snapshot_to_wire(&sample(4, 10));
         w.cells[0].hist = vec![1, 2, 3];
+        assert!(snapshot_from_wire(&w, &[0, 1]).is_err());
+        let mut w = snapshot_to_wire(&sample(4, 10));
+        let get = w.cells.iter_mut().find(|c| !c.ttfb.is_empty()).expect("a GET cell with ttfb");
+        get.ttfb = vec![1, 2, 3];
         assert!(snapshot_from_wire(&w, &[0, 1]).is_err());
     }
 }

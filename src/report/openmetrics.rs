@@ -177,8 +177,8 @@ mod tests {
         live.begin("r1", "a \"q\".yaml", &plan, vec!["file:///tmp/x/".into()]);
         live.set_stage(0);
         let mut s = Snapshot::default();
-        s.record_ok(OpKind::Get, Some(0), 100, 7, None);
-        s.record_ok(OpKind::Get, Some(0), 100, 300, None);
+        s.record_ok(OpKind::Get, Some(0), 100, 7, None, None);
+        s.record_ok(OpKind::Get, Some(0), 100, 300, None, None);
         s.record_err(OpKind::Get, Some(0), "not_found");
         let row = IntervalRow {
             index: 0,

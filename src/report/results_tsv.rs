@@ -6,9 +6,9 @@ use crate::core::exec::PhaseResult;
 use crate::core::metrics::{Cell, Snapshot, SIZE_BUCKETS};
 use crate::core::{OpClass, OpKind};
 
-/// The columns, in order. The first 13 are the older tool's; `errors` and the service-time
-/// columns come after them so scripts that read the older files keep working.
-pub const COLUMNS: [&str; 17] = [
+/// The columns, in order. The first 13 are the older tool's; `errors`, the service-time and the
+/// time-to-first-byte columns come after them so scripts that read the older files keep working.
+pub const COLUMNS: [&str; 19] = [
     "operation",
     "size_bucket",
     "bucket_idx",
@@ -26,7 +26,13 @@ pub const COLUMNS: [&str; 17] = [
     "service_mean_us",
     "service_p50_us",
     "service_p99_us",
+    "ttfb_p50_us",
+    "ttfb_p99_us",
 ];
+
+/// The columns sai3 appended after its first results files: a file that lacks them is sai3's
+/// all the same (`analyze` does not note their absence).
+pub const LATER_COLUMNS: [&str; 2] = ["ttfb_p50_us", "ttfb_p99_us"];
 
 /// `bucket_idx` of the per-op META rows (MKDIR, RMDIR, LIST, STAT, DELETE; size_bucket `ALL`).
 pub fn op_row_idx(op: OpKind) -> u32 {
@@ -46,6 +52,8 @@ fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&
     let c = cell.unwrap_or(&empty);
     let lat = Lat::of(&c.hist);
     let svc = Lat::of(c.service_hist());
+    // Rows without first-byte times (PUT, META, verify GETs) show 0, as empty histograms do.
+    let ttfb = c.ttfb.as_ref().map(Lat::of).unwrap_or_default();
     let avg_bytes = if c.count > 0 { c.bytes as f64 / c.count as f64 } else { 0.0 };
     tsv_line(
         out,
@@ -67,6 +75,8 @@ fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&
             f2(svc.mean),
             svc.p50.to_string(),
             svc.p99.to_string(),
+            ttfb.p50.to_string(),
+            ttfb.p99.to_string(),
         ],
     );
 }

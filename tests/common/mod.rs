@@ -107,6 +107,31 @@ pub fn total(rows: &[Vec<String>], op: &str, column: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The time-to-first-byte columns of a workload's results.tsv: every GET row that counted
+/// requests has them, above 0 and never above its latency (each GET's first byte comes before its
+/// end, and both count from the same start, so each percentile is at most the latency's, exactly);
+/// every other row shows 0. Returns the GET ALL row's (ttfb_p50_us, ttfb_p99_us).
+pub fn check_ttfb(rows: &[Vec<String>]) -> (u64, u64) {
+    let c = |name: &str| col(rows, name);
+    let n = |r: &[String], name: &str| -> u64 {
+        r[c(name)].parse().unwrap_or_else(|e| panic!("{name} `{}`: {e}", r[c(name)]))
+    };
+    let mut all = None;
+    for r in &rows[1..] {
+        let (t50, t99) = (n(r, "ttfb_p50_us"), n(r, "ttfb_p99_us"));
+        if r[c("operation")] != "GET" || n(r, "count") == 0 {
+            assert_eq!((t50, t99), (0, 0), "no first-byte times outside GET: {r:?}");
+            continue;
+        }
+        assert!(t50 > 0 && t50 <= t99, "{r:?}");
+        assert!(t50 <= n(r, "p50_us") && t99 <= n(r, "p99_us") && t99 <= n(r, "max_us"), "ttfb above latency: {r:?}");
+        if r[c("size_bucket")] == "ALL" {
+            all = Some((t50, t99));
+        }
+    }
+    all.expect("a GET ALL row")
+}
+
 /// Files (not directories) below `dir`, recursively; 0 when it does not exist.
 pub fn count_files(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };

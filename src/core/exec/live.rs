@@ -276,7 +276,7 @@ mod tests {
         for r in 0..3u64 {
             let mut s = Snapshot::default();
             for i in 0..1000u64 {
-                s.record_ok(OpKind::Get, Some((i % 2) as usize), 4096, 1 + (i * 37 + r) % 20_000, None);
+                s.record_ok(OpKind::Get, Some((i % 2) as usize), 4096, 1 + (i * 37 + r) % 20_000, None, None);
                 total += 1;
             }
             s.record_err(OpKind::Get, Some(1), "timeout");
@@ -286,7 +286,7 @@ mod tests {
             "a1",
             &row(tag.warmup(), {
                 let mut s = Snapshot::default();
-                s.record_ok(OpKind::Get, None, 1, 5, None);
+                s.record_ok(OpKind::Get, None, 1, 5, None, None);
                 s
             }),
         );

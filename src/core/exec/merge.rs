@@ -312,7 +312,7 @@ mod tests {
     fn row(stage: StageTag, index: u64, lats: &[u64]) -> IntervalRow {
         let mut snap = Snapshot::default();
         for &l in lats {
-            snap.record_ok(OpKind::Get, None, 4096, l, None);
+            snap.record_ok(OpKind::Get, None, 4096, l, None, None);
         }
         IntervalRow {
             index,

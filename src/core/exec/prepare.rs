@@ -204,7 +204,7 @@ impl PrepareJob {
             match r {
                 Ok(()) => {
                     let log = log_record(&rec, OpKind::Put, w, ep, &key, size, None, started, end);
-                    rec.record_ok_logged(OpKind::Put, idx, size, (end - started).as_micros() as u64, None, log);
+                    rec.record_ok_logged(OpKind::Put, idx, size, (end - started).as_micros() as u64, None, None, log);
                     mine.push(t);
                 }
                 Err(e) => {
@@ -247,12 +247,12 @@ impl VerifyJob {
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
-            let r = read_object(ep, &key, None, Some(&group.gen), Some(group.size(j))).await;
+            let r = read_object(ep, &key, None, Some(&group.gen), Some(group.size(j)), None).await;
             let end = std::time::Instant::now();
             match r {
                 Ok(n) => {
                     let log = log_record(&rec, OpKind::Get, w, ep, &key, n, None, started, end);
-                    rec.record_ok_logged(OpKind::Get, idx, n, (end - started).as_micros() as u64, None, log);
+                    rec.record_ok_logged(OpKind::Get, idx, n, (end - started).as_micros() as u64, None, None, log);
                 }
                 Err(e) => {
                     let log = log_record(&rec, OpKind::Get, w, ep, &key, 0, Some(&e), started, end);
@@ -327,7 +327,7 @@ impl CleanupJob {
         match r {
             Ok(()) => {
                 let log = log_record(rec, op, w, ep, key, 0, None, started, end);
-                rec.record_ok_logged(op, idx, 0, (end - started).as_micros() as u64, None, log);
+                rec.record_ok_logged(op, idx, 0, (end - started).as_micros() as u64, None, None, log);
             }
             Err(StoreError::NotFound(_)) => {}
             Err(e) => {

@@ -3,6 +3,8 @@
 //! stage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use rand::Rng;
 
@@ -38,18 +40,38 @@ fn report_verify_failure(uri: &str, key: &str, what: &str) {
     }
 }
 
-/// GET `key` (or its range), checking the bytes against `gen` when given.
+/// Stamp the time of the first byte into `first` (the first call wins; an empty chunk is no byte).
+#[inline]
+fn stamp(first: Option<&OnceLock<Instant>>, d: &[u8]) {
+    if let Some(f) = first.filter(|_| !d.is_empty()) {
+        f.get_or_init(Instant::now);
+    }
+}
+
+/// GET `key` (or its range), checking the bytes against `gen` when given. With `first`, the
+/// instant the first bytes of the body arrive is set into it, unless it is set already (the
+/// parts of one GET share it: the earliest wins); an empty object leaves it unset.
 pub async fn read_object(
     ep: &Endpoint,
     key: &str,
     range: Option<(u64, u64)>,
     gen: Option<&Generator>,
     expect_size: Option<u64>,
+    first: Option<&OnceLock<Instant>>,
 ) -> Result<u64, StoreError> {
-    let Some(g) = gen else { return ep.backend.read(key, range, None).await };
+    let Some(g) = gen else {
+        if first.is_none() {
+            return ep.backend.read(key, range, None).await;
+        }
+        let mut sink = |_: u64, d: &[u8]| stamp(first, d);
+        return ep.backend.read(key, range, Some(&mut sink)).await;
+    };
     let mut chk = Checker::new(g, key, Vec::new());
     let read = {
-        let mut sink = |off: u64, d: &[u8]| chk.check(off, d);
+        let mut sink = |off: u64, d: &[u8]| {
+            stamp(first, d);
+            chk.check(off, d)
+        };
         ep.backend.read(key, range, Some(&mut sink)).await
     };
     let n = match read {
@@ -70,23 +92,25 @@ pub async fn read_object(
 
 /// GET of the whole object (`size` bytes as listed) as ranged reads of `p.size` bytes, at most
 /// `p.in_flight` at a time: concurrent requests on object stores, that many threads on local
-/// file systems (whose requests complete without awaiting). Returns the bytes read.
+/// file systems (whose requests complete without awaiting). Returns the bytes read. Every part
+/// shares `first` (see [`read_object`]): the first byte of whichever part answers first.
 pub async fn read_parts(
     ep: &Endpoint,
     key: &str,
     size: u64,
     p: PartSpec,
     gen: Option<&Generator>,
+    first: Option<&OnceLock<Instant>>,
 ) -> Result<u64, StoreError> {
     let ranges: Vec<(u64, u64)> =
         (0..size.div_ceil(p.size)).map(|i| (i * p.size, p.size.min(size - i * p.size))).collect();
     if ranges.len() <= 1 {
-        return read_object(ep, key, None, gen, None).await;
+        return read_object(ep, key, None, gen, None, first).await;
     }
     if !ep.backend.is_blocking() {
         use futures::stream::{StreamExt, TryStreamExt};
         return futures::stream::iter(ranges)
-            .map(|r| read_object(ep, key, Some(r), gen, None))
+            .map(|r| read_object(ep, key, Some(r), gen, None, first))
             .buffer_unordered(p.in_flight)
             .try_fold(0u64, |a, n| async move { Ok(a + n) })
             .await;
@@ -95,7 +119,7 @@ pub async fn read_parts(
     let reader = || -> Result<u64, StoreError> {
         let mut n = 0;
         while let Some(&r) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) {
-            n += futures::executor::block_on(read_object(ep, key, Some(r), gen, None))?;
+            n += futures::executor::block_on(read_object(ep, key, Some(r), gen, None, first))?;
         }
         Ok(n)
     };
@@ -117,7 +141,7 @@ mod tests {
     use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     /// Reads of a fixed-size object that take 50 ms each, counting how many overlap; blocking
     /// (done on the calling thread) or not (awaiting a timer).
@@ -180,6 +204,142 @@ mod tests {
         }
     }
 
+    /// An object of `data` handed to the sink in chunks of `chunk` bytes, `gap` apart (a thread
+    /// sleep when blocking, a timer otherwise), recording when each chunk went to the sink:
+    /// (offset, just before, just after).
+    struct Chunks {
+        data: bytes::Bytes,
+        chunk: usize,
+        gap: Duration,
+        blocking: bool,
+        calls: Mutex<Vec<(u64, Instant, Instant)>>,
+    }
+
+    impl Chunks {
+        fn new(data: bytes::Bytes, chunk: usize, blocking: bool) -> Arc<Self> {
+            Arc::new(Chunks { data, chunk, gap: Duration::from_millis(30), blocking, calls: Mutex::new(Vec::new()) })
+        }
+        fn feed(&self, off: u64, d: &[u8], sink: &mut Option<Sink<'_>>) {
+            if let Some(s) = sink.as_mut() {
+                let before = Instant::now();
+                s(off, d);
+                self.calls.lock().push((off, before, Instant::now()));
+            }
+        }
+    }
+
+    impl Backend for Chunks {
+        fn read<'a>(
+            &'a self,
+            _key: &'a str,
+            range: Option<(u64, u64)>,
+            mut sink: Option<Sink<'a>>,
+        ) -> BoxFuture<'a, Result<u64, StoreError>> {
+            let (off, len) = range.unwrap_or((0, self.data.len() as u64));
+            let body = self.data.slice(off as usize..(off + len) as usize);
+            let chunks: Vec<(u64, bytes::Bytes)> = (0..body.len())
+                .step_by(self.chunk)
+                .map(|i| (off + i as u64, body.slice(i..(i + self.chunk).min(body.len()))))
+                .collect();
+            if self.blocking {
+                for (o, c) in &chunks {
+                    self.feed(*o, c, &mut sink);
+                    std::thread::sleep(self.gap);
+                }
+                return Box::pin(std::future::ready(Ok(len)));
+            }
+            Box::pin(async move {
+                for (o, c) in &chunks {
+                    self.feed(*o, c, &mut sink);
+                    tokio::time::sleep(self.gap).await;
+                }
+                Ok(len)
+            })
+        }
+        fn put<'a>(&'a self, _: &'a str, _: bytes::Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn list<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<ObjectInfo>, StoreError>> {
+            unreachable!()
+        }
+        fn stat<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+            unreachable!()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn mkdir<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+        fn is_blocking(&self) -> bool {
+            self.blocking
+        }
+        fn preflight<'a>(&'a self, _: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!()
+        }
+    }
+
+    fn endpoint(b: Arc<Chunks>) -> Endpoint {
+        Endpoint {
+            idx: 0,
+            uri: "chunks://".into(),
+            label: "chunks://".into(),
+            backend: b,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// The first byte is the first chunk's: stamped while the sink had it, before the second
+    /// chunk came and before the read returned; with and without verify, blocking or not.
+    #[tokio::test]
+    async fn first_byte_is_stamped_once_at_the_first_chunk() {
+        let gen = Generator::new(7, &crate::core::config::DataSpec::default());
+        for blocking in [true, false] {
+            for check in [None, Some(&gen)] {
+                let b = Chunks::new(gen.object("k", 300), 100, blocking);
+                let ep = endpoint(b.clone());
+                let first = OnceLock::new();
+                let n = read_object(&ep, "k", None, check, Some(300), Some(&first)).await.unwrap();
+                let returned = Instant::now();
+                assert_eq!(n, 300);
+                let calls = b.calls.lock().clone();
+                assert_eq!(calls.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 100, 200]);
+                let t = *first.get().expect("stamped");
+                let what = format!("blocking: {blocking}, verify: {}", check.is_some());
+                assert!(calls[0].1 <= t && t <= calls[0].2, "{what}: during the first chunk");
+                assert!(t < calls[1].1 && t + b.gap <= returned, "{what}: not a later chunk's time");
+            }
+        }
+    }
+
+    /// No body, no first byte: the caller uses the end of the request.
+    #[tokio::test]
+    async fn an_empty_object_stamps_nothing() {
+        for check in [None, Some(&Generator::new(7, &crate::core::config::DataSpec::default()))] {
+            let ep = endpoint(Chunks::new(bytes::Bytes::new(), 100, true));
+            let first = OnceLock::new();
+            assert_eq!(read_object(&ep, "k", None, check, Some(0), Some(&first)).await.unwrap(), 0);
+            assert!(first.get().is_none());
+        }
+    }
+
+    /// Parts share one stamp: the first byte of the part that answered first.
+    #[tokio::test]
+    async fn parts_share_the_earliest_first_byte() {
+        for blocking in [true, false] {
+            let b = Chunks::new(bytes::Bytes::from(vec![0u8; 1000]), 50, blocking);
+            let ep = endpoint(b.clone());
+            let first = OnceLock::new();
+            let p = PartSpec { size: 100, in_flight: 4 };
+            assert_eq!(read_parts(&ep, "k", 1000, p, None, Some(&first)).await.unwrap(), 1000);
+            let calls = b.calls.lock().clone();
+            assert_eq!(calls.len(), 20);
+            let t = *first.get().expect("stamped");
+            let earliest = calls.iter().min_by_key(|c| c.1).unwrap();
+            assert!(earliest.1 <= t && t <= earliest.2, "blocking: {blocking}");
+        }
+    }
+
     /// 10 parts of 100 bytes and one of 5, 4 at a time: every byte read once, never more than 4
     /// reads in flight, and 4 of them overlapping at some point.
     #[tokio::test]
@@ -199,7 +359,7 @@ mod tests {
                 backend: slow.clone(),
                 in_flight: AtomicUsize::new(0),
             };
-            let n = read_parts(&ep, "k", 1005, PartSpec { size: 100, in_flight: 4 }, None).await.unwrap();
+            let n = read_parts(&ep, "k", 1005, PartSpec { size: 100, in_flight: 4 }, None, None).await.unwrap();
             assert_eq!(n, 1005);
             let mut reads = slow.reads.lock().clone();
             reads.sort();

@@ -178,8 +178,10 @@ impl ReplayJob {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
                     let service = Some(end.duration_since(actual).as_micros() as u64);
+                    let ttfb = (op.op == OpKind::Get)
+                        .then(|| first.get().copied().unwrap_or(end).duration_since(intended).as_micros() as u64);
                     let log = rec.logging().then(|| record(bytes, None));
-                    rec.record_ok_logged(op.op, None, bytes, lat, service, log);
+                    rec.record_ok_logged(op.op, None, bytes, lat, service, ttfb, log);
                 }
                 Err(e) => {
                     let kind = if cancel.is_cancelled() { "aborted" } else { e.kind_name() };

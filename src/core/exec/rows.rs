@@ -93,7 +93,7 @@ mod tests {
     fn row(stage: &StageTag, index: u64, secs: f64, lats: &[u64]) -> IntervalRow {
         let mut snap = Snapshot::default();
         for &l in lats {
-            snap.record_ok(OpKind::Put, None, 100, l, None);
+            snap.record_ok(OpKind::Put, None, 100, l, None, None);
         }
         IntervalRow {
             index,

@@ -410,13 +410,14 @@ impl WorkloadJob {
         ep: &Endpoint,
         pick: &Pick,
         check: Option<&Generator>,
+        first: &OnceLock<Instant>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         let key = &*pick.key;
         match op.kind {
             OpKind::Get => match op.parts {
-                Some(p) => read_parts(ep, key, pick.size, p, check).await,
-                None => read_object(ep, key, pick.range, check, None).await,
+                Some(p) => read_parts(ep, key, pick.size, p, check, Some(first)).await,
+                None => read_object(ep, key, pick.range, check, None, Some(first)).await,
             },
             OpKind::Put => {
                 let d = pick.body.clone().unwrap_or_default();
@@ -489,11 +490,14 @@ impl WorkloadJob {
             let (ep, guard) = store.pick(&mut cursor);
             let idx = self.endpoints.then_some(ep.idx);
             let mut result = Err(StoreError::Other("not run".into()));
+            // GET: when the first bytes of the body came (set by the read; each attempt anew).
+            let mut first = OnceLock::new();
             for _attempt in 0..=self.retries {
+                first.take();
                 result = tokio::select! {
                     biased;
                     _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
-                    r = self.once(op, ep, &pick, check) => r,
+                    r = self.once(op, ep, &pick, check, &first) => r,
                 };
                 if result.is_ok() || clock.hard.is_cancelled() {
                     break;
@@ -501,7 +505,7 @@ impl WorkloadJob {
             }
             drop(guard);
             let end = Instant::now();
-            let first_byte: Option<Instant> = None;
+            let first_byte: Option<Instant> = first.get().copied();
             if result.is_ok() {
                 self.note_written(op, &pick, &mut made);
             }
@@ -526,8 +530,12 @@ impl WorkloadJob {
                 Ok(bytes) => {
                     let lat = end.duration_since(intended).as_micros() as u64;
                     let service = open_loop.then(|| end.duration_since(actual).as_micros() as u64);
+                    // Time to first byte, from the intended start like the latency; an empty
+                    // body has no first byte: the whole request.
+                    let ttfb = (op.kind == OpKind::Get)
+                        .then(|| first_byte.unwrap_or(end).duration_since(intended).as_micros() as u64);
                     let log = rec.logging().then(|| record(bytes, None));
-                    rec.record_ok_logged(op.kind, idx, bytes, lat, service, log);
+                    rec.record_ok_logged(op.kind, idx, bytes, lat, service, ttfb, log);
                 }
                 Err(e) => {
                     let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };

@@ -49,6 +49,7 @@ impl WorkerRecorder {
 
     /// [`Self::record_ok`], and the operation's op-log record.
     #[inline]
+    #[allow(clippy::too_many_arguments)] // record_ok's figures, and the record
     pub fn record_ok_logged(
         &self,
         op: OpKind,
@@ -56,10 +57,11 @@ impl WorkerRecorder {
         bytes: u64,
         latency_us: u64,
         service_us: Option<u64>,
+        ttfb_us: Option<u64>,
         record: Option<OpRecord>,
     ) {
         let mut g = self.inner.lock();
-        g.record_ok(op, endpoint, bytes, latency_us, service_us);
+        g.record_ok(op, endpoint, bytes, latency_us, service_us, ttfb_us);
         if let (Some(log), Some(r)) = (&self.log, record) {
             log.push(r);
         }
@@ -92,10 +94,19 @@ impl WorkerRecorder {
     }
 
     /// Record a completed request. `latency_us` is measured from the intended start (equal to
-    /// the actual start in closed loop); `service_us`, only in open loop, from the actual start.
+    /// the actual start in closed loop); `service_us`, only in open loop, from the actual start;
+    /// `ttfb_us`, only for workload GETs, from the intended start to the first byte of the body.
     #[inline]
-    pub fn record_ok(&self, op: OpKind, endpoint: Option<usize>, bytes: u64, latency_us: u64, service_us: Option<u64>) {
-        self.inner.lock().record_ok(op, endpoint, bytes, latency_us, service_us);
+    pub fn record_ok(
+        &self,
+        op: OpKind,
+        endpoint: Option<usize>,
+        bytes: u64,
+        latency_us: u64,
+        service_us: Option<u64>,
+        ttfb_us: Option<u64>,
+    ) {
+        self.inner.lock().record_ok(op, endpoint, bytes, latency_us, service_us, ttfb_us);
     }
 
     /// Record a failed request (after retries) of the given error kind.

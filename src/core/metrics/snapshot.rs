@@ -36,11 +36,14 @@ pub struct Cell {
     pub hist: Histogram<u64>,
     /// Service time in µs from the actual start; present only in open-loop runs.
     pub service: Option<Histogram<u64>>,
+    /// Time to first byte in µs, from the intended start (like `hist`) to the first bytes of
+    /// the body (the end of the request when it had none); present only for workload GETs.
+    pub ttfb: Option<Histogram<u64>>,
 }
 
 impl Cell {
     pub fn new() -> Self {
-        Cell { count: 0, bytes: 0, hist: new_histogram(), service: None }
+        Cell { count: 0, bytes: 0, hist: new_histogram(), service: None, ttfb: None }
     }
 
     pub fn merge(&mut self, other: &Cell) {
@@ -50,6 +53,9 @@ impl Cell {
         let _ = self.hist.add(&other.hist);
         if let Some(s) = &other.service {
             let _ = self.service.get_or_insert_with(new_histogram).add(s);
+        }
+        if let Some(t) = &other.ttfb {
+            let _ = self.ttfb.get_or_insert_with(new_histogram).add(t);
         }
     }
 
@@ -118,6 +124,7 @@ impl Snapshot {
         bytes: u64,
         latency_us: u64,
         service_us: Option<u64>,
+        ttfb_us: Option<u64>,
     ) {
         let cell = self.cells.entry((op, size_bucket(bytes))).or_default();
         cell.count += 1;
@@ -125,6 +132,9 @@ impl Snapshot {
         cell.hist.saturating_record(clamp_us(latency_us));
         if let Some(s) = service_us {
             cell.service.get_or_insert_with(new_histogram).saturating_record(clamp_us(s));
+        }
+        if let Some(t) = ttfb_us {
+            cell.ttfb.get_or_insert_with(new_histogram).saturating_record(clamp_us(t));
         }
         if let Some(e) = endpoint {
             let ep = self.endpoint_mut(e);
@@ -179,6 +189,7 @@ impl Snapshot {
         for c in self.cells.values_mut() {
             c.hist = tiny_histogram();
             c.service = None;
+            c.ttfb = None;
         }
         for e in &mut self.endpoints {
             e.hist = tiny_histogram();
@@ -246,9 +257,18 @@ mod tests {
         let mut a = Snapshot::default();
         let mut b = Snapshot::default();
         let mut union = new_histogram();
+        let mut ttfb = new_histogram();
         for i in 1..=5000u64 {
             let lat = (i * 7919) % 100_000 + 1;
-            if i % 3 == 0 { &mut a } else { &mut b }.record_ok(OpKind::Get, Some(i as usize % 2), 65536, lat, None);
+            if i % 3 == 0 { &mut a } else { &mut b }.record_ok(
+                OpKind::Get,
+                Some(i as usize % 2),
+                65536,
+                lat,
+                None,
+                Some(lat / 3 + 1),
+            );
+            ttfb.record(lat / 3 + 1).unwrap();
             union.record(lat).unwrap();
         }
         let mut m = a.clone();
@@ -258,6 +278,7 @@ mod tests {
         assert_eq!(cell.bytes, 5000 * 65536);
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(cell.hist.value_at_quantile(q), union.value_at_quantile(q));
+            assert_eq!(cell.ttfb.as_ref().unwrap().value_at_quantile(q), ttfb.value_at_quantile(q));
         }
         assert_eq!(m.endpoints[0].requests + m.endpoints[1].requests, 5000);
     }

@@ -23,19 +23,19 @@ thread_local! {
 /// Returns the number of bytes read.
 #[cfg(test)]
 pub(super) fn read_all(path: &Path) -> io::Result<u64> {
-    read_file(&mut File::open(path)?)
+    read_file(&mut File::open(path)?, None)
 }
 
-/// Read `file` to EOF into the thread's buffer (discarding the data).
-fn read_file(file: &mut File) -> io::Result<u64> {
+/// Read `file` to EOF into the thread's buffer, handing each chunk to `sink` (when given).
+fn read_file(file: &mut File, sink: Option<Sink<'_>>) -> io::Result<u64> {
     READ_BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => read_loop(file, &mut buf),
+        Ok(mut buf) => read_loop(file, &mut buf, sink),
         // Re-entered on this thread (cannot happen from the engine): use a private buffer.
-        Err(_) => read_loop(file, &mut Vec::new()),
+        Err(_) => read_loop(file, &mut Vec::new(), sink),
     })
 }
 
-fn read_loop(file: &mut File, buf: &mut Vec<u8>) -> io::Result<u64> {
+fn read_loop(file: &mut File, buf: &mut Vec<u8>, mut sink: Option<Sink<'_>>) -> io::Result<u64> {
     if buf.len() < INITIAL_BUF {
         buf.resize(INITIAL_BUF, 0);
     }
@@ -44,6 +44,9 @@ fn read_loop(file: &mut File, buf: &mut Vec<u8>) -> io::Result<u64> {
         match file.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => {
+                if let Some(s) = sink.as_mut() {
+                    s(total, &buf[..n]);
+                }
                 total += n as u64;
                 // A full buffer means a large object: grow so the next one needs fewer syscalls.
                 if n == buf.len() && buf.len() < MAX_BUF {
@@ -106,8 +109,9 @@ pub(super) fn read_range(
     Ok(total)
 }
 
-/// Open `path` and read `range` of it (see [`read_range`]; all of it to EOF when there is neither
-/// a range nor a sink) through the thread's buffer. `hint` is `storage.page_cache`: `posix_fadvise`
+/// Open `path` and read `range` of it (see [`read_range`]; without a range, all of it to EOF with
+/// sequential reads into a buffer that grows with the objects, the hot path of whole-object GETs,
+/// sink or not) through the thread's buffer. `hint` is `storage.page_cache`: `posix_fadvise`
 /// SEQUENTIAL, RANDOM or NORMAL before reading, or DONTNEED after it (the file's pages leave the
 /// cache, so the next read of it goes to the storage); `Auto` makes no call.
 pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>>, hint: PageCache) -> io::Result<u64> {
@@ -122,8 +126,8 @@ pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>
         // SAFETY: the descriptor is owned by `file`, open for the whole call.
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
     }
-    let n = if range.is_none() && sink.is_none() {
-        read_file(&mut file)
+    let n = if range.is_none() {
+        read_file(&mut file, sink)
     } else {
         READ_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
@@ -182,6 +186,15 @@ mod tests {
             write_all(&p, &data).unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), data);
             assert_eq!(read_all(&p).unwrap(), size as u64);
+            // With a sink: every byte once, in order, at its offset; no chunk for an empty file.
+            let mut got = Vec::new();
+            let mut sink = |off: u64, d: &[u8]| {
+                assert_eq!(off, got.len() as u64);
+                assert!(!d.is_empty());
+                got.extend_from_slice(d);
+            };
+            assert_eq!(read(&p, None, Some(&mut sink), PageCache::Auto).unwrap(), size as u64);
+            assert!(got == data, "{size} bytes");
         }
     }
 

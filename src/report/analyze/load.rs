@@ -417,8 +417,12 @@ fn stage_row(name: &str, comments: &[String], t: &Table) -> StageRow {
 }
 
 /// A note when a file's columns are not sai3's (`expected`): which it lacks and which it adds.
+/// Columns sai3 appended later ([`crate::report::results_tsv::LATER_COLUMNS`]) may be missing
+/// without a note: older sai3 files lack them, and the Summary reads none of them.
 fn column_note(file: &Path, header: &[String], expected: &[&str]) -> Option<String> {
-    let missing: Vec<&str> = expected.iter().copied().filter(|c| !header.iter().any(|h| h == c)).collect();
+    use crate::report::results_tsv::LATER_COLUMNS;
+    let missing: Vec<&str> =
+        expected.iter().copied().filter(|c| !LATER_COLUMNS.contains(c) && !header.iter().any(|h| h == c)).collect();
     let extra: Vec<&str> = header.iter().map(String::as_str).filter(|h| !expected.contains(h)).collect();
     if missing.is_empty() && extra.is_empty() {
         return None;
@@ -615,6 +619,22 @@ mod tests {
         assert!(!glob(b"sai3-*", b"other"));
         assert!(glob(b"sai3-2026????-*", b"sai3-20260101-x"));
         assert!(glob(b"*", b""));
+    }
+
+    /// A results.tsv of an older sai3 (without the ttfb columns) is sai3's own: no note; a file
+    /// that lacks other columns is noted for those only.
+    #[test]
+    fn later_columns_may_be_missing_without_a_note() {
+        use crate::report::results_tsv::{COLUMNS, LATER_COLUMNS};
+        let p = Path::new("results.tsv");
+        let all: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+        assert_eq!(column_note(p, &all, &COLUMNS), None);
+        let older: Vec<String> = all.iter().filter(|c| !LATER_COLUMNS.contains(&c.as_str())).cloned().collect();
+        assert_eq!(older.len(), COLUMNS.len() - LATER_COLUMNS.len());
+        assert_eq!(column_note(p, &older, &COLUMNS), None);
+        let no_errors: Vec<String> = older.into_iter().filter(|c| c != "errors").collect();
+        let note = column_note(p, &no_errors, &COLUMNS).expect("a note");
+        assert!(note.contains("lacks errors (the sheet"), "{note}");
     }
 
     #[test]
