@@ -73,7 +73,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
         false => None,
     };
     opts.oplog_dir = staging.as_ref().map(|s| s.dir().to_path_buf());
-    let merge_oplogs = plan.op_log.merge;
+    let op_log = plan.op_log.clone();
     let metrics = match super::metrics::start(args.metrics_listen.as_deref(), "controller").await {
         Ok(m) => m,
         Err(e) => return (Err(e), None),
@@ -85,7 +85,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     if let Some(m) = &metrics {
         m.end(args.metrics_linger, |l| console.line(l)).await;
     }
-    let report = match ran {
+    let mut report = match ran {
         Ok(r) => r,
         Err(e) => {
             if let Some(s) = staging {
@@ -97,6 +97,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
             };
         }
     };
+    report.oplog_files = report::oplog_files::names(&op_log, true, &report.agents);
     console.summary(&report);
     console.line("");
     console.line(if report.degraded.is_none() {
@@ -118,7 +119,7 @@ pub(super) async fn run_plan(plan: Plan, args: &RunArgs, dialer: Dialer) -> (Cmd
     }
     if let Some(s) = staging {
         let ids: Vec<String> = report.agents.iter().map(|a| a.id.clone()).collect();
-        if let Err(e) = s.finish(&dir, false, &ids, merge_oplogs) {
+        if let Err(e) = s.finish(&dir, false, &ids, op_log.merge) {
             return (Err(Failure::Run(e)), Some(dir));
         }
     }

@@ -4,21 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::core::config::Plan;
+use crate::core::config::OpLogPlan;
 use crate::core::exec::AgentReport;
 use crate::core::oplog::{self, FILE_NAME};
 
-/// The op-log files a results folder will hold, relative to it.
-pub fn names(plan: &Plan, agents: &[AgentReport]) -> Vec<String> {
-    if !plan.op_log.enabled {
+/// The op-log files a results folder will hold, relative to it: the one file of a local run;
+/// each agent's that sent one, and the merged one first when `op_log.merge` (distributed).
+pub fn names(plan: &OpLogPlan, distributed: bool, agents: &[AgentReport]) -> Vec<String> {
+    if !plan.enabled {
         return Vec::new();
     }
-    if plan.distributed.is_none() {
+    if !distributed {
         return vec![FILE_NAME.to_string()];
     }
     let mut out: Vec<String> =
         agents.iter().filter(|a| a.oplog.is_some()).map(|a| format!("agents/{}/{FILE_NAME}", a.id)).collect();
-    if plan.op_log.merge && !out.is_empty() {
+    if plan.merge && !out.is_empty() {
         out.insert(0, FILE_NAME.to_string());
     }
     out

@@ -201,7 +201,8 @@ impl Controller {
             warnings: plan.warnings.clone(),
             degraded: degraded.clone(),
             stats_delay_ms: (self.delay.0 > 0).then(|| (self.delay.1 / self.delay.0 as f64, self.delay.2)),
-            oplog_files: crate::report::oplog_files::names(&plan, &agents),
+            // Named by the caller, which moves the files into the results folder.
+            oplog_files: Vec::new(),
             aggregate,
             agents,
         };
