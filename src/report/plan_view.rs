@@ -46,6 +46,15 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
             let _ = writeln!(s, "Schedule: closed loop");
         }
     }
+    if plan.op_log.enabled {
+        let what = if plan.op_log.sample >= 1.0 {
+            "every operation".to_string()
+        } else {
+            format!("a sample of {} of the operations", plan.op_log.sample)
+        };
+        let merged = if plan.op_log.merge { ", merged across agents" } else { "" };
+        let _ = writeln!(s, "Op-log: {what} in oplog.tsv.zst{merged}");
+    }
     if !plan.prepare.ensure_objects.is_empty() || plan.prepare.tree.is_some() {
         let _ = writeln!(s, "Prepare:");
         for e in &plan.prepare.ensure_objects {

@@ -22,7 +22,7 @@ pub(super) fn top(rw: &mut Rewrite, m: &mut Mapping) {
             m,
             "",
             "rules",
-            "this is a sai3-bench replay remap file (`rules:`), not a workload config; replay is not in sai3 yet",
+            "this is a sai3-bench replay remap file (`rules:`), not a workload config; `sai3 replay` takes `--remap OLD=NEW` URI prefixes instead",
         );
         return;
     }
@@ -40,12 +40,23 @@ pub(super) fn top(rw: &mut Rewrite, m: &mut Mapping) {
     rw.ignore(m, "", "range_engine", STORAGE_LIBRARY);
     rw.ignore(m, "", "cache_checkpoint_interval_secs", METADATA_CACHE);
     rw.ignore(m, "", "enable_metadata_cache", METADATA_CACHE);
-    rw.refuse(
-        m,
-        "",
-        "op_log_path",
-        "sai3-bench's op-log (`op_log_path`) is not in sai3 yet — remove the key to run without one",
-    );
+    if let Some(path) = m.shift_remove("op_log_path") {
+        if m.contains_key("op_log") {
+            rw.refused(
+                "op_log_path",
+                "both `op_log_path` (sai3-bench's spelling) and `op_log` are given — keep only `op_log`",
+            );
+        } else {
+            let mut o = Mapping::new();
+            o.insert(s("enabled"), Value::Bool(true));
+            m.insert(s("op_log"), Value::Mapping(o));
+            let shown = path.as_str().unwrap_or("?").to_string();
+            rw.note(
+                "op_log_path",
+                format!("sai3-bench's `op_log_path: {shown}` is read as `op_log: {{enabled: true}}`: the op-log is written as oplog.tsv.zst in the results folder (an agent's under agents/<id>/), not at that path"),
+            );
+        }
+    }
     rw.rename(m, "", "warmup_period", "warmup");
     if m.contains_key("page_cache_mode") {
         rw.rename_into(m, "", "page_cache_mode", "storage", "page_cache");
