@@ -166,6 +166,20 @@ stages:
             assert!(r[fb].is_empty(), "{r:?}");
         }
     }
+    // analyze: a sheet of the 100 slowest operations, the slowest first, as in the op-log.
+    let xlsx = tmp.path().join("a.xlsx");
+    let out = sai3(&["analyze", "--dirs", dir.to_str().unwrap(), "--output", xlsx.to_str().unwrap()], tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    use calamine::{DataType, Reader};
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    let sheet = wb.worksheet_range("R1 slowest ops").unwrap();
+    assert_eq!(sheet.height(), 101, "header and 100 operations");
+    let lat = |r: &[String]| -> u64 {
+        let from = if r[log.c("intended_start")].is_empty() { &r[s] } else { &r[log.c("intended_start")] };
+        ((Log::ns(&r[e]) - Log::ns(from)) / 1000) as u64
+    };
+    let slowest = log.rows.iter().map(|r| lat(r)).max().unwrap();
+    assert_eq!(sheet.get((1, 0)).and_then(|c| c.as_f64()), Some(slowest as f64));
     let stats = sai3(&["oplog", "stats", dir.join("oplog.tsv.zst").to_str().unwrap()], tmp.path());
     let t = text(&stats);
     assert!(stats.status.success() && t.contains("slowest 10:"), "{t}");

@@ -532,6 +532,9 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
                 add(&format!("agent:{label}"), format!("{p}{label}"));
             }
         }
+        if run.slowest.is_some() {
+            add("slowest", format!("{p}slowest ops"));
+        }
         plan.push(names);
     }
     summary::write_summary(&mut wb, &f, &runs, &out.problems, &out.notes, &plan).map_err(xerr)?;
@@ -567,6 +570,7 @@ pub fn analyze(dirs: &[PathBuf], output: &Path, opts: &Options) -> Result<Outcom
                     perf_sheet(&mut wb, &f, name, p, *n, opts)
                 }
                 "charts" => chart_sheet(&mut wb, &f, name, &run.perfs[0].1, &label, opts),
+                "slowest" => table_sheet(&mut wb, &f, name, run.slowest.as_ref().expect("planned")).map_err(xerr),
                 w if w.starts_with("stage:") => {
                     let k: usize = w["stage:".len()..].parse().expect("planned");
                     table_sheet(&mut wb, &f, name, &run.stage_tables[k].1).map_err(xerr)
