@@ -7,6 +7,7 @@
 # Installs fio with apt-get when it is missing. Data goes to BENCH_DIR (default /var/tmp/sai3-bench),
 # which must be on a real file system; it is removed at the end unless BENCH_KEEP=1. The tools run
 # alternately BENCH_ROUNDS times (default 2) per workload and the best round of each is shown.
+# --oplog-cost: only W1, sai3 with the op-log off and on (the cost of recording every operation).
 # See docs/PERFORMANCE.md for the figures measured here and how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -278,12 +278,19 @@ fn args_with_aliases() -> Vec<std::ffi::OsString> {
             }
         }
         "sai3-analyze" | "sai3bench-analyze" => Some("analyze"),
-        // `sai3-bench run --config X` and `sai3-bench convert --config X`.
+        // `sai3-bench run --config X`, `sai3-bench convert --config X`, `sai3-bench replay --op-log F`.
         "sai3-bench" => match args.get(1).and_then(|a| a.to_str()) {
             Some("run") => Some("ctl"),
             Some("convert") => {
                 if let Some(i) = args.iter().position(|a| a == "--config") {
                     args.remove(i);
+                }
+                None
+            }
+            // `sai3-bench replay --op-log FILE`: the op-log to replay is `--oplog` here.
+            Some("replay") => {
+                if let Some(i) = args.iter().position(|a| a == "--op-log") {
+                    args[i] = "--oplog".into();
                 }
                 None
             }

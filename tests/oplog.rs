@@ -267,6 +267,14 @@ workload:
     let t = text(&dry);
     assert!(dry.status.success() && t.contains("Dry run: nothing was touched."), "{t}");
     assert!(t.contains(&format!("{} operations", cap.rows.len())), "{t}");
+    // The original's spelling through its program name: `sai3-bench replay --op-log F`.
+    let link = tmp.path().join("sai3-bench");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let old = std::process::Command::new(&link)
+        .args(["replay", "--op-log", oplog.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(old.status.success() && text(&old).contains("Dry run: nothing was touched."), "{}", text(&old));
     for (speed, to) in [("1", "copy1"), ("2", "copy2")] {
         let from = format!("file://{}/data/", root.display());
         let remap = format!("{from}=file://{}/{to}/", root.display());

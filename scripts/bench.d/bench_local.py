@@ -33,10 +33,12 @@ def run_measured(cmd, log):
     return os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime
 
 
-def sai3_yaml(root, secs, kind):
+def sai3_yaml(root, secs, kind, oplog=False):
     prep = ('prepare:\n  ensure_objects:\n    - base_uri: "data/"\n      count: 2000\n'
             '      size_spec: 64KiB\n      fill: random\n')
     head = f'target: "file://{root}/"\nduration: {secs}s\nconcurrency: {W}\n'
+    if oplog:
+        head += "op_log:\n  enabled: true\n"
     if kind == "prep":
         return head.replace(f"duration: {secs}s", "duration: 0s") + prep
     if kind == "W1":
@@ -51,11 +53,12 @@ def sai3_yaml(root, secs, kind):
     return head + prep + "workload:\n" + ops
 
 
-def sai3_run(sai3, root, secs, kind, work, rnd=0):
-    cfg = os.path.join(work, f"{kind}.yaml")
+def sai3_run(sai3, root, secs, kind, work, rnd=0, oplog=False):
+    tag = kind + ("-oplog" if oplog else "")
+    cfg = os.path.join(work, f"{tag}.yaml")
     with open(cfg, "w") as f:
-        f.write(sai3_yaml(root, secs, kind))
-    res = os.path.join(work, f"res-{kind}-{rnd}")
+        f.write(sai3_yaml(root, secs, kind, oplog))
+    res = os.path.join(work, f"res-{tag}-{rnd}")
     os.makedirs(res, exist_ok=True)
     rc, cpu = run_measured([sai3, "ctl", "run", "--config", cfg, "--results-dir", res], os.path.join(work, f"sai3-{kind}-{rnd}.log"))
     if rc != 0:
@@ -63,6 +66,9 @@ def sai3_run(sai3, root, secs, kind, work, rnd=0):
     if kind == "prep":
         return None
     (d,) = glob.glob(os.path.join(res, "sai3-*"))
+    dropped = None
+    if oplog:
+        dropped = json.load(open(os.path.join(d, "metadata.json")))["oplog_dropped"]
     rows = list(csv.DictReader(open(os.path.join(d, "results.tsv")), delimiter="\t"))
     totals = [r for r in rows if r["size_bucket"] == "ALL" and r["operation"] in ("GET", "PUT", "META")]
     ops = sum(int(r["count"]) for r in totals)
@@ -70,7 +76,7 @@ def sai3_run(sai3, root, secs, kind, work, rnd=0):
     mib_s = sum(float(r["throughput_mibps"]) for r in totals)
     main = max(totals, key=lambda r: int(r["count"]))
     return dict(ops_s=ops_s, mib_s=mib_s, p50=float(main["p50_us"]), p99=float(main["p99_us"]),
-                cpu_us=cpu * 1e6 / max(ops, 1), note=f"p50/p99 of {main['operation']}")
+                cpu_us=cpu * 1e6 / max(ops, 1), note=f"p50/p99 of {main['operation']}", dropped=dropped)
 
 
 def fio_run(root, secs, kind, work, rnd=0):
@@ -123,10 +129,28 @@ def show(kind, title, s, f, rounds):
     print(f"  sai3/fio: {ratio:.2f}x ops/s, {cpu:.2f}x CPU per op")
 
 
+def oplog_cost(sai3, root, secs, work, n_rounds):
+    """W1 with the op-log off and on, alternating; the best round of each and the cost."""
+    rounds = []
+    for rnd in range(n_rounds):
+        rounds.append((sai3_run(sai3, root, secs, "W1", work, rnd), sai3_run(sai3, root, secs, "W1", work, rnd, oplog=True)))
+    off = max((r[0] for r in rounds), key=lambda r: r["ops_s"])
+    on = max((r[1] for r in rounds), key=lambda r: r["ops_s"])
+    print("\nW1 with the op-log off and on (sai3 only; every operation recorded)")
+    print("  rounds (ops/s): " + "; ".join(f"off {a['ops_s']:,.0f} / on {b['ops_s']:,.0f}" for a, b in rounds) + " — best of each shown")
+    print(f"  {'':8}{'ops/s':>12}{'p50 us':>10}{'p99 us':>10}{'CPU us/op':>11}{'dropped':>9}")
+    for name, r in (("off", off), ("on", on)):
+        d = "" if r["dropped"] is None else f"{r['dropped']:,}"
+        print(f"  {name:8}{r['ops_s']:12,.0f}{r['p50']:10,.1f}{r['p99']:10,.1f}{r['cpu_us']:11,.2f}{d:>9}")
+    cost = 1 - on["ops_s"] / off["ops_s"] if off["ops_s"] else float("nan")
+    print(f"  op-log cost: {cost * 100:.1f} % of ops/s, {on['cpu_us'] - off['cpu_us']:.2f} us more CPU per op")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sai3", required=True)
     ap.add_argument("--only", default="W1,W2,W3")
+    ap.add_argument("--oplog-cost", action="store_true", help="only W1 with the op-log off and on (no fio)")
     a = ap.parse_args()
     secs = int(os.environ.get("BENCH_SECS", "20"))
     n_rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "2")))
@@ -142,6 +166,9 @@ def main():
               "W3": "70 % GET / 20 % PUT / 5 % LIST / 5 % STAT, 64 KiB (fio: 78/22 randrw, no list/stat)"}
     try:
         sai3_run(sai3, root, secs, "prep", work)
+        if a.oplog_cost:
+            oplog_cost(sai3, root, secs, work, n_rounds)
+            return
         for kind in a.only.split(","):
             # Alternate the tools over several rounds: on a VM, the first writer into fresh
             # memory pays for it, so one round alone would favour whichever tool runs second.

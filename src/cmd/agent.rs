@@ -49,7 +49,7 @@ pub fn run(args: AgentArgs) -> CmdResult {
     }
     if let Some(p) = &args.op_log {
         return Err(Failure::Usage(format!(
-            "--op-log {}: the op-log is not in sai3 yet — start the agent without it",
+            "--op-log {}: in sai3 the op-log is asked for by the run's config (`op_log: {{enabled: true}}`) and written into the controller's results folder — start the agent without it",
             p.display()
         )));
     }
