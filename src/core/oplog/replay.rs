@@ -72,25 +72,47 @@ impl Schedule {
         peak
     }
 
-    /// Keep every `n`-th operation from `i` on (agent `i` of `n` replays its share). Stage
-    /// boundaries are renumbered to the kept operations.
+    /// Keep the operations agent `i` of `n` replays: those on the objects whose name hashes to
+    /// it, so every operation on one object (its PUT, then its GETs) is replayed by one agent, in
+    /// order. Stage boundaries are renumbered to the kept operations.
     pub fn share(&mut self, i: usize, n: usize) {
         if n <= 1 {
             return;
         }
         let ops = std::mem::take(&mut self.ops);
-        // Kept operations before full index k: the first k/n rounded by the offset i.
-        let kept_before = |k: usize| (k + n - 1 - i) / n;
+        // `before[k]`: operations kept among the first k.
+        let mut before = Vec::with_capacity(ops.len() + 1);
+        let mut kept = 0;
+        let mine: Vec<bool> = ops
+            .iter()
+            .map(|o| {
+                before.push(kept);
+                let m = owner(&self.bases[o.base], &o.key, n) == i;
+                kept += usize::from(m);
+                m
+            })
+            .collect();
+        before.push(kept);
         self.ops = ops
             .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i)
-            .map(|(_, mut o)| {
-                o.after = kept_before(o.after);
+            .zip(mine)
+            .filter(|(_, m)| *m)
+            .map(|(mut o, _)| {
+                o.after = before[o.after];
                 o
             })
             .collect();
     }
+}
+
+/// The agent (of `n`) that replays the operations on `base` + `key` (FNV-1a of the name).
+fn owner(base: &str, key: &str, n: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in base.bytes().chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % n as u64) as usize
 }
 
 /// Where a recorded operation goes: its base URI and key.
@@ -192,30 +214,40 @@ mod tests {
     }
 
     #[test]
-    fn shares_keep_their_stage_boundaries() {
-        let op = |k: usize, after: usize| Scheduled {
-            at_ns: k as u64,
-            op: OpKind::Get,
-            base: 0,
-            key: format!("k{k}").into(),
-            bytes: 0,
-            after,
-        };
-        // Stage 1: ops 0..7, stage 2 from op 7 on.
-        let all: Vec<Scheduled> = (0..12).map(|k| op(k, if k >= 7 { 7 } else { 0 })).collect();
+    fn shares_keep_their_stage_boundaries_and_each_object_on_one_agent() {
+        // 40 objects: each PUT in stage 1, then two GETs of it in stage 2.
+        let mut all = Vec::new();
+        for k in 0..40 {
+            all.push(Scheduled { at_ns: k, op: OpKind::Put, base: 0, key: format!("k{k}").into(), bytes: 1, after: 0 });
+        }
+        for r in 0..80u64 {
+            let k = (r * 7) % 40;
+            all.push(Scheduled {
+                at_ns: 40 + r,
+                op: OpKind::Get,
+                base: 0,
+                key: format!("k{k}").into(),
+                bytes: 0,
+                after: 40,
+            });
+        }
         for n in 1..=4 {
             let mut kept = 0;
             for i in 0..n {
-                let mut s = Schedule { ops: all.clone(), ..Default::default() };
+                let mut s = Schedule { ops: all.clone(), bases: vec!["s3://b/".into()], ..Default::default() };
                 s.share(i, n);
                 kept += s.ops.len();
-                for (j, o) in s.ops.iter().enumerate() {
-                    let first_of_stage2 = s.ops.iter().position(|x| x.at_ns >= 7).unwrap_or(s.ops.len());
-                    let want = if o.at_ns >= 7 { first_of_stage2 } else { 0 };
-                    assert_eq!(o.after, want, "share {i} of {n}, op {j}");
+                let first_get = s.ops.iter().position(|o| o.op == OpKind::Get).unwrap_or(s.ops.len());
+                for o in &s.ops {
+                    assert_eq!(o.after, if o.op == OpKind::Get { first_get } else { 0 }, "share {i} of {n}");
+                    // Every GET's object is PUT by the same agent, before the boundary.
+                    if o.op == OpKind::Get {
+                        assert!(s.ops[..first_get].iter().any(|p| p.key == o.key), "share {i} of {n}: {}", o.key);
+                    }
                 }
+                assert!(n == 1 || s.ops.len() < all.len(), "share {i} of {n} is a part");
             }
-            assert_eq!(kept, 12);
+            assert_eq!(kept, 120, "every operation replayed once");
         }
     }
 }
