@@ -229,3 +229,200 @@ fn hung_endpoint_cannot_hold_the_run_past_its_deadline() {
     assert!(rows[1].2 > 0, "timeouts on the hung endpoint are errors: {rows:?}\n{t}");
     assert!(t.contains("timeout"), "errors by kind name the timeout: {t}");
 }
+
+/// An HTTP proxy to the S3 server that answers some object GETs itself with `503 Service
+/// Unavailable` and counts them: every GET of `poison` (so each of its requests fails every
+/// attempt), and every `nth` other object GET. The client never pipelines (it sends a request
+/// only once it has read the previous response), so a request can be answered in place while the
+/// responses of the server are relayed as they come. LIST (a GET with a query), HEAD, PUT and
+/// DELETE always pass.
+struct FailingProxy {
+    port: u16,
+    /// 503s given to GETs of `poison`.
+    poisoned: Arc<AtomicU64>,
+    /// 503s given to every `nth` other GET.
+    nth_failed: Arc<AtomicU64>,
+}
+
+impl FailingProxy {
+    fn start(upstream: String, poison: &'static str, nth: u64) -> FailingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let p = FailingProxy { port, poisoned: Arc::default(), nth_failed: Arc::default() };
+        let (poisoned, nth_failed) = (p.poisoned.clone(), p.nth_failed.clone());
+        let seen = Arc::new(AtomicU64::new(0));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                // Responses of the server, relayed as they come.
+                let (mut from, mut to) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+                let (poisoned, nth_failed, seen) = (poisoned.clone(), nth_failed.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let _ = relay_requests(client, server, poison, nth, &poisoned, &nth_failed, &seen);
+                });
+            }
+        });
+        p
+    }
+}
+
+/// Read requests from `client` one by one; pass each to `server`, or answer it with a 503.
+fn relay_requests(
+    client: TcpStream,
+    mut server: TcpStream,
+    poison: &str,
+    nth: u64,
+    poisoned: &AtomicU64,
+    nth_failed: &AtomicU64,
+    seen: &AtomicU64,
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut answer = client.try_clone()?;
+    let mut r = std::io::BufReader::new(client);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line)? == 0 {
+                let _ = server.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut words = head.split_whitespace();
+        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+            .map_or(0, |(_, v)| v.trim().parse().unwrap());
+        assert!(!head.to_ascii_lowercase().contains("transfer-encoding"), "a chunked request: {head}");
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body)?;
+        let fail = method == "GET"
+            && !target.contains('?')
+            && if target.ends_with(poison) {
+                poisoned.fetch_add(1, Ordering::SeqCst);
+                true
+            } else if (seen.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(nth) {
+                nth_failed.fetch_add(1, Ordering::SeqCst);
+                true
+            } else {
+                false
+            };
+        if fail {
+            answer.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")?;
+        } else {
+            server.write_all(head.as_bytes())?;
+            server.write_all(&body)?;
+        }
+    }
+}
+
+/// A GET workload, one worker, through a proxy that fails some GETs (`FailingProxy`), named as
+/// the one endpoint of a `multi_endpoint` block (for the endpoint stats). Returns the results
+/// folder and the proxy's (poisoned, nth) 503 counts.
+fn run_failing(retries: &str) -> (PathBuf, u64, u64, tempfile::TempDir) {
+    let (_, hostport, bucket) = s3_testbed().expect("the testbed");
+    let proxy = FailingProxy::start(hostport, "prepared-00000003.dat", 7);
+    let p = unique("retries");
+    let failing = format!("s3://127.0.0.1:{}/{bucket}/{p}/", proxy.port);
+    let yaml = format!(
+        "duration: 2s\nconcurrency: 1\nmulti_endpoint:\n  strategy: round_robin\n  endpoints: [\"{failing}\"]\n\
+prepare:\n  ensure_objects:\n    - base_uri: \"obj/\"\n      count: 8\n      size_spec: 1KiB\n\
+workload:\n  - op: get\n    path: \"obj/*\"\n{retries}"
+    );
+    let (o, dir, _, tmp) = run_with(&yaml, || {});
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = dir.expect("results folder");
+    (dir, proxy.poisoned.load(Ordering::SeqCst), proxy.nth_failed.load(Ordering::SeqCst), tmp)
+}
+
+/// Figures of a run with failures, as its files report them.
+struct Reported {
+    errors: u64,
+    retries: u64,
+    /// Retries of the endpoint.
+    endpoint_retries: u64,
+    perf_log_retries: u64,
+    meta_retries: u64,
+    retried_ok: u64,
+}
+
+fn reported(dir: &Path) -> Reported {
+    let res = tsv(&dir.join("results.tsv"));
+    let (o, b, r) = (col(&res, "operation"), col(&res, "size_bucket"), col(&res, "retries"));
+    for row in &res[1..] {
+        if row[b] != "ALL" {
+            assert_eq!(row[r], "0", "size-bucket rows carry no retries: {row:?}");
+        }
+        if row[o] != "GET" {
+            assert_eq!(row[r], "0", "only GETs were retried: {row:?}");
+        }
+    }
+    let ep = tsv(&dir.join("workload_endpoint_stats.tsv"));
+    let e = col(&ep, "retries");
+    let perf = tsv(&dir.join("perf_log.tsv"));
+    let (pr, stage) = (col(&perf, "retries"), col(&perf, "stage"));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let stage_retries: u64 = meta["stages"].as_array().unwrap().iter().map(|s| s["retries"].as_u64().unwrap()).sum();
+    assert_eq!(stage_retries, meta["retries"].as_u64().unwrap(), "the stages' retries add up to the run's");
+    Reported {
+        errors: total(&res, "GET", "errors"),
+        retries: total(&res, "GET", "retries"),
+        endpoint_retries: ep[1][e].parse().unwrap(),
+        perf_log_retries: perf[1..]
+            .iter()
+            .filter(|x| x[stage] == "workload")
+            .map(|x| x[pr].parse::<u64>().unwrap())
+            .sum(),
+        meta_retries: meta["retries"].as_u64().unwrap(),
+        retried_ok: meta["retried_ok"].as_u64().unwrap(),
+    }
+}
+
+/// With `error_handling.retries: 2`, every 503 the proxy gave is reported: as a retry when
+/// another attempt followed, as an error when it was the third; nothing retries inside the
+/// storage client. One worker: a request's attempts are consecutive requests through the proxy,
+/// so a GET that failed every 7th time succeeds on its retry, and one of the poisoned object
+/// fails all three attempts.
+#[test]
+fn retries_are_counted_and_failed_attempts_are_not_hidden() {
+    if s3_testbed().is_none() {
+        return;
+    }
+    let (dir, poisoned, nth, _tmp) = run_failing("error_handling:\n  retries: 2\n");
+    assert!(poisoned > 0 && nth > 0, "the proxy failed GETs: {poisoned} poisoned, {nth} every 7th");
+    assert_eq!(poisoned % 3, 0, "each request of the poisoned object failed three attempts: {poisoned}");
+    let r = reported(&dir);
+    assert_eq!(r.errors, poisoned / 3, "errors: the requests that failed every attempt");
+    assert_eq!(r.retries, nth + 2 * poisoned / 3, "retries: every failed attempt that another followed");
+    assert_eq!(r.retries + r.errors, nth + poisoned, "every 503 is a retry or an error");
+    assert_eq!(r.endpoint_retries, r.retries, "the endpoint's retries are the run's");
+    assert_eq!(r.perf_log_retries, r.retries, "perf_log's intervals add up to the totals");
+    assert_eq!(r.meta_retries, r.retries);
+    assert_eq!(r.retried_ok, nth, "a request that succeeded after a retry is reported as such");
+}
+
+/// Retries default to 0 and the storage client does not retry either: every 503 is an error.
+#[test]
+fn without_retries_every_failure_is_an_error() {
+    if s3_testbed().is_none() {
+        return;
+    }
+    let (dir, poisoned, nth, _tmp) = run_failing("");
+    assert!(poisoned > 0 && nth > 0, "the proxy failed GETs: {poisoned} poisoned, {nth} every 7th");
+    let r = reported(&dir);
+    assert_eq!(r.errors, poisoned + nth, "every injected failure is an error");
+    assert_eq!((r.retries, r.endpoint_retries, r.perf_log_retries, r.meta_retries, r.retried_ok), (0, 0, 0, 0, 0));
+}

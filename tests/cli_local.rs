@@ -144,9 +144,11 @@ fn local_run_writes_results_that_match_the_disk() {
     let prep = tsv(&dir.join("prepare_results.tsv"));
     assert_eq!(total(&prep, "PUT", "count"), 40, "prepare PUT row");
     assert_eq!(count_files(&data.join("in")), 40);
-    // perf_log: 30 columns; workload interval counts sum to the results totals.
+    // perf_log: the older tool's 30 columns and `retries`; workload interval counts sum to the
+    // results totals.
     let perf = tsv(&dir.join("perf_log.tsv"));
-    assert_eq!(perf[0].len(), 30, "{:?}", perf[0]);
+    assert_eq!(perf[0].len(), 31, "{:?}", perf[0]);
+    assert_eq!(perf[0][30], "retries");
     let (stage, g, p, m) = (col(&perf, "stage"), col(&perf, "get_ops"), col(&perf, "put_ops"), col(&perf, "meta_ops"));
     let sum = |c: usize| -> u64 {
         perf.iter().skip(1).filter(|r| r[stage] == "workload").map(|r| r[c].parse::<u64>().unwrap()).sum()

@@ -161,3 +161,15 @@ fn cli_agents_replace_the_list() {
     let err = config::apply_cli_agents(&mut plan, &["h:99999".into()]).unwrap_err().to_string();
     assert!(err.contains("`99999` in `h:99999` is not a TCP port"), "{err}");
 }
+
+/// `storage.retries` is `error_handling.retries` by another name (sai3 retries, never the storage
+/// client); both default to 0. Giving both is an error (tests/configs/invalid/retries_twice.yaml).
+#[test]
+fn storage_retries_set_the_retry_loop() {
+    let base = "target: file:///tmp/x/\nduration: 1s\nworkload:\n  - {op: get, path: \"d/*\"}\n";
+    assert_eq!(parse(base, None).unwrap().error_handling.retries, 0, "no retries by default");
+    let plan = parse(&format!("{base}storage:\n  retries: 4\n"), None).unwrap();
+    assert_eq!(plan.error_handling.retries, 4);
+    let plan = parse(&format!("{base}error_handling:\n  retries: 2\n"), None).unwrap();
+    assert_eq!(plan.error_handling.retries, 2);
+}

@@ -26,6 +26,9 @@ struct Recorded {
     samples: Vec<(OpKind, u64)>,
     /// Time to first byte of every successful GET, across agents.
     ttfb: Vec<u64>,
+    /// Attempts beyond the first, and requests that succeeded after a retry, across agents.
+    retries: u64,
+    retried_ok: u64,
 }
 
 /// A GET's time to first byte: a deterministic share of its latency (never more).
@@ -54,11 +57,21 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
             s.record_ok(op, Some(ep), bytes, lat, None, ttfb);
             rec.samples.push((op, lat));
             rec.ttfb.extend(ttfb);
+            // Some requests succeeded only after a retry (GET, PUT, LIST, STAT).
+            if k % 23 == 0 {
+                s.record_retries(op, Some(ep), 1, true);
+                rec.retries += 1;
+                rec.retried_ok += 1;
+            }
         }
         for _ in 0..(idx + seed) {
             s.record_err(OpKind::Delete, Some(eps[0]), "not_found");
+            s.record_retries(OpKind::Delete, Some(eps[0]), 1, false);
+            rec.retries += 1;
         }
         s.record_err(OpKind::Get, Some(eps[eps.len() - 1]), "timeout");
+        s.record_retries(OpKind::Get, Some(eps[eps.len() - 1]), 2, false);
+        rec.retries += 2;
         totals.merge(&s);
         intervals.push(IntervalRow {
             index: idx,
@@ -133,7 +146,7 @@ fn merged(agents: &[AgentReport]) -> AgentReport {
 }
 
 fn build() -> (RunReport, Recorded) {
-    let mut rec = Recorded { samples: vec![], ttfb: vec![] };
+    let mut rec = Recorded { samples: vec![], ttfb: vec![], retries: 0, retried_ok: 0 };
     let a0 = agent("agent-a", 0, &[0, 1], &mut rec);
     let a1 = agent("agent-b", 1, &[2, 3], &mut rec);
     let aggregate = merged(&[a0.clone(), a1.clone()]);
@@ -221,7 +234,9 @@ fn files_match_golden() {
 
 #[test]
 fn column_lists_are_the_documented_ones() {
-    assert_eq!(report::perf_log::COLUMNS.len(), 30);
+    // The seed's 30 perf_log columns, then sai3's `retries`.
+    assert_eq!(report::perf_log::COLUMNS.len(), 31);
+    assert_eq!(report::perf_log::COLUMNS[29..], ["errors", "retries"]);
     assert_eq!(
         &report::results_tsv::COLUMNS[..13],
         &[
@@ -242,9 +257,10 @@ fn column_lists_are_the_documented_ones() {
     );
     assert_eq!(
         &report::results_tsv::COLUMNS[13..],
-        &["errors", "service_mean_us", "service_p50_us", "service_p99_us", "ttfb_p50_us", "ttfb_p99_us"]
+        &["errors", "service_mean_us", "service_p50_us", "service_p99_us", "ttfb_p50_us", "ttfb_p99_us", "retries"]
     );
-    assert_eq!(report::endpoint_stats::COLUMNS.len(), 14);
+    assert_eq!(report::endpoint_stats::COLUMNS.len(), 15);
+    assert_eq!(report::endpoint_stats::COLUMNS[14], "retries");
 }
 
 #[test]
@@ -291,6 +307,29 @@ fn figures_are_true() {
     assert_eq!(ep_total, ops_total + err_all);
     let pct: f64 = erow.iter().map(|r| num(&r[col(&eh, "request_pct")])).sum();
     assert!((pct - 100.0).abs() < 0.05, "{pct}");
+
+    // Retries: the class totals, the per-op META rows, the intervals and the endpoints all add up
+    // to what was recorded; size-bucket rows carry none (retries have no size, as errors).
+    let retries = col(&rh, "retries");
+    let class_retries: f64 = ["GET", "PUT", "META"].iter().map(|o| num(&all(o)[retries])).sum();
+    assert_eq!(class_retries, rec.retries as f64);
+    let meta_ops: f64 = rows
+        .iter()
+        .filter(|r| ["LIST", "STAT", "DELETE", "MKDIR", "RMDIR"].contains(&r[0].as_str()))
+        .map(|r| num(&r[retries]))
+        .sum();
+    assert_eq!(meta_ops, num(&all("META")[retries]));
+    assert!(rows.iter().filter(|r| r[1] != "ALL").all(|r| r[retries] == "0"), "no retries in size-bucket rows");
+    for (what, sum) in [
+        ("perf_log", prow.iter().map(|r| num(&r[col(&ph, "retries")])).sum::<f64>()),
+        ("endpoint stats", erow.iter().map(|r| num(&r[col(&eh, "retries")])).sum::<f64>()),
+    ] {
+        assert_eq!(sum, rec.retries as f64, "{what}");
+    }
+    let meta: serde_json::Value = serde_json::from_str(&read("metadata.json")).unwrap();
+    assert_eq!((meta["retries"].as_u64(), meta["retried_ok"].as_u64()), (Some(rec.retries), Some(rec.retried_ok)));
+    assert_eq!(meta["stages"][1]["retries"].as_u64(), Some(rec.retries), "the workload stage's");
+    assert_eq!(meta["stages"][0]["retries"].as_u64(), Some(0), "prepare does not retry");
 
     // Percentiles of the merged histograms equal the exact ones of all recorded samples.
     for (op, kinds) in

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 
 use super::pb;
 use crate::core::exec::{CommandOutcome, CpuSample, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
-use crate::core::metrics::{Cell, EndpointCell, Snapshot};
+use crate::core::metrics::{Cell, EndpointCell, RetryCount, Snapshot};
 use crate::core::OpKind;
 
 /// A message from an agent that does not decode.
@@ -60,9 +60,15 @@ pub fn snapshot_to_wire(s: &Snapshot) -> pb::WireSnapshot {
                 bytes_written: e.bytes_written,
                 errors: e.errors,
                 hist: hist_bytes(&e.hist),
+                retries: e.retries,
             })
             .collect(),
         late_starts: s.late_starts,
+        retries: s
+            .retries
+            .iter()
+            .map(|(op, r)| pb::WireRetries { op: op.index() as u32, retries: r.retries, retried_ok: r.retried_ok })
+            .collect(),
     }
 }
 
@@ -95,11 +101,15 @@ pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapsho
             bytes_read: e.bytes_read,
             bytes_written: e.bytes_written,
             errors: e.errors,
+            retries: e.retries,
             hist: hist_from(&e.hist)?,
         };
         s.endpoints[idx].merge(&cell);
     }
     s.late_starts = w.late_starts;
+    for r in &w.retries {
+        s.retries.entry(op_from(r.op)?).or_default().add(RetryCount { retries: r.retries, retried_ok: r.retried_ok });
+    }
     Ok(s)
 }
 
@@ -241,6 +251,10 @@ mod tests {
             );
             if i % 11 == 0 {
                 s.record_err(op, Some(1), "timeout");
+                s.record_retries(op, Some(1), 2, false);
+            }
+            if i % 13 == 0 {
+                s.record_retries(op, Some((i % 2) as usize), 1, true);
             }
         }
         s.late_starts = seed;
@@ -262,6 +276,11 @@ mod tests {
         assert_eq!(direct.total_bytes(), via_wire.total_bytes());
         assert_eq!(direct.errors, via_wire.errors);
         assert_eq!(direct.late_starts, via_wire.late_starts);
+        assert_eq!(direct.retries, via_wire.retries);
+        assert!(direct.total_retries().retried_ok > 0);
+        for (d, w) in direct.endpoints.iter().zip(&via_wire.endpoints) {
+            assert_eq!(d.retries, w.retries);
+        }
         for (k, c) in &direct.cells {
             let w = &via_wire.cells[k];
             assert_eq!(c.count, w.count);

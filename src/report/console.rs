@@ -277,6 +277,17 @@ fn phase_lines(a: &AgentReport, ind: &str) -> Vec<String> {
             p.totals.errors.iter().map(|((op, kind), n)| format!("{} {kind}: {n}", op.name())).collect();
         v.push(format!("{ind}Errors by kind: {}", kinds.join(", ")));
     }
+    let retried = p.totals.total_retries();
+    if retried.retries > 0 {
+        let by_op: Vec<String> =
+            p.totals.retries.iter().map(|(op, r)| format!("{} {}", op.name(), r.retries)).collect();
+        v.push(format!(
+            "{ind}Retries: {} ({}); {} requests succeeded only after a retry",
+            retried.retries,
+            by_op.join(", "),
+            retried.retried_ok
+        ));
+    }
     if p.totals.late_starts > 0 {
         v.push(format!("{ind}Late starts (io_rate): {}", p.totals.late_starts));
     }

@@ -4,7 +4,7 @@ use super::fmt::{f2, header, pct, tsv_line, Lat};
 use crate::core::exec::{EndpointInfo, PhaseResult};
 use crate::core::metrics::EndpointCell;
 
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 15] = [
     "endpoint_idx",
     "endpoint_uri",
     "total_requests",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 14] = [
     "p50_us",
     "p90_us",
     "p99_us",
+    "retries",
 ];
 
 /// One row per endpoint of `table`, figures from the phase totals.
@@ -51,6 +52,7 @@ pub fn serialize(table: &[EndpointInfo], phase: Option<&PhaseResult>) -> String 
                 lat.p50.to_string(),
                 lat.p90.to_string(),
                 lat.p99.to_string(),
+                c.retries.to_string(),
             ],
         );
     }

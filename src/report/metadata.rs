@@ -42,6 +42,11 @@ fn ops_errors(p: Option<&crate::core::exec::PhaseResult>) -> (u64, u64) {
     p.map(|p| (p.totals.total_ops(), p.totals.total_errors())).unwrap_or((0, 0))
 }
 
+/// Attempts beyond the first, and requests that succeeded only after a retry, of a phase.
+fn retries(p: Option<&crate::core::exec::PhaseResult>) -> crate::core::metrics::RetryCount {
+    p.map(|p| p.totals.total_retries()).unwrap_or_default()
+}
+
 /// One agent's part in one stage.
 fn agent_stage_json(id: &str, st: &StageReport) -> Value {
     let (ops, errors) = ops_errors(st.result.as_ref());
@@ -53,6 +58,8 @@ fn agent_stage_json(id: &str, st: &StageReport) -> Value {
         "ended_at": st.ended_at.map(rfc3339),
         "ops": ops,
         "errors": errors,
+        "retries": retries(st.result.as_ref()).retries,
+        "retried_ok": retries(st.result.as_ref()).retried_ok,
         "warmup_ops": ops_errors(st.warmup.as_ref()).0,
         "barrier_wait_ms": st.barrier_wait_ms,
         "start_skew_ms": st.start_skew_ms,
@@ -86,6 +93,8 @@ fn stages_json(r: &RunReport) -> Vec<Value> {
                 "wall_s": st.result.as_ref().map(|p| p.wall.as_secs_f64()),
                 "ops": ops,
                 "errors": errors,
+                "retries": retries(st.result.as_ref()).retries,
+                "retried_ok": retries(st.result.as_ref()).retried_ok,
                 "warmup_ops": ops_errors(st.warmup.as_ref()).0,
                 "warmup_wall_s": st.warmup.as_ref().map(|p| p.wall.as_secs_f64()),
                 "prepare_existing": (st.kind == "prepare").then_some(st.existing),
@@ -130,6 +139,7 @@ pub fn validity_warnings(r: &RunReport) -> Vec<String> {
 /// The metadata document (also the `metadata` member of results.json).
 pub fn value(r: &RunReport) -> Value {
     let late: u64 = r.aggregate.workload.as_ref().map(|p| p.totals.late_starts).unwrap_or(0);
+    let retried = retries(r.aggregate.workload.as_ref());
     let v = json!({
         "tool": "sai3",
         "tool_version": r.tool_version,
@@ -148,6 +158,8 @@ pub fn value(r: &RunReport) -> Value {
             "cleanup_wall_s": r.aggregate.cleanup.as_ref().map(|p| p.wall.as_secs_f64()),
         },
         "stages": stages_json(r),
+        "retries": retried.retries,
+        "retried_ok": retried.retried_ok,
         "op_log": r.aggregate.oplog.map(|t| json!({
             "files": r.oplog_files,
             "records": t.records,

@@ -4,8 +4,8 @@ use super::fmt::{f2, f3, header, per_sec, tsv_line, Lat, MIB};
 use crate::core::exec::IntervalRow;
 use crate::core::OpClass;
 
-/// The 30 columns of the seed's perf_log, in order.
-pub const COLUMNS: [&str; 30] = [
+/// The 30 columns of the seed's perf_log, in order, then sai3's `retries`.
+pub const COLUMNS: [&str; 31] = [
     "agent_id",
     "timestamp_epoch_ms",
     "elapsed_s",
@@ -36,6 +36,7 @@ pub const COLUMNS: [&str; 30] = [
     "cpu_system_pct",
     "cpu_iowait_pct",
     "errors",
+    "retries",
 ];
 
 /// Rows for `agent_id` (an agent's id, or `all` for the merged rows of a distributed run).
@@ -67,6 +68,7 @@ pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
         f.push(f2(r.cpu.system_pct));
         f.push(f2(r.cpu.iowait_pct));
         f.push(r.snap.total_errors().to_string());
+        f.push(r.snap.total_retries().retries.to_string());
         debug_assert_eq!(f.len(), COLUMNS.len());
         tsv_line(&mut out, &f);
     }

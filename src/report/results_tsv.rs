@@ -6,9 +6,10 @@ use crate::core::exec::PhaseResult;
 use crate::core::metrics::{Cell, Snapshot, SIZE_BUCKETS};
 use crate::core::{OpClass, OpKind};
 
-/// The columns, in order. The first 13 are the older tool's; `errors`, the service-time and the
-/// time-to-first-byte columns come after them so scripts that read the older files keep working.
-pub const COLUMNS: [&str; 19] = [
+/// The columns, in order. The first 13 are the older tool's; `errors`, the service-time, the
+/// time-to-first-byte and the `retries` columns come after them so scripts that read the older
+/// files keep working.
+pub const COLUMNS: [&str; 20] = [
     "operation",
     "size_bucket",
     "bucket_idx",
@@ -28,11 +29,13 @@ pub const COLUMNS: [&str; 19] = [
     "service_p99_us",
     "ttfb_p50_us",
     "ttfb_p99_us",
+    "retries",
 ];
 
-/// The columns sai3 appended after its first results files: a file that lacks them is sai3's
-/// all the same (`analyze` does not note their absence).
-pub const LATER_COLUMNS: [&str; 2] = ["ttfb_p50_us", "ttfb_p99_us"];
+/// The columns sai3 appended after its first results files (here, and `retries` also in
+/// perf_log.tsv and the endpoint stats): a file that lacks them is sai3's all the same
+/// (`analyze` does not note their absence).
+pub const LATER_COLUMNS: [&str; 3] = ["ttfb_p50_us", "ttfb_p99_us", "retries"];
 
 /// `bucket_idx` of the per-op META rows (MKDIR, RMDIR, LIST, STAT, DELETE; size_bucket `ALL`).
 pub fn op_row_idx(op: OpKind) -> u32 {
@@ -47,7 +50,14 @@ pub fn op_row_idx(op: OpKind) -> u32 {
     }
 }
 
-fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&Cell>, errors: u64, wall_s: f64) {
+/// Failed requests and retries of a row (both without a size: 0 in size-bucket rows).
+#[derive(Clone, Copy, Default)]
+struct Failures {
+    errors: u64,
+    retries: u64,
+}
+
+fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&Cell>, f: Failures, wall_s: f64) {
     let empty = Cell::new();
     let c = cell.unwrap_or(&empty);
     let lat = Lat::of(&c.hist);
@@ -71,12 +81,13 @@ fn row(out: &mut String, operation: &str, bucket: &str, idx: u32, cell: Option<&
             f2(per_sec(c.count as f64, wall_s)),
             f3(per_sec(c.bytes as f64 / MIB, wall_s)),
             c.count.to_string(),
-            errors.to_string(),
+            f.errors.to_string(),
             f2(svc.mean),
             svc.p50.to_string(),
             svc.p99.to_string(),
             ttfb.p50.to_string(),
             ttfb.p99.to_string(),
+            f.retries.to_string(),
         ],
     );
 }
@@ -88,28 +99,32 @@ pub fn serialize(phase: Option<&PhaseResult>) -> String {
     let Some(p) = phase else { return out };
     let s: &Snapshot = &p.totals;
     let wall = p.wall.as_secs_f64();
-    // 1. Per class and size bucket, buckets ascending. Errors have no size: they are in the totals.
+    // 1. Per class and size bucket, buckets ascending. Errors and retries have no size: they are
+    // in the per-op rows and the totals.
     for class in [OpClass::Get, OpClass::Put, OpClass::Meta] {
         for (b, (label, _)) in SIZE_BUCKETS.iter().enumerate() {
             if let Some(c) = s.total_where(|o, kb| o.class() == class && kb == b) {
-                row(&mut out, class.name(), label, b as u32, Some(&c), 0, wall);
+                row(&mut out, class.name(), label, b as u32, Some(&c), Failures::default(), wall);
             }
         }
     }
     // 2. Each META op on its own.
     for op in [OpKind::Mkdir, OpKind::Rmdir, OpKind::List, OpKind::Stat, OpKind::Delete] {
         let c = s.op_total(op);
-        let errors = s.errors_where(|o| o == op);
-        if c.is_some() || errors > 0 {
-            row(&mut out, op.name(), "ALL", op_row_idx(op), c.as_ref(), errors, wall);
+        let f = Failures { errors: s.errors_where(|o| o == op), retries: s.retries_where(|o| o == op).retries };
+        if c.is_some() || f.errors > 0 {
+            row(&mut out, op.name(), "ALL", op_row_idx(op), c.as_ref(), f, wall);
         }
     }
     // 3. Class totals: 97 META, 98 GET, 99 PUT.
     for class in [OpClass::Meta, OpClass::Get, OpClass::Put] {
         let c = s.class_total(class);
-        let errors = s.errors_where(|o| o.class() == class);
-        if c.is_some() || errors > 0 {
-            row(&mut out, class.name(), "ALL", class.total_bucket_idx(), c.as_ref(), errors, wall);
+        let f = Failures {
+            errors: s.errors_where(|o| o.class() == class),
+            retries: s.retries_where(|o| o.class() == class).retries,
+        };
+        if c.is_some() || f.errors > 0 {
+            row(&mut out, class.name(), "ALL", class.total_bucket_idx(), c.as_ref(), f, wall);
         }
     }
     out

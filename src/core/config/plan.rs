@@ -365,7 +365,8 @@ pub struct ErrorHandling {
     pub max_errors: Option<u64>,
     /// Stop the run once the failed fraction exceeds this (0..1), checked per interval. `None`: never.
     pub max_error_rate: Option<f64>,
-    /// Retries of a failed operation before it counts as an error.
+    /// Retries of a failed operation before it counts as an error (`error_handling.retries`, or
+    /// `storage.retries`; default 0). The storage client itself never retries.
     pub retries: u32,
 }
 
@@ -374,8 +375,6 @@ pub struct ErrorHandling {
 pub struct StorageOptions {
     /// Per-request timeout.
     pub request_timeout: Option<Duration>,
-    /// Retries inside the storage client (object_store's retry config).
-    pub max_retries: Option<u32>,
     /// PUTs at or above this size use multipart upload (bytes).
     pub multipart_threshold: Option<u64>,
     /// Part size of multipart uploads (bytes).

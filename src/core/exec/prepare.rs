@@ -204,12 +204,21 @@ impl PrepareJob {
             match r {
                 Ok(()) => {
                     let log = log_record(&rec, OpKind::Put, w, ep, &key, size, None, started, end);
-                    rec.record_ok_logged(OpKind::Put, idx, size, (end - started).as_micros() as u64, None, None, log);
+                    rec.record_ok_logged(
+                        OpKind::Put,
+                        idx,
+                        size,
+                        (end - started).as_micros() as u64,
+                        None,
+                        None,
+                        0,
+                        log,
+                    );
                     mine.push(t);
                 }
                 Err(e) => {
                     let log = log_record(&rec, OpKind::Put, w, ep, &key, size, Some(&e), started, end);
-                    rec.record_err_logged(OpKind::Put, idx, e.kind_name(), log);
+                    rec.record_err_logged(OpKind::Put, idx, e.kind_name(), 0, log);
                 }
             }
         }
@@ -252,11 +261,11 @@ impl VerifyJob {
             match r {
                 Ok(n) => {
                     let log = log_record(&rec, OpKind::Get, w, ep, &key, n, None, started, end);
-                    rec.record_ok_logged(OpKind::Get, idx, n, (end - started).as_micros() as u64, None, None, log);
+                    rec.record_ok_logged(OpKind::Get, idx, n, (end - started).as_micros() as u64, None, None, 0, log);
                 }
                 Err(e) => {
                     let log = log_record(&rec, OpKind::Get, w, ep, &key, 0, Some(&e), started, end);
-                    rec.record_err_logged(OpKind::Get, idx, e.kind_name(), log);
+                    rec.record_err_logged(OpKind::Get, idx, e.kind_name(), 0, log);
                 }
             }
         }
@@ -327,12 +336,12 @@ impl CleanupJob {
         match r {
             Ok(()) => {
                 let log = log_record(rec, op, w, ep, key, 0, None, started, end);
-                rec.record_ok_logged(op, idx, 0, (end - started).as_micros() as u64, None, None, log);
+                rec.record_ok_logged(op, idx, 0, (end - started).as_micros() as u64, None, None, 0, log);
             }
             Err(StoreError::NotFound(_)) => {}
             Err(e) => {
                 let log = log_record(rec, op, w, ep, key, 0, Some(&e), started, end);
-                rec.record_err_logged(op, idx, e.kind_name(), log);
+                rec.record_err_logged(op, idx, e.kind_name(), 0, log);
             }
         }
     }

@@ -181,12 +181,12 @@ impl ReplayJob {
                     let ttfb = (op.op == OpKind::Get)
                         .then(|| first.get().copied().unwrap_or(end).duration_since(intended).as_micros() as u64);
                     let log = rec.logging().then(|| record(bytes, None));
-                    rec.record_ok_logged(op.op, None, bytes, lat, service, ttfb, log);
+                    rec.record_ok_logged(op.op, None, bytes, lat, service, ttfb, 0, log);
                 }
                 Err(e) => {
                     let kind = if cancel.is_cancelled() { "aborted" } else { e.kind_name() };
                     let log = rec.logging().then(|| record(op.bytes, Some(error_text(kind, &e.to_string()))));
-                    rec.record_err_logged(op.op, None, kind, log);
+                    rec.record_err_logged(op.op, None, kind, 0, log);
                 }
             }
         }

@@ -492,7 +492,10 @@ impl WorkloadJob {
             let mut result = Err(StoreError::Other("not run".into()));
             // GET: when the first bytes of the body came (set by the read; each attempt anew).
             let mut first = OnceLock::new();
-            for _attempt in 0..=self.retries {
+            // Attempts beyond the first: each counted in `retries` (none hidden in the client).
+            let mut retries = 0u32;
+            for attempt in 0..=self.retries {
+                retries = attempt;
                 first.take();
                 result = tokio::select! {
                     biased;
@@ -535,12 +538,12 @@ impl WorkloadJob {
                     let ttfb = (op.kind == OpKind::Get)
                         .then(|| first_byte.unwrap_or(end).duration_since(intended).as_micros() as u64);
                     let log = rec.logging().then(|| record(bytes, None));
-                    rec.record_ok_logged(op.kind, idx, bytes, lat, service, ttfb, log);
+                    rec.record_ok_logged(op.kind, idx, bytes, lat, service, ttfb, retries, log);
                 }
                 Err(e) => {
                     let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };
                     let log = rec.logging().then(|| record(put_size, Some(error_text(kind, &e.to_string()))));
-                    rec.record_err_logged(op.kind, idx, kind, log);
+                    rec.record_err_logged(op.kind, idx, kind, retries, log);
                     self.count_error();
                 }
             }

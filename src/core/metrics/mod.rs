@@ -8,7 +8,7 @@ mod buckets;
 mod snapshot;
 
 pub use buckets::{size_bucket, SIZE_BUCKETS, SIZE_BUCKET_COUNT};
-pub use snapshot::{new_histogram, Cell, EndpointCell, Snapshot, HIST_MAX_US};
+pub use snapshot::{new_histogram, Cell, EndpointCell, RetryCount, Snapshot, HIST_MAX_US};
 
 use std::sync::Arc;
 
@@ -47,9 +47,10 @@ impl WorkerRecorder {
         self.log.is_some()
     }
 
-    /// [`Self::record_ok`], and the operation's op-log record.
+    /// [`Self::record_ok`], the attempts it took beyond the first (`retries`), and the
+    /// operation's op-log record.
     #[inline]
-    #[allow(clippy::too_many_arguments)] // record_ok's figures, and the record
+    #[allow(clippy::too_many_arguments)] // record_ok's figures, the retries, and the record
     pub fn record_ok_logged(
         &self,
         op: OpKind,
@@ -58,20 +59,31 @@ impl WorkerRecorder {
         latency_us: u64,
         service_us: Option<u64>,
         ttfb_us: Option<u64>,
+        retries: u32,
         record: Option<OpRecord>,
     ) {
         let mut g = self.inner.lock();
         g.record_ok(op, endpoint, bytes, latency_us, service_us, ttfb_us);
+        g.record_retries(op, endpoint, retries, true);
         if let (Some(log), Some(r)) = (&self.log, record) {
             log.push(r);
         }
     }
 
-    /// [`Self::record_err`], and the operation's op-log record.
+    /// [`Self::record_err`], the attempts beyond the first it failed (`retries`), and the
+    /// operation's op-log record.
     #[inline]
-    pub fn record_err_logged(&self, op: OpKind, endpoint: Option<usize>, kind: &'static str, record: Option<OpRecord>) {
+    pub fn record_err_logged(
+        &self,
+        op: OpKind,
+        endpoint: Option<usize>,
+        kind: &'static str,
+        retries: u32,
+        record: Option<OpRecord>,
+    ) {
         let mut g = self.inner.lock();
         g.record_err(op, endpoint, kind);
+        g.record_retries(op, endpoint, retries, false);
         if let (Some(log), Some(r)) = (&self.log, record) {
             log.push(r);
         }

@@ -79,13 +79,15 @@ pub struct EndpointCell {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub errors: u64,
+    /// Attempts beyond the first of its requests (successful or not); not in `requests`.
+    pub retries: u64,
     /// Latency in µs of the successful requests.
     pub hist: Histogram<u64>,
 }
 
 impl EndpointCell {
     pub fn new() -> Self {
-        EndpointCell { requests: 0, bytes_read: 0, bytes_written: 0, errors: 0, hist: new_histogram() }
+        EndpointCell { requests: 0, bytes_read: 0, bytes_written: 0, errors: 0, retries: 0, hist: new_histogram() }
     }
 
     pub fn merge(&mut self, o: &EndpointCell) {
@@ -93,6 +95,7 @@ impl EndpointCell {
         self.bytes_read += o.bytes_read;
         self.bytes_written += o.bytes_written;
         self.errors += o.errors;
+        self.retries += o.retries;
         let _ = self.hist.add(&o.hist);
     }
 }
@@ -100,6 +103,23 @@ impl EndpointCell {
 impl Default for EndpointCell {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Retries of one op kind: attempts beyond the first, of successful and failed requests alike,
+/// and the requests that succeeded only after a retry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryCount {
+    /// Attempts beyond the first (a request that took 3 attempts counts 2).
+    pub retries: u64,
+    /// Successful requests that needed more than one attempt.
+    pub retried_ok: u64,
+}
+
+impl RetryCount {
+    pub fn add(&mut self, o: RetryCount) {
+        self.retries += o.retries;
+        self.retried_ok += o.retried_ok;
     }
 }
 
@@ -114,6 +134,8 @@ pub struct Snapshot {
     pub endpoints: Vec<EndpointCell>,
     /// Open-loop operations that started later than intended.
     pub late_starts: u64,
+    /// Retries by op kind (only kinds that retried), of successful and failed requests alike.
+    pub retries: BTreeMap<OpKind, RetryCount>,
 }
 
 impl Snapshot {
@@ -162,6 +184,34 @@ impl Snapshot {
         }
     }
 
+    /// Count a request's attempts beyond the first (`retries` > 0), whether it succeeded (`ok`)
+    /// or failed after all of them. The request itself is recorded by `record_ok`/`record_err`.
+    pub fn record_retries(&mut self, op: OpKind, endpoint: Option<usize>, retries: u32, ok: bool) {
+        if retries == 0 {
+            return;
+        }
+        self.retries.entry(op).or_default().add(RetryCount { retries: retries as u64, retried_ok: ok as u64 });
+        if let Some(e) = endpoint {
+            self.endpoint_mut(e).retries += retries as u64;
+        }
+    }
+
+    /// Retries of the op kinds matching `pred`, summed.
+    pub fn retries_where(&self, pred: impl Fn(OpKind) -> bool) -> RetryCount {
+        let mut out = RetryCount::default();
+        for (op, r) in &self.retries {
+            if pred(*op) {
+                out.add(*r);
+            }
+        }
+        out
+    }
+
+    /// Retries of every op kind.
+    pub fn total_retries(&self) -> RetryCount {
+        self.retries_where(|_| true)
+    }
+
     fn endpoint_mut(&mut self, idx: usize) -> &mut EndpointCell {
         if self.endpoints.len() <= idx {
             self.endpoints.resize_with(idx + 1, EndpointCell::new);
@@ -181,6 +231,9 @@ impl Snapshot {
             self.endpoint_mut(i).merge(e);
         }
         self.late_starts += other.late_starts;
+        for (op, r) in &other.retries {
+            self.retries.entry(*op).or_default().add(*r);
+        }
     }
 
     /// Replace every histogram by an empty one that holds no memory; counts, bytes and errors
@@ -200,6 +253,7 @@ impl Snapshot {
         self.cells.is_empty()
             && self.errors.is_empty()
             && self.late_starts == 0
+            && self.retries.is_empty()
             && self.endpoints.iter().all(|e| e.requests == 0)
     }
 
@@ -294,5 +348,26 @@ mod tests {
         assert_eq!(s.endpoints[3].errors, 2);
         assert_eq!(s.endpoints[3].requests, 2);
         assert_eq!(s.errors_where(|o| o.class() == OpClass::Meta), 1);
+    }
+
+    /// Retries are counted per op kind and endpoint, for successful and failed requests, and
+    /// merge by adding.
+    #[test]
+    fn retries_by_op_and_endpoint() {
+        let mut a = Snapshot::default();
+        a.record_ok(OpKind::Get, Some(1), 10, 5, None, None);
+        a.record_retries(OpKind::Get, Some(1), 2, true);
+        a.record_ok(OpKind::Get, Some(1), 10, 5, None, None);
+        a.record_retries(OpKind::Get, Some(1), 0, true);
+        let mut b = Snapshot::default();
+        b.record_err(OpKind::Put, Some(0), "http_503");
+        b.record_retries(OpKind::Put, Some(0), 3, false);
+        a.merge(&b);
+        assert_eq!(a.retries[&OpKind::Get], RetryCount { retries: 2, retried_ok: 1 });
+        assert_eq!(a.retries[&OpKind::Put], RetryCount { retries: 3, retried_ok: 0 });
+        assert_eq!(a.total_retries(), RetryCount { retries: 5, retried_ok: 1 });
+        assert_eq!((a.endpoints[0].retries, a.endpoints[1].retries), (3, 2));
+        assert_eq!(a.endpoints[1].requests, 2);
+        assert!(!Snapshot { retries: a.retries.clone(), ..Default::default() }.is_empty());
     }
 }

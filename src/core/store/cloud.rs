@@ -53,6 +53,8 @@ fn client_options(opts: &StorageOptions, allow_http: bool) -> ClientOptions {
     c
 }
 
+/// The client never retries: a retry hidden inside it would land in one request's latency and
+/// be counted nowhere. sai3's worker loop retries (`error_handling.retries`) and counts each one.
 fn retry(opts: &StorageOptions) -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
@@ -60,8 +62,8 @@ fn retry(opts: &StorageOptions) -> RetryConfig {
             max_backoff: Duration::from_secs(2),
             base: 2.0,
         },
-        max_retries: opts.max_retries.unwrap_or(3) as usize,
-        retry_timeout: opts.request_timeout.map(|t| t * 3).unwrap_or(Duration::from_secs(30)),
+        max_retries: 0,
+        retry_timeout: opts.request_timeout.unwrap_or(Duration::from_secs(30)),
     }
 }
 

@@ -154,7 +154,7 @@ fn error_handling(rw: &mut Rewrite, e: &mut Mapping) {
         );
     }
     for k in ["initial_retry_delay_ms", "max_retry_delay_ms", "retry_backoff_multiplier", "retry_jitter_factor"] {
-        rw.ignore(e, p, k, "retry timing is the storage client's own (see `storage.retries` in docs/CONFIG.md)");
+        rw.ignore(e, p, k, "sai3 retries a failed operation at once, and counts every retry (see `error_handling.retries` in docs/CONFIG.md)");
     }
 }
 

@@ -678,6 +678,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                 ctx.uint(o.get("retries"), &o.at("retries"), 0).unwrap_or(0).min(u32::MAX as u64) as u32;
         }
     }
+    let error_retries = top.get("error_handling").and_then(|v| v.get("retries")).is_some();
     if let Some(v) = top.get("storage") {
         if let Some(o) = ctx.obj(v, "storage", STORAGE_KEYS, "`storage`") {
             let s = &mut plan.storage;
@@ -691,7 +692,18 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             s.path_style = ctx.boolean(o.get("path_style"), &o.at("path_style"));
             s.allow_http = ctx.boolean(o.get("allow_http"), &o.at("allow_http"));
             s.request_timeout = ctx.duration(o.get("request_timeout"), &o.at("request_timeout"));
-            s.max_retries = ctx.uint(o.get("retries"), &o.at("retries"), 0).map(|r| r.min(u32::MAX as u64) as u32);
+            // The storage client never retries by itself: `storage.retries` is sai3's own retry
+            // loop, the one `error_handling.retries` sets; giving both is refused.
+            if let Some(r) = ctx.uint(o.get("retries"), &o.at("retries"), 0) {
+                if error_retries {
+                    ctx.err(
+                        &o.at("retries"),
+                        "`storage.retries` and `error_handling.retries` are both given: they are the same setting (sai3 retries a failed request itself and counts every retry; the storage client never retries) — keep one",
+                    );
+                } else {
+                    plan.error_handling.retries = r.min(u32::MAX as u64) as u32;
+                }
+            }
             s.multipart_threshold = ctx.size(o.get("multipart_threshold"), &o.at("multipart_threshold"));
             s.multipart_part_size = ctx.size(o.get("multipart_part_size"), &o.at("multipart_part_size"));
             if let Some(p) = s.multipart_part_size {
