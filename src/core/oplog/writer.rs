@@ -279,14 +279,30 @@ impl DateCache {
             self.sec = sec;
         }
         out.push_str(&self.text);
-        let frac = ns.rem_euclid(1_000_000_000);
-        use std::fmt::Write;
-        let _ = write!(out, "{frac:09}Z");
+        push_digits(out, ns.rem_euclid(1_000_000_000) as u64, 9);
+        out.push('Z');
     }
 }
 
+/// Append `v` in decimal (at least `width` digits, zero-padded) without the formatting
+/// machinery: the writer formats several numbers per operation.
+fn push_digits(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len() - width.min(buf.len()));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
+}
+
 fn format_record(out: &mut String, idx: u64, r: &OpRecord, stage: &str, s: &Shared, dates: &mut DateCache) {
-    use std::fmt::Write;
     let ns = |t: Instant| -> i64 {
         let since = match t.checked_duration_since(s.anchor) {
             Some(d) => d.as_nanos() as i64,
@@ -295,16 +311,22 @@ fn format_record(out: &mut String, idx: u64, r: &OpRecord, stage: &str, s: &Shar
         s.anchor_ns + since - s.opts.clock_offset_ns
     };
     let agent = &s.opts.agent;
-    let _ = write!(
-        out,
-        "{idx}\t{}\t{}\t{agent}\t1\t{}\t{}\t{}\t{}\t",
-        r.worker,
-        r.op.name(),
-        r.bytes,
-        r.endpoint,
-        r.key,
-        r.error.as_deref().unwrap_or("")
-    );
+    let field = |out: &mut String, text: &str| {
+        out.push_str(text);
+        out.push('\t');
+    };
+    push_digits(out, idx, 1);
+    out.push('\t');
+    push_digits(out, u64::from(r.worker), 1);
+    out.push('\t');
+    field(out, r.op.name());
+    field(out, agent);
+    field(out, "1");
+    push_digits(out, r.bytes, 1);
+    out.push('\t');
+    field(out, &r.endpoint);
+    field(out, &r.key);
+    field(out, r.error.as_deref().unwrap_or(""));
     dates.push(out, ns(r.start));
     out.push('\t');
     if let Some(t) = r.first_byte {
@@ -312,7 +334,10 @@ fn format_record(out: &mut String, idx: u64, r: &OpRecord, stage: &str, s: &Shar
     }
     out.push('\t');
     dates.push(out, ns(r.end));
-    let _ = write!(out, "\t{}\t{stage}\t", r.end.saturating_duration_since(r.start).as_nanos());
+    out.push('\t');
+    push_digits(out, r.end.saturating_duration_since(r.start).as_nanos() as u64, 1);
+    out.push('\t');
+    field(out, stage);
     if let Some(t) = r.intended {
         dates.push(out, ns(t));
     }
@@ -429,6 +454,20 @@ mod tests {
         assert_eq!((l.agent.as_str(), l.client_id.as_str(), l.op.as_str(), l.bytes), ("agent-1", "agent-1", "GET", 10));
         // On the controller's clock: one second before this process's.
         assert!((l.start - (before - 1_000_000_000)).abs() < 1_000_000_000, "{} vs {before}", l.start);
+    }
+
+    #[test]
+    fn digits_are_decimal_and_padded() {
+        for (v, w, want) in [(0, 1, "0"), (7, 1, "7"), (123, 9, "000000123"), (u64::MAX, 1, "18446744073709551615")] {
+            let mut s = String::new();
+            push_digits(&mut s, v, w);
+            assert_eq!(s, want);
+        }
+        let mut d = DateCache::default();
+        let mut s = String::new();
+        d.push(&mut s, 1_796_492_897_000_000_042);
+        d.push(&mut s, 1_796_492_897_999_999_999);
+        assert_eq!(s, "2026-12-05T17:48:17.000000042Z2026-12-05T17:48:17.999999999Z");
     }
 
     #[test]
