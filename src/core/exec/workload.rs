@@ -469,10 +469,6 @@ impl WorkloadJob {
                     break;
                 }
             }
-            let actual = Instant::now();
-            if open_loop && actual.duration_since(intended) > Duration::from_millis(1) {
-                rec.record_late_start();
-            }
             let mut pick = match self.pick(w, &mut rng, &mut put_counters, &mut spare, clock).await {
                 Ok(p) => p,
                 Err(None) => break,
@@ -482,6 +478,15 @@ impl WorkloadJob {
                     continue;
                 }
             };
+            // The request starts now: choosing it (generating a PUT's body, waiting for a
+            // `from: written` object) is not part of its latency in closed loop, nor of its
+            // service time in open loop.
+            let actual = Instant::now();
+            if !open_loop {
+                intended = actual;
+            } else if actual.duration_since(intended) > Duration::from_millis(1) {
+                rec.record_late_start();
+            }
             let op = &self.ops[pick.op];
             let (store, check) = match &pick.written {
                 Some(wr) => (&wr.src.store, op.verify.then_some(&wr.src.data)),
