@@ -494,7 +494,8 @@ impl WorkloadJob {
             };
             let (ep, guard) = store.pick(&mut cursor);
             let idx = self.endpoints.then_some(ep.idx);
-            let mut result = Err(StoreError::Other("not run".into()));
+            // Set by the first attempt (there is always one).
+            let mut result: Result<u64, StoreError> = Ok(0);
             // GET: when the first bytes of the body came (set by the read; each attempt anew).
             let mut first = OnceLock::new();
             // Attempts beyond the first: each counted in `retries` (none hidden in the client).
@@ -502,10 +503,12 @@ impl WorkloadJob {
             for attempt in 0..=self.retries {
                 retries = attempt;
                 first.take();
+                // The request first: one that completes when first polled (every file:// one)
+                // never touches the token.
                 result = tokio::select! {
                     biased;
-                    _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
                     r = self.once(op, ep, &pick, check, &first) => r,
+                    _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
                 };
                 if result.is_ok() || clock.hard.is_cancelled() {
                     break;
