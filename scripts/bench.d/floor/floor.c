@@ -2,11 +2,14 @@
  *
  *   floor get DIR SIZE THREADS SECS   open(path, O_RDONLY), one read() of SIZE bytes into the
  *                                     thread's buffer, close(); a random regular file of DIR each time
- *   floor put DIR SIZE THREADS SECS   open(new path, O_CREAT|O_TRUNC|O_WRONLY), one write() of SIZE
- *                                     bytes from the thread's buffer, close(); a new file of DIR each time
+ *   floor put DIR SIZE THREADS SECS [MAX_OPS]
+ *                                     open(new path, O_CREAT|O_TRUNC|O_WRONLY), one write() of SIZE
+ *                                     bytes from the thread's buffer, close(); a new file of DIR each
+ *                                     time; stops early after MAX_OPS files (to spare the disk)
  *
- * Prints one line: "mode=get ops=N errors=0 elapsed=S.SSSSSS" (elapsed from the start of the
- * threads to the end of the last one). Exits 1 when any call failed or transferred fewer bytes.
+ * Prints one line: "mode=get ops=N errors=0 elapsed=S.SSSSSS capped=0" (elapsed from the start of
+ * the threads to the end of the last one; capped=1 when MAX_OPS ended the run).
+ * Exits 1 when any call failed or transferred fewer bytes.
  * Built and run by scripts/bench.d/bench_local.py (cc -O2 -pthread).
  */
 #define _GNU_SOURCE
@@ -28,6 +31,7 @@ struct worker {
     uint64_t ops;
     uint64_t errors;
     int first_errno;
+    double end;
     char pad[64];
 };
 
@@ -37,6 +41,8 @@ static size_t size;
 static char **paths;
 static size_t npaths;
 static atomic_int stop;
+static unsigned long long max_ops;
+static atomic_ullong issued;
 static pthread_barrier_t start;
 
 static double now(void) {
@@ -67,6 +73,10 @@ static void *run(void *arg) {
     pthread_barrier_wait(&start);
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         if (put_mode) {
+            if (max_ops && atomic_fetch_add_explicit(&issued, 1, memory_order_relaxed) >= max_ops) {
+                atomic_store(&stop, 1);
+                break;
+            }
             snprintf(name, dlen + 64, "%s/floor-%02d-%08llu.dat", dir, w->index, (unsigned long long)seq++);
             int fd = open(name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
             if (fd < 0) {
@@ -95,6 +105,7 @@ static void *run(void *arg) {
         }
         w->ops++;
     }
+    w->end = now();
     free(name);
     free(buf);
     return NULL;
@@ -125,8 +136,8 @@ static void list_files(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6 || (strcmp(argv[1], "get") && strcmp(argv[1], "put"))) {
-        fprintf(stderr, "usage: floor get|put DIR SIZE THREADS SECS\n");
+    if (argc < 6 || argc > 7 || (strcmp(argv[1], "get") && strcmp(argv[1], "put"))) {
+        fprintf(stderr, "usage: floor get|put DIR SIZE THREADS SECS [MAX_OPS]\n");
         return 2;
     }
     put_mode = !strcmp(argv[1], "put");
@@ -134,6 +145,7 @@ int main(int argc, char **argv) {
     size = strtoull(argv[3], NULL, 10);
     int threads = atoi(argv[4]);
     double secs = strtod(argv[5], NULL);
+    max_ops = argc == 7 ? strtoull(argv[6], NULL, 10) : 0;
     if (size == 0 || threads < 1 || secs <= 0) {
         fprintf(stderr, "floor: SIZE, THREADS and SECS must be positive\n");
         return 2;
@@ -151,22 +163,32 @@ int main(int argc, char **argv) {
     }
     pthread_barrier_wait(&start);
     double t0 = now();
-    struct timespec nap = {(time_t)secs, (long)((secs - (time_t)secs) * 1e9)};
-    while (nanosleep(&nap, &nap) != 0 && errno == EINTR)
-        ;
-    atomic_store(&stop, 1);
+    /* Sleep until the deadline, looking every 10 ms whether MAX_OPS ended the run. */
+    double deadline = t0 + secs;
+    while (!atomic_load(&stop)) {
+        double left = deadline - now();
+        if (left <= 0)
+            break;
+        if (left > 0.01)
+            left = 0.01;
+        struct timespec nap = {0, (long)(left * 1e9)};
+        nanosleep(&nap, NULL);
+    }
+    int capped = atomic_exchange(&stop, 1);
     uint64_t ops = 0, errors = 0;
     int err = 0;
+    double end = t0;
     for (int i = 0; i < threads; i++) {
         pthread_join(ws[i].tid, NULL);
         ops += ws[i].ops;
         errors += ws[i].errors;
         if (!err)
             err = ws[i].first_errno;
+        if (ws[i].end > end)
+            end = ws[i].end;
     }
-    double elapsed = now() - t0;
-    printf("mode=%s ops=%llu errors=%llu elapsed=%.6f\n", argv[1], (unsigned long long)ops,
-           (unsigned long long)errors, elapsed);
+    printf("mode=%s ops=%llu errors=%llu elapsed=%.6f capped=%d\n", argv[1], (unsigned long long)ops,
+           (unsigned long long)errors, end - t0, capped);
     if (errors) {
         fprintf(stderr, "floor: %llu failed operations, first: %s\n", (unsigned long long)errors,
                 err == EIO ? "short transfer or I/O error" : strerror(err));
