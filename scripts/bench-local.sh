@@ -13,7 +13,8 @@
 # Prints ops/s, MiB/s, p50/p99 latency, CPU microseconds per op and cores used (CPU seconds of the
 # process and its children / wall seconds of the run) for each tool, and the ratios sai3/fio and
 # sai3/floor. A reference that used less than 90 % of the machine's cores is flagged STARVED: it did
-# not show the machine at its best, and a ratio against it flatters sai3.
+# not show the machine at its best, and a ratio against it flatters sai3. MACHINE BUSY under a table:
+# other processes used the CPU during its runs (run on an idle machine).
 # Installs fio and gcc with apt-get when missing. Data goes to BENCH_DIR (default /var/tmp/sai3-bench),
 # which must be on a real file system; it is removed at the end unless BENCH_KEEP=1. The tools run
 # in turn BENCH_ROUNDS times (default 2) per workload and the best round of each is shown;
