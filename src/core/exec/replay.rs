@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::phase::PhaseJob;
+use super::reads::read_object;
 use super::run::{RunError, RunRole};
 use crate::core::config::{DataSpec, Plan, ReplayStage, Strategy};
 use crate::core::metrics::WorkerRecorder;
@@ -101,12 +102,7 @@ impl ReplayJob {
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op {
-            OpKind::Get => {
-                let mut sink = |_: u64, _: &[u8]| {
-                    first.get_or_init(Instant::now);
-                };
-                b.read(key, None, Some(&mut sink)).await
-            }
+            OpKind::Get => read_object(ep, key, None, None, None, Some(first)).await,
             OpKind::Put => b.put(key, self.data.object(key, bytes)).await.map(|_| bytes),
             OpKind::Stat => b.stat(key).await.map(|_| 0),
             OpKind::Delete => b.delete(key).await.map(|_| 0),

@@ -47,8 +47,10 @@ impl WorkerRecorder {
         self.log.is_some()
     }
 
-    /// [`Self::record_ok`], the attempts it took beyond the first (`retries`), and the
-    /// operation's op-log record.
+    /// Record a completed request: `latency_us` from the intended start (the actual start in
+    /// closed loop); `service_us`, only in open loop, from the actual start; `ttfb_us`, only for
+    /// workload GETs, to the first byte of the body; the attempts it took beyond the first
+    /// (`retries`); and the operation's op-log record.
     #[inline]
     #[allow(clippy::too_many_arguments)] // record_ok's figures, the retries, and the record
     pub fn record_ok_logged(
@@ -70,8 +72,8 @@ impl WorkerRecorder {
         }
     }
 
-    /// [`Self::record_err`], the attempts beyond the first it failed (`retries`), and the
-    /// operation's op-log record.
+    /// Record a failed request of error kind `kind`, the attempts beyond the first it failed
+    /// (`retries`), and the operation's op-log record.
     #[inline]
     pub fn record_err_logged(
         &self,
@@ -105,26 +107,11 @@ impl WorkerRecorder {
         }
     }
 
-    /// Record a completed request. `latency_us` is measured from the intended start (equal to
-    /// the actual start in closed loop); `service_us`, only in open loop, from the actual start;
-    /// `ttfb_us`, only for workload GETs, from the intended start to the first byte of the body.
-    #[inline]
-    pub fn record_ok(
-        &self,
-        op: OpKind,
-        endpoint: Option<usize>,
-        bytes: u64,
-        latency_us: u64,
-        service_us: Option<u64>,
-        ttfb_us: Option<u64>,
-    ) {
-        self.inner.lock().record_ok(op, endpoint, bytes, latency_us, service_us, ttfb_us);
-    }
-
-    /// Record a failed request (after retries) of the given error kind.
+    /// Record a failed request (after retries) of the given error kind, without retries or an
+    /// op-log record (a request that never went out).
     #[inline]
     pub fn record_err(&self, op: OpKind, endpoint: Option<usize>, kind: &'static str) {
-        self.inner.lock().record_err(op, endpoint, kind);
+        self.record_err_logged(op, endpoint, kind, 0, None);
     }
 
     /// Count an open-loop operation that started later than its intended time.

@@ -5,6 +5,7 @@
 //! logs. Perf logs are streamed into constant-memory sheets.
 
 mod load;
+mod slowest;
 mod summary;
 
 use std::collections::HashSet;
