@@ -1,14 +1,18 @@
-//! Engine types <-> wire messages. Histograms travel in HdrHistogram's V2 encoding (lossless), so
-//! the controller merges exactly what the agents recorded; no percentile is ever sent.
+//! Engine types <-> wire messages. Histograms travel whole (every recorded bucket and its count,
+//! lossless), so the controller merges exactly what the agents recorded; no percentile is ever
+//! sent. On the wire a histogram is its recorded buckets as varint pairs (value − previous value,
+//! count), values being each bucket's highest equivalent value in µs: an interval's few hundred
+//! buckets, not the thousands of a whole histogram, and the controller adds them straight into its
+//! running rows (see [`SparseSnapshot`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
+use prost::encoding::{decode_varint, encode_varint};
 
 use super::pb;
 use crate::core::exec::{CommandOutcome, CpuSample, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
-use crate::core::metrics::{Cell, EndpointCell, RetryCount, Snapshot};
+use crate::core::metrics::{RetryCount, Snapshot, SparseCell, SparseEndpoint, SparseHist, SparseSnapshot, HIST_MAX_US};
 use crate::core::OpKind;
 
 /// A message from an agent that does not decode.
@@ -17,14 +21,40 @@ use crate::core::OpKind;
 pub struct DecodeError(String);
 
 fn hist_bytes(h: &Histogram<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
-    // Serializing into a Vec cannot fail for a histogram within its own bounds.
-    let _ = V2Serializer::new().serialize(h, &mut out);
+    let mut out = Vec::with_capacity(32);
+    let mut prev = 0;
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        encode_varint(value - prev, &mut out);
+        encode_varint(v.count_at_value(), &mut out);
+        prev = value;
+    }
     out
 }
 
-fn hist_from(b: &[u8]) -> Result<Histogram<u64>, DecodeError> {
-    Deserializer::new().deserialize(&mut &b[..]).map_err(|e| DecodeError(format!("histogram: {e:?}")))
+fn hist_from(b: &[u8]) -> Result<SparseHist, DecodeError> {
+    let bad = |why: &str| DecodeError(format!("histogram: {why}"));
+    let mut buf = b;
+    let mut out = Vec::with_capacity(b.len() / 3);
+    let mut prev = 0u64;
+    while !buf.is_empty() {
+        let delta = decode_varint(&mut buf).map_err(|_| bad("truncated value"))?;
+        let count = decode_varint(&mut buf).map_err(|_| bad("truncated count"))?;
+        if delta == 0 || count == 0 {
+            return Err(bad("values not increasing, or an empty bucket"));
+        }
+        prev = prev.checked_add(delta).filter(|v| *v <= 2 * HIST_MAX_US).ok_or_else(|| bad("value out of range"))?;
+        out.push((prev, count));
+    }
+    Ok(SparseHist(out))
+}
+
+fn opt_hist_from(b: &[u8]) -> Result<Option<SparseHist>, DecodeError> {
+    if b.is_empty() {
+        Ok(None)
+    } else {
+        hist_from(b).map(Some)
+    }
 }
 
 fn op_from(i: u32) -> Result<OpKind, DecodeError> {
@@ -73,44 +103,49 @@ pub fn snapshot_to_wire(s: &Snapshot) -> pb::WireSnapshot {
 }
 
 /// Decode a snapshot; endpoint `i` of the agent becomes endpoint `map[i]` of the run's table.
-pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapshot, DecodeError> {
-    let mut s = Snapshot::default();
+pub fn sparse_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<SparseSnapshot, DecodeError> {
+    let mut s = SparseSnapshot { late_starts: w.late_starts, ..Default::default() };
     for c in &w.cells {
-        let cell = Cell {
+        s.cells.push(SparseCell {
+            op: op_from(c.op)?,
+            bucket: c.bucket as usize,
             count: c.count,
             bytes: c.bytes,
             hist: hist_from(&c.hist)?,
-            service: if c.service.is_empty() { None } else { Some(hist_from(&c.service)?) },
-            ttfb: if c.ttfb.is_empty() { None } else { Some(hist_from(&c.ttfb)?) },
-        };
-        s.cells.entry((op_from(c.op)?, c.bucket as usize)).or_default().merge(&cell);
+            service: opt_hist_from(&c.service)?,
+            ttfb: opt_hist_from(&c.ttfb)?,
+        });
     }
     for e in &w.errors {
-        *s.errors.entry((op_from(e.op)?, e.kind.clone())).or_default() += e.count;
+        s.errors.push((op_from(e.op)?, e.kind.clone(), e.count));
     }
     for (i, e) in w.endpoints.iter().enumerate() {
         let idx = map
             .get(i)
             .copied()
             .ok_or_else(|| DecodeError(format!("endpoint {i} is not in the agent's endpoint list")))?;
-        if s.endpoints.len() <= idx {
-            s.endpoints.resize_with(idx + 1, EndpointCell::new);
+        if e.requests == 0 && e.retries == 0 && e.errors == 0 && e.hist.is_empty() {
+            continue;
         }
-        let cell = EndpointCell {
+        s.endpoints.push(SparseEndpoint {
+            idx,
             requests: e.requests,
             bytes_read: e.bytes_read,
             bytes_written: e.bytes_written,
             errors: e.errors,
             retries: e.retries,
             hist: hist_from(&e.hist)?,
-        };
-        s.endpoints[idx].merge(&cell);
+        });
     }
-    s.late_starts = w.late_starts;
     for r in &w.retries {
-        s.retries.entry(op_from(r.op)?).or_default().add(RetryCount { retries: r.retries, retried_ok: r.retried_ok });
+        s.retries.push((op_from(r.op)?, RetryCount { retries: r.retries, retried_ok: r.retried_ok }));
     }
     Ok(s)
+}
+
+/// [`sparse_from_wire`], as a snapshot of its own.
+pub fn snapshot_from_wire(w: &pb::WireSnapshot, map: &[usize]) -> Result<Snapshot, DecodeError> {
+    Ok(sparse_from_wire(w, map)?.to_snapshot())
 }
 
 pub fn stage_to_wire(s: &StageTag) -> pb::StageRef {
@@ -191,18 +226,22 @@ pub fn interval_to_wire(r: &IntervalRow) -> pb::Interval {
     }
 }
 
-pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<IntervalRow, DecodeError> {
-    Ok(IntervalRow {
+/// An interval's row without its figures (an empty snapshot), and the figures apart: the
+/// controller adds them where they are needed without building a snapshot for them.
+pub fn interval_from_wire(w: &pb::Interval, map: &[usize]) -> Result<(IntervalRow, SparseSnapshot), DecodeError> {
+    let row = IntervalRow {
         index: w.index,
         stage: stage_from_wire(w.stage.as_ref())?,
         timestamp_epoch_ms: w.timestamp_epoch_ms,
         elapsed_s: w.elapsed_s,
         duration_s: w.duration_s,
-        snap: w.snap.as_ref().map(|s| snapshot_from_wire(s, map)).transpose()?.unwrap_or_default(),
+        snap: Snapshot::default(),
         cpu: CpuSample { user_pct: w.cpu_user_pct, system_pct: w.cpu_system_pct, iowait_pct: w.cpu_iowait_pct },
         missing_agents: Vec::new(),
         summary: None,
-    })
+    };
+    let snap = w.snap.as_ref().map(|s| sparse_from_wire(s, map)).transpose()?.unwrap_or_default();
+    Ok((row, snap))
 }
 
 pub fn phase_to_wire(p: &PhaseResult) -> pb::PhaseEnd {
@@ -304,6 +343,22 @@ mod tests {
             );
             assert_eq!(e.hist.value_at_quantile(0.99), w.hist.value_at_quantile(0.99));
         }
+    }
+
+    /// A decoded histogram still grows: a later interval with longer requests merged into it
+    /// keeps every sample.
+    #[test]
+    fn decoded_histograms_take_larger_ones() {
+        let mut short = Snapshot::default();
+        short.record_ok(OpKind::Get, Some(0), 1, 50, None, None);
+        let mut long = Snapshot::default();
+        long.record_ok(OpKind::Get, Some(0), 1, 3_000_000_000, None, None);
+        let mut d = snapshot_from_wire(&snapshot_to_wire(&short), &[0]).unwrap();
+        d.merge(&long);
+        let c = d.op_total(OpKind::Get).unwrap();
+        assert_eq!(c.hist.len(), 2);
+        assert!(c.hist.max() >= 2_990_000_000);
+        assert_eq!(d.endpoints[0].hist.len(), 2);
     }
 
     #[test]

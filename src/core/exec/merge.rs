@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::outcome::{merge_phases, AgentReport, CpuSample, IntervalRow, StageOutcome, StageReport, StageTag};
 use super::rows::{absorb_row, RowSink};
-use crate::core::metrics::Snapshot;
+use crate::core::metrics::{Snapshot, SparseSnapshot};
 
 /// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
 /// merged rows, holding only the intervals still open: memory stays flat however long the run.
@@ -55,20 +55,31 @@ impl FleetFolder {
 
     /// One short row of agent `a` (rows of one agent arrive in order).
     pub fn push(&mut self, a: usize, row: IntervalRow) {
+        self.push_sparse(a, row, &SparseSnapshot::default());
+    }
+
+    /// One short row of agent `a` whose figures are `row.snap` plus `more` (the controller
+    /// passes an agent's figures as they came off the wire, added straight into the open row).
+    pub fn push_sparse(&mut self, a: usize, row: IntervalRow, more: &SparseSnapshot) {
         let key = (row.stage.clone(), row.index * self.tick_us / self.interval_us);
-        self.agents[a].partial.entry(row.stage.clone()).or_default().merge(&row.snap);
-        let older: Vec<(StageTag, u64)> = self.agents[a].open.keys().filter(|k| **k < key).cloned().collect();
-        for k in older {
-            self.close_agent_row(a, k);
+        if self.agents[a].open.first_key_value().is_some_and(|(k, _)| *k < key) {
+            let older: Vec<(StageTag, u64)> = self.agents[a].open.keys().filter(|k| **k < key).cloned().collect();
+            for k in older {
+                self.close_agent_row(a, k);
+            }
         }
         let ag = &mut self.agents[a];
         match ag.open.get_mut(&key) {
             None => {
                 let mut r = row;
                 r.index = key.1;
+                r.snap.merge_sparse(more);
                 ag.open.insert(key.clone(), r);
             }
-            Some(acc) => absorb_row(acc, &row),
+            Some(acc) => {
+                absorb_row(acc, &row);
+                acc.snap.merge_sparse(more);
+            }
         }
         if ag.last_key.as_ref().is_none_or(|l| *l < key) {
             ag.last_key = Some(key);
@@ -79,6 +90,7 @@ impl FleetFolder {
     fn close_agent_row(&mut self, a: usize, k: (StageTag, u64)) {
         let n = self.agents.len();
         let Some(row) = self.agents[a].open.remove(&k) else { return };
+        self.agents[a].partial.entry(row.stage.clone()).or_default().merge(&row.snap);
         match self.fleet_open.get_mut(&k) {
             None => {
                 let mut seen = vec![false; n];

@@ -6,9 +6,11 @@
 
 mod buckets;
 mod snapshot;
+mod sparse;
 
 pub use buckets::{size_bucket, SIZE_BUCKETS, SIZE_BUCKET_COUNT};
-pub use snapshot::{new_histogram, Cell, EndpointCell, RetryCount, Snapshot, HIST_MAX_US};
+pub use snapshot::{new_histogram, record_us, Cell, EndpointCell, RetryCount, Snapshot, HIST_MAX_US};
+pub use sparse::{SparseCell, SparseEndpoint, SparseHist, SparseSnapshot};
 
 use std::sync::Arc;
 

@@ -10,10 +10,14 @@ use crate::core::{OpClass, OpKind};
 /// Highest latency a histogram holds: one hour, in µs. Larger values are clamped to it.
 pub const HIST_MAX_US: u64 = 3_600_000_000;
 
-/// A latency histogram in µs, 1 µs .. 1 h, 3 significant digits.
+/// A latency histogram in µs, 3 significant digits, values 1 µs .. 1 h (callers clamp to
+/// [`HIST_MAX_US`]). It starts covering 1 µs .. ~2 ms (a 16 KiB counts array) and grows as larger
+/// values arrive, so an interval of short requests does not allocate, zero, send, merge and
+/// free the ~190 KiB a histogram sized for one hour needs. Growing does not change which values
+/// share a bucket: merged percentiles are the same as with the full-range histogram.
 pub fn new_histogram() -> Histogram<u64> {
-    // Invariant: these bounds are valid (low >= 1, high >= 2 * low, sigfig <= 5).
-    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
+    // Invariant: 3 significant digits is a valid precision; the histogram auto-resizes.
+    Histogram::new(3).expect("valid precision")
 }
 
 /// An empty, auto-resizing histogram with the smallest possible counts array.
@@ -25,6 +29,23 @@ fn tiny_histogram() -> Histogram<u64> {
 #[inline]
 fn clamp_us(us: u64) -> u64 {
     us.clamp(1, HIST_MAX_US)
+}
+
+/// Record `us` (clamped to 1 µs .. [`HIST_MAX_US`]) into `h`, growing it when needed.
+/// (`saturating_record` would clamp to the histogram's current, small range instead.)
+#[inline]
+pub fn record_us(h: &mut Histogram<u64>, us: u64) {
+    record_n_us(h, us, 1)
+}
+
+/// [`record_us`] of `n` samples of the same value.
+#[inline]
+pub fn record_n_us(h: &mut Histogram<u64>, us: u64, n: u64) {
+    let v = clamp_us(us);
+    if h.record_n(v, n).is_err() {
+        // Only when the histogram cannot grow (a fixed-range one): keep the samples, clamped.
+        h.saturating_record_n(v, n);
+    }
 }
 
 /// Successful requests of one op kind and size bucket.
@@ -151,12 +172,12 @@ impl Snapshot {
         let cell = self.cells.entry((op, size_bucket(bytes))).or_default();
         cell.count += 1;
         cell.bytes += bytes;
-        cell.hist.saturating_record(clamp_us(latency_us));
+        record_us(&mut cell.hist, latency_us);
         if let Some(s) = service_us {
-            cell.service.get_or_insert_with(new_histogram).saturating_record(clamp_us(s));
+            record_us(cell.service.get_or_insert_with(new_histogram), s);
         }
         if let Some(t) = ttfb_us {
-            cell.ttfb.get_or_insert_with(new_histogram).saturating_record(clamp_us(t));
+            record_us(cell.ttfb.get_or_insert_with(new_histogram), t);
         }
         if let Some(e) = endpoint {
             let ep = self.endpoint_mut(e);
@@ -166,7 +187,7 @@ impl Snapshot {
                 OpKind::Put => ep.bytes_written += bytes,
                 _ => {}
             }
-            ep.hist.saturating_record(clamp_us(latency_us));
+            record_us(&mut ep.hist, latency_us);
         }
     }
 
@@ -335,6 +356,37 @@ mod tests {
             assert_eq!(cell.ttfb.as_ref().unwrap().value_at_quantile(q), ttfb.value_at_quantile(q));
         }
         assert_eq!(m.endpoints[0].requests + m.endpoints[1].requests, 5000);
+    }
+
+    /// A histogram that starts small and grows gives the same percentiles as one sized for the
+    /// whole range from the start, and merging a grown one into a small one (or the reverse)
+    /// loses no sample.
+    #[test]
+    fn growing_histograms_match_the_full_range_one() {
+        let mut full = Histogram::<u64>::new_with_bounds(1, HIST_MAX_US, 3).unwrap();
+        let (mut small, mut large) = (new_histogram(), new_histogram());
+        for i in 1..=20_000u64 {
+            let v = clamp_us((i * 7919 % 1000) * (1 << (i % 32)));
+            full.record(v).unwrap();
+            record_us(if i % 2 == 0 { &mut small } else { &mut large }, v);
+        }
+        small.reset();
+        for i in (2..=20_000u64).step_by(2) {
+            record_us(&mut small, (i * 7919 % 1000) * (1 << (i % 32)));
+        }
+        let mut a = new_histogram();
+        let _ = a.add(&small);
+        let _ = a.add(&large);
+        let mut b = large.clone();
+        let _ = b.add(&small);
+        assert!(new_histogram().len() == 0 && new_histogram().distinct_values() < 4096, "starts small");
+        for h in [&a, &b] {
+            assert_eq!(h.len(), 20_000);
+            for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+                assert_eq!(h.value_at_quantile(q), full.value_at_quantile(q), "q{q}");
+            }
+            assert_eq!(h.max(), full.max());
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::record::{Line, Reader};
-use crate::core::metrics::{new_histogram, HIST_MAX_US};
+use crate::core::metrics::{new_histogram, record_us};
 
 /// Figures of one operation kind.
 #[derive(Debug, Clone)]
@@ -64,10 +64,10 @@ pub fn stats(path: &Path, top: usize) -> Result<Stats, String> {
         if l.error.is_empty() {
             e.count += 1;
             e.bytes += l.bytes;
-            e.hist.saturating_record(lat.clamp(1, HIST_MAX_US));
+            record_us(&mut e.hist, lat);
             if let Some(fb) = l.first_byte {
                 let from = l.intended_start.unwrap_or(l.start);
-                e.ttfb.saturating_record((((fb - from).max(0) / 1000) as u64).clamp(1, HIST_MAX_US));
+                record_us(&mut e.ttfb, ((fb - from).max(0) / 1000) as u64);
             }
         } else {
             e.errors += 1;

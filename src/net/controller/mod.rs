@@ -18,7 +18,7 @@ use super::fleet::{Dialer, Event};
 use super::{codec, pb};
 use crate::core::config::{Plan, StageKind};
 use crate::core::exec::{self, CpuSample, IntervalRow, PhaseStart, RunObserver, RunReport, StageReport, StageTag};
-use crate::core::metrics::Snapshot;
+use crate::core::metrics::{Snapshot, SparseSnapshot};
 use member::Member;
 
 /// Receives the controller's progress (the console, or a test).
@@ -609,7 +609,6 @@ impl Controller {
     /// Record what agent `i` said.
     fn absorb(&mut self, i: usize, ev: Event) {
         if let Event::Interval(w) = &ev {
-            self.live_interval(i, w);
             let now_ms = unix_ns(SystemTime::now()) as f64 / 1e6;
             let d = (now_ms - (w.timestamp_epoch_ms as f64 - self.members[i].offset_ns as f64 / 1e6)).max(0.0);
             self.delay = (self.delay.0 + 1, self.delay.1 + d, self.delay.2.max(d));
@@ -617,12 +616,17 @@ impl Controller {
         let len = self.table.len();
         let m = &mut self.members[i];
         match ev {
+            // Decoded once; its figures are added straight into the progress line's row and the
+            // agent's open perf-log row (and, with live metrics on, binned for them).
             Event::Interval(w) => match codec::interval_from_wire(&w, &m.map) {
-                Ok(r) => {
+                Ok((r, figures)) => {
                     if let Some(live) = &self.opts.metrics {
-                        live.add_row(&m.id, &r);
+                        let mut full = r.clone();
+                        full.snap.merge_sparse(&figures);
+                        live.add_row(&m.id, &full);
                     }
-                    self.folder.push(i, r)
+                    self.live_interval(&r, &figures);
+                    self.folder.push_sparse(i, r, &figures)
                 }
                 Err(e) => m.bad(e.to_string()),
             },
@@ -677,8 +681,7 @@ impl Controller {
     }
 
     /// Feed the progress bar with the fleet's row once every live agent sent its row `index`.
-    fn live_interval(&mut self, i: usize, w: &pb::Interval) {
-        let Ok(r) = codec::interval_from_wire(w, &self.members[i].map) else { return };
+    fn live_interval(&mut self, r: &IntervalRow, figures: &SparseSnapshot) {
         let is_workload =
             self.plan.stages.get(r.stage.index as usize).is_some_and(|s| matches!(s.kind, StageKind::Workload(_)));
         if !is_workload {
@@ -687,7 +690,7 @@ impl Controller {
         let live = self.members.iter().filter(|m| m.active()).count().max(1);
         let key = (r.stage.clone(), r.index);
         let e = self.live_rows.pending.entry(key.clone()).or_insert_with(|| (Snapshot::default(), 0, 0.0, 0.0));
-        e.0.merge(&r.snap);
+        e.0.merge_sparse(figures);
         e.1 += 1;
         e.2 = e.2.max(r.elapsed_s);
         e.3 = e.3.max(r.duration_s);
