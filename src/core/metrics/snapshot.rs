@@ -379,7 +379,7 @@ mod tests {
         let _ = a.add(&large);
         let mut b = large.clone();
         let _ = b.add(&small);
-        assert!(new_histogram().len() == 0 && new_histogram().distinct_values() < 4096, "starts small");
+        assert!(new_histogram().is_empty() && new_histogram().distinct_values() < 4096, "starts small");
         for h in [&a, &b] {
             assert_eq!(h.len(), 20_000);
             for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {

@@ -8,7 +8,7 @@
 use hdrhistogram::Histogram;
 
 use super::snapshot::{new_histogram, record_n_us};
-use super::{Cell, EndpointCell, RetryCount, Snapshot};
+use super::{EndpointCell, RetryCount, Snapshot};
 use crate::core::OpKind;
 
 /// A histogram's recorded buckets: (highest equivalent value in µs, count), values increasing.
@@ -34,7 +34,7 @@ impl SparseHist {
     }
 }
 
-/// Successful requests of one op kind and size bucket; see [`Cell`].
+/// Successful requests of one op kind and size bucket; see [`super::Cell`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SparseCell {
     pub op: OpKind,
@@ -116,7 +116,7 @@ impl Snapshot {
     /// Add `other` into `self`, exactly (like [`Snapshot::merge`]).
     pub fn merge_sparse(&mut self, other: &SparseSnapshot) {
         for c in &other.cells {
-            let cell = self.cells.entry((c.op, c.bucket)).or_insert_with(Cell::new);
+            let cell = self.cells.entry((c.op, c.bucket)).or_default();
             cell.count += c.count;
             cell.bytes += c.bytes;
             c.hist.add_to(&mut cell.hist);
