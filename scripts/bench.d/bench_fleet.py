@@ -12,6 +12,15 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a live process, from /proc/PID/stat."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
 def run(sai3, n, secs, rate, work):
     data = os.path.join(work, f"data-{n}")
     os.makedirs(data, exist_ok=True)
@@ -34,6 +43,7 @@ def run(sai3, n, secs, rate, work):
             f.write('workload:\n  - op: get\n    path: "obj/*"\n')
         res = os.path.join(work, f"res-{n}")
         os.makedirs(res, exist_ok=True)
+        agents_cpu0 = sum(cpu_s(p.pid) for p, _ in agents)
         t0 = time.time()
         ctl = subprocess.Popen([sai3, "ctl", "run", "--config", cfg, "--results-dir", res],
                                stdout=open(os.path.join(work, f"ctl-{n}.log"), "w"), stderr=subprocess.STDOUT)
@@ -50,6 +60,8 @@ def run(sai3, n, secs, rate, work):
         stop.set()
         th.join()
         wall = time.time() - t0
+        # The agents' own CPU over the same span (they are still alive, idle after the run).
+        agents_cpu = sum(cpu_s(p.pid) for p, _ in agents) - agents_cpu0
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"controller failed with {n} agents; see {work}/ctl-{n}.log")
         cpu = ru.ru_utime + ru.ru_stime
@@ -59,10 +71,11 @@ def run(sai3, n, secs, rate, work):
         wl = [s for s in samples if s[0] > wall - secs - 0.5]
         at = lambda frac: wl[min(len(wl) - 1, int(frac * (len(wl) - 1)))][1] if wl else 0
         delay = meta.get("stats_delay_ms") or {}
-        skews = [abs(a["start_skew_ms"]) for a in meta["agents"] if a.get("start_skew_ms") is not None]
+        skews = sorted(abs(a["start_skew_ms"]) for a in meta["agents"] if a.get("start_skew_ms") is not None)
         return dict(n=n, cpu_pct=100 * cpu / wall, cpu_s=cpu, wall=wall, rss25=at(0.25), rss50=at(0.5), rss100=at(1.0),
                     rssmax=ru.ru_maxrss, d_mean=delay.get("mean", 0), d_max=delay.get("max", 0),
-                    skew=max(skews) if skews else 0)
+                    skew=skews[-1] if skews else 0, skew50=skews[len(skews) // 2] if skews else 0,
+                    agents_pct=100 * agents_cpu / wall / (os.cpu_count() or 1))
     finally:
         for p, _ in agents:
             p.kill()
@@ -75,18 +88,19 @@ def main():
     ap.add_argument("--sai3", required=True)
     ap.add_argument("counts", nargs="*", type=int)
     a = ap.parse_args()
-    counts = a.counts or [8, 32, 64]
-    secs = int(os.environ.get("BENCH_SECS", "20"))
+    counts = a.counts or [64, 128, 256]
+    secs = int(os.environ.get("BENCH_SECS", "60"))
     rate = float(os.environ.get("BENCH_RATE", "20"))
     work = tempfile.mkdtemp(prefix="sai3-fleet-")
     print(f"controller cost, agents on 127.0.0.1, {secs} s workload, io_rate {rate:g}/agent, 100 ms intervals; logs in {work}")
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
     print(f"{'agents':>6} {'ctl CPU %':>10} {'CPU s':>7} {'RSS@25% MiB':>12} {'@50%':>7} {'@100%':>7} {'max':>7} "
-          f"{'delay mean ms':>14} {'max ms':>7} {'start skew ms':>14}")
+          f"{'delay mean ms':>14} {'max ms':>7} {'skew p50 ms':>12} {'max ms':>7} {'agents % of machine':>20}")
     for n in counts:
         r = run(os.path.abspath(a.sai3), n, secs, rate, work)
         print(f"{r['n']:>6} {r['cpu_pct']:>10.2f} {r['cpu_s']:>7.2f} {r['rss25'] / 1024:>12.1f} {r['rss50'] / 1024:>7.1f} "
-              f"{r['rss100'] / 1024:>7.1f} {r['rssmax'] / 1024:>7.1f} {r['d_mean']:>14.2f} {r['d_max']:>7.1f} {r['skew']:>14.2f}")
+              f"{r['rss100'] / 1024:>7.1f} {r['rssmax'] / 1024:>7.1f} {r['d_mean']:>14.2f} {r['d_max']:>7.1f} "
+              f"{r['skew50']:>12.2f} {r['skew']:>7.2f} {r['agents_pct']:>20.1f}")
     if os.environ.get("BENCH_KEEP") != "1":
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,7 +3,7 @@
 //! apply the stage's policy to those that did not: `all` fails the run, `majority` drops them when
 //! more than half arrived, `best_effort` always drops them. Every wait is recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::{recv_interrupt, Controller};
@@ -34,22 +34,34 @@ impl Controller {
         let mut arrivals: BTreeMap<usize, Instant> = BTreeMap::new();
         let mut first: Option<Instant> = None;
         let mut timed_out = false;
+        // Those neither arrived nor gone. An event changes only its own agent's state, so only
+        // that agent is looked at again: the wait costs the same per message at any fleet size.
+        let mut waiting: BTreeSet<usize> = who.iter().copied().collect();
+        let mut recheck: Vec<usize> = who.clone();
         loop {
-            for &k in &who {
-                if !arrivals.contains_key(&k) && self.arrived(k, i, w) {
+            for k in recheck.drain(..) {
+                if !waiting.contains(&k) {
+                    continue;
+                }
+                if self.arrived(k, i, w) {
                     let now = Instant::now();
                     arrivals.insert(k, now);
                     first.get_or_insert(now);
+                    waiting.remove(&k);
+                } else if self.members[k].done() {
+                    waiting.remove(&k);
                 }
             }
-            let pending = who.iter().any(|&k| !arrivals.contains_key(&k) && !self.members[k].done());
-            if !pending || self.halted.is_some() {
+            if waiting.is_empty() || self.halted.is_some() {
                 break;
             }
             let deadline = first.map(|t| t + st.barrier.timeout);
             tokio::select! {
                 ev = self.events.recv() => match ev {
-                    Some((k, ev)) => self.absorb(k, ev),
+                    Some((k, ev)) => {
+                        self.absorb(k, ev);
+                        recheck.push(k);
+                    }
                     None => break,
                 },
                 _ = sleep_until(deadline) => {
