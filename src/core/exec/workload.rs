@@ -136,6 +136,13 @@ struct Pick {
     written: Option<Written>,
 }
 
+impl Pick {
+    /// The size to read a whole object with (see `read_object`); none when not known.
+    fn listed(&self) -> Option<u64> {
+        (self.size > 0).then_some(self.size)
+    }
+}
+
 /// When the workload runs; set by `arm` right before the phase starts.
 struct Clock {
     start: Instant,
@@ -417,7 +424,7 @@ impl WorkloadJob {
         match op.kind {
             OpKind::Get => match op.parts {
                 Some(p) => read_parts(ep, key, pick.size, p, check, Some(first)).await,
-                None => read_object(ep, key, pick.range, check, None, Some(first)).await,
+                None => read_object(ep, key, pick.range, pick.listed(), check, None, Some(first)).await,
             },
             OpKind::Put => {
                 let d = pick.body.clone().unwrap_or_default();

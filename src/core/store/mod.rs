@@ -96,6 +96,18 @@ pub trait Backend: Send + Sync {
         range: Option<(u64, u64)>,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Read the whole object like `read(key, None, sink)`, knowing it was listed (or written)
+    /// with `size` bytes: a backend may use that to read it in fewer requests, but must still
+    /// return (and pass to `sink`) all of the object as it is now, larger or smaller than `size`.
+    fn read_sized<'a>(
+        &'a self,
+        key: &'a str,
+        size: u64,
+        sink: Option<Sink<'a>>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let _ = size;
+        self.read(key, None, sink)
+    }
     /// Write (create or replace) the object.
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (recursive), keys relative to the base.
