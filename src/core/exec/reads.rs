@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::core::config::{PartSpec, RangeOffset, RangeSpec};
-use futures::future::BoxFuture;
-
 use crate::core::store::{Endpoint, Sink, StoreError};
 use crate::core::workload::{Checker, Generator};
 
@@ -70,7 +69,6 @@ fn backend_read<'a>(
 /// `listed`: the size the object was listed or written with, a hint for reading the whole of
 /// it (the object is read whole whatever its size; see [`crate::core::store::Backend::read_sized`]);
 /// `expect_size`: the size `verify` requires.
-#[allow(clippy::too_many_arguments)] // the request, its checks, and its first-byte stamp
 pub async fn read_object(
     ep: &Endpoint,
     key: &str,
