@@ -15,6 +15,7 @@ mod reads;
 mod replay;
 mod rows;
 mod run;
+mod stopflag;
 mod stores;
 mod workload;
 

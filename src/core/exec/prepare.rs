@@ -256,7 +256,7 @@ impl VerifyJob {
             let (ep, _guard) = group.store.pick(&mut Cursor(t));
             let idx = self.endpoints.then_some(ep.idx);
             let started = std::time::Instant::now();
-            let r = read_object(ep, &key, None, Some(&group.gen), Some(group.size(j)), None).await;
+            let r = read_object(ep, &key, None, Some(group.size(j)), Some(&group.gen), Some(group.size(j)), None).await;
             let end = std::time::Instant::now();
             match r {
                 Ok(n) => {

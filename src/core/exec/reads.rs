@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::core::config::{PartSpec, RangeOffset, RangeSpec};
-use crate::core::store::{Endpoint, StoreError};
+use crate::core::store::{Endpoint, Sink, StoreError};
 use crate::core::workload::{Checker, Generator};
 
 /// The byte range a GET of an object of `size` bytes reads: `(offset, length)`, the range
@@ -48,23 +49,41 @@ fn stamp(first: Option<&OnceLock<Instant>>, d: &[u8]) {
     }
 }
 
+/// The backend's read of `range`, or of the whole object with the size it is `listed` with.
+fn backend_read<'a>(
+    ep: &'a Endpoint,
+    key: &'a str,
+    range: Option<(u64, u64)>,
+    listed: Option<u64>,
+    sink: Option<Sink<'a>>,
+) -> BoxFuture<'a, Result<u64, StoreError>> {
+    match (range, listed) {
+        (None, Some(size)) => ep.backend.read_sized(key, size, sink),
+        _ => ep.backend.read(key, range, sink),
+    }
+}
+
 /// GET `key` (or its range), checking the bytes against `gen` when given. With `first`, the
 /// instant the first bytes of the body arrive is set into it, unless it is set already (the
 /// parts of one GET share it: the earliest wins); an empty object leaves it unset.
+/// `listed`: the size the object was listed or written with, a hint for reading the whole of
+/// it (the object is read whole whatever its size; see [`crate::core::store::Backend::read_sized`]);
+/// `expect_size`: the size `verify` requires.
 pub async fn read_object(
     ep: &Endpoint,
     key: &str,
     range: Option<(u64, u64)>,
+    listed: Option<u64>,
     gen: Option<&Generator>,
     expect_size: Option<u64>,
     first: Option<&OnceLock<Instant>>,
 ) -> Result<u64, StoreError> {
     let Some(g) = gen else {
         if first.is_none() {
-            return ep.backend.read(key, range, None).await;
+            return backend_read(ep, key, range, listed, None).await;
         }
         let mut sink = |_: u64, d: &[u8]| stamp(first, d);
-        return ep.backend.read(key, range, Some(&mut sink)).await;
+        return backend_read(ep, key, range, listed, Some(&mut sink)).await;
     };
     let mut chk = Checker::new(g, key, Vec::new());
     let read = {
@@ -72,7 +91,7 @@ pub async fn read_object(
             stamp(first, d);
             chk.check(off, d)
         };
-        ep.backend.read(key, range, Some(&mut sink)).await
+        backend_read(ep, key, range, listed, Some(&mut sink)).await
     };
     let n = match read {
         Err(e @ StoreError::NotFound(_)) => {
@@ -105,12 +124,12 @@ pub async fn read_parts(
     let ranges: Vec<(u64, u64)> =
         (0..size.div_ceil(p.size)).map(|i| (i * p.size, p.size.min(size - i * p.size))).collect();
     if ranges.len() <= 1 {
-        return read_object(ep, key, None, gen, None, first).await;
+        return read_object(ep, key, None, (size > 0).then_some(size), gen, None, first).await;
     }
     if !ep.backend.is_blocking() {
         use futures::stream::{StreamExt, TryStreamExt};
         return futures::stream::iter(ranges)
-            .map(|r| read_object(ep, key, Some(r), gen, None, first))
+            .map(|r| read_object(ep, key, Some(r), None, gen, None, first))
             .buffer_unordered(p.in_flight)
             .try_fold(0u64, |a, n| async move { Ok(a + n) })
             .await;
@@ -119,7 +138,7 @@ pub async fn read_parts(
     let reader = || -> Result<u64, StoreError> {
         let mut n = 0;
         while let Some(&r) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) {
-            n += futures::executor::block_on(read_object(ep, key, Some(r), gen, None, first))?;
+            n += futures::executor::block_on(read_object(ep, key, Some(r), None, gen, None, first))?;
         }
         Ok(n)
     };
@@ -136,8 +155,7 @@ pub async fn read_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::store::{Backend, ObjectInfo, Sink};
-    use futures::future::BoxFuture;
+    use crate::core::store::{Backend, ObjectInfo};
     use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
@@ -299,7 +317,7 @@ mod tests {
                 let b = Chunks::new(gen.object("k", 300), 100, blocking);
                 let ep = endpoint(b.clone());
                 let first = OnceLock::new();
-                let n = read_object(&ep, "k", None, check, Some(300), Some(&first)).await.unwrap();
+                let n = read_object(&ep, "k", None, None, check, Some(300), Some(&first)).await.unwrap();
                 let returned = Instant::now();
                 assert_eq!(n, 300);
                 let calls = b.calls.lock().clone();
@@ -318,7 +336,7 @@ mod tests {
         for check in [None, Some(&Generator::new(7, &crate::core::config::DataSpec::default()))] {
             let ep = endpoint(Chunks::new(bytes::Bytes::new(), 100, true));
             let first = OnceLock::new();
-            assert_eq!(read_object(&ep, "k", None, check, Some(0), Some(&first)).await.unwrap(), 0);
+            assert_eq!(read_object(&ep, "k", None, None, check, Some(0), Some(&first)).await.unwrap(), 0);
             assert!(first.get().is_none());
         }
     }

@@ -102,7 +102,7 @@ impl ReplayJob {
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op {
-            OpKind::Get => read_object(ep, key, None, None, None, Some(first)).await,
+            OpKind::Get => read_object(ep, key, None, None, None, None, Some(first)).await,
             OpKind::Put => b.put(key, self.data.object(key, bytes)).await.map(|_| bytes),
             OpKind::Stat => b.stat(key).await.map(|_| 0),
             OpKind::Delete => b.delete(key).await.map(|_| 0),

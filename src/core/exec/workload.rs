@@ -17,6 +17,7 @@ use super::keys::{Entry, KeyPool, Source, Takes, Written, WrittenPool};
 use super::phase::PhaseJob;
 use super::reads::{range_for, read_object, read_parts};
 use super::run::{RunError, RunRole};
+use super::stopflag::StopFlag;
 use super::stores::Stores;
 use crate::core::config::{PartSpec, Plan, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
@@ -136,12 +137,21 @@ struct Pick {
     written: Option<Written>,
 }
 
+impl Pick {
+    /// The size to read a whole object with (see `read_object`); none when not known.
+    fn listed(&self) -> Option<u64> {
+        (self.size > 0).then_some(self.size)
+    }
+}
+
 /// When the workload runs; set by `arm` right before the phase starts.
 struct Clock {
     start: Instant,
     deadline: Instant,
     /// Cancelled `grace` after the deadline (and on abort): in-flight requests are abandoned.
     hard: CancellationToken,
+    /// Whether `hard` is cancelled, read without the token's lock (once per operation).
+    stopped: StopFlag,
 }
 
 pub struct WorkloadJob {
@@ -381,7 +391,8 @@ impl WorkloadJob {
                 _ = c.cancelled() => {}
             }
         });
-        let _ = self.clock.set(Clock { start, deadline, hard });
+        let stopped = StopFlag::watch(&hard);
+        let _ = self.clock.set(Clock { start, deadline, hard, stopped });
     }
 
     /// What this stage's PUTs and MKDIRs made and its DELETEs and RMDIRs of written ones removed.
@@ -417,7 +428,7 @@ impl WorkloadJob {
         match op.kind {
             OpKind::Get => match op.parts {
                 Some(p) => read_parts(ep, key, pick.size, p, check, Some(first)).await,
-                None => read_object(ep, key, pick.range, check, None, Some(first)).await,
+                None => read_object(ep, key, pick.range, pick.listed(), check, None, Some(first)).await,
             },
             OpKind::Put => {
                 let d = pick.body.clone().unwrap_or_default();
@@ -461,7 +472,7 @@ impl WorkloadJob {
                     }
                 }
             }
-            if clock.hard.is_cancelled() || Instant::now() >= clock.deadline {
+            if clock.stopped.is_set() || Instant::now() >= clock.deadline {
                 break;
             }
             if let Some(limit) = self.op_limit {
@@ -500,6 +511,9 @@ impl WorkloadJob {
             let mut first = OnceLock::new();
             // Attempts beyond the first: each counted in `retries` (none hidden in the client).
             let mut retries = 0u32;
+            // The hard stop ended the request (its flag may be set a moment after the token's
+            // waiters are woken).
+            let mut abandoned = false;
             for attempt in 0..=self.retries {
                 retries = attempt;
                 first.take();
@@ -508,9 +522,12 @@ impl WorkloadJob {
                 result = tokio::select! {
                     biased;
                     r = self.once(op, ep, &pick, check, &first) => r,
-                    _ = clock.hard.cancelled() => Err(StoreError::Other("abandoned at the deadline".into())),
+                    _ = clock.hard.cancelled() => {
+                        abandoned = true;
+                        Err(StoreError::Other("abandoned at the deadline".into()))
+                    }
                 };
-                if result.is_ok() || clock.hard.is_cancelled() {
+                if result.is_ok() || abandoned || clock.stopped.is_set() {
                     break;
                 }
             }
@@ -549,7 +566,7 @@ impl WorkloadJob {
                     rec.record_ok_logged(op.kind, idx, bytes, lat, service, ttfb, retries, log);
                 }
                 Err(e) => {
-                    let kind = if clock.hard.is_cancelled() { "aborted" } else { e.kind_name() };
+                    let kind = if abandoned || clock.stopped.is_set() { "aborted" } else { e.kind_name() };
                     let log = rec.logging().then(|| record(put_size, Some(error_text(kind, &e.to_string()))));
                     rec.record_err_logged(op.kind, idx, kind, retries, log);
                     self.count_error();

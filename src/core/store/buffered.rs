@@ -23,23 +23,58 @@ thread_local! {
 /// Returns the number of bytes read.
 #[cfg(test)]
 pub(super) fn read_all(path: &Path) -> io::Result<u64> {
-    read_file(&mut File::open(path)?, None)
+    read_file(&mut File::open(path)?, None, None)
 }
 
-/// Read `file` to EOF into the thread's buffer, handing each chunk to `sink` (when given).
-fn read_file(file: &mut File, sink: Option<Sink<'_>>) -> io::Result<u64> {
+/// Read `file` to EOF into the thread's buffer, handing each chunk to `sink` (when given);
+/// `known`: the size it was listed (or written) with (see [`read_loop`]).
+fn read_file(file: &mut File, known: Option<u64>, sink: Option<Sink<'_>>) -> io::Result<u64> {
     READ_BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => read_loop(file, &mut buf, sink),
+        Ok(mut buf) => read_loop(file, &mut buf, known, sink),
         // Re-entered on this thread (cannot happen from the engine): use a private buffer.
-        Err(_) => read_loop(file, &mut Vec::new(), sink),
+        Err(_) => read_loop(file, &mut Vec::new(), known, sink),
     })
 }
 
-fn read_loop(file: &mut File, buf: &mut Vec<u8>, mut sink: Option<Sink<'_>>) -> io::Result<u64> {
+/// Read `file` to EOF. With the size it is `known` to have (below [`MAX_BUF`]), the first read
+/// asks for one byte more than that: a regular file returns fewer bytes than asked only at its
+/// end, so exactly `known` bytes back is the whole file, in one read and without the read that
+/// returns 0. Any other count (the file grew, or is shorter than listed) goes on reading to a
+/// read of 0 bytes as without a size, so the bytes counted and passed on are the file's
+/// whatever its size is now.
+fn read_loop(
+    file: &mut impl Read,
+    buf: &mut Vec<u8>,
+    known: Option<u64>,
+    mut sink: Option<Sink<'_>>,
+) -> io::Result<u64> {
     if buf.len() < INITIAL_BUF {
         buf.resize(INITIAL_BUF, 0);
     }
     let mut total = 0u64;
+    if let Some(size) = known.filter(|&s| s < MAX_BUF as u64) {
+        let want = size as usize + 1;
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let n = loop {
+            match file.read(&mut buf[..want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        if let Some(s) = sink.as_mut() {
+            s(0, &buf[..n]);
+        }
+        total = n as u64;
+        if total == size {
+            return Ok(total);
+        }
+    }
     loop {
         match file.read(buf) {
             Ok(0) => return Ok(total),
@@ -111,10 +146,17 @@ pub(super) fn read_range(
 
 /// Open `path` and read `range` of it (see [`read_range`]; without a range, all of it to EOF with
 /// sequential reads into a buffer that grows with the objects, the hot path of whole-object GETs,
-/// sink or not) through the thread's buffer. `hint` is `storage.page_cache`: `posix_fadvise`
+/// sink or not, in one read when the file still has the size it is `known` to have: see
+/// [`read_loop`]) through the thread's buffer. `hint` is `storage.page_cache`: `posix_fadvise`
 /// SEQUENTIAL, RANDOM or NORMAL before reading, or DONTNEED after it (the file's pages leave the
 /// cache, so the next read of it goes to the storage); `Auto` makes no call.
-pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>>, hint: PageCache) -> io::Result<u64> {
+pub(super) fn read(
+    path: &Path,
+    range: Option<(u64, u64)>,
+    known: Option<u64>,
+    sink: Option<Sink<'_>>,
+    hint: PageCache,
+) -> io::Result<u64> {
     let mut file = File::open(path)?;
     let before = match hint {
         PageCache::Sequential => Some(libc::POSIX_FADV_SEQUENTIAL),
@@ -127,7 +169,7 @@ pub(super) fn read(path: &Path, range: Option<(u64, u64)>, sink: Option<Sink<'_>
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
     }
     let n = if range.is_none() {
-        read_file(&mut file, sink)
+        read_file(&mut file, known, sink)
     } else {
         READ_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
@@ -193,8 +235,86 @@ mod tests {
                 assert!(!d.is_empty());
                 got.extend_from_slice(d);
             };
-            assert_eq!(read(&p, None, Some(&mut sink), PageCache::Auto).unwrap(), size as u64);
+            assert_eq!(read(&p, None, None, Some(&mut sink), PageCache::Auto).unwrap(), size as u64);
             assert!(got == data, "{size} bytes");
+        }
+    }
+
+    /// A file's bytes served like a regular file: each read returns what is asked, up to the end
+    /// (at most `chunk` bytes when set: a reader that returns short reads mid-file), counting the
+    /// reads.
+    struct Counted {
+        data: Vec<u8>,
+        pos: usize,
+        chunk: Option<usize>,
+        reads: usize,
+    }
+
+    impl Read for Counted {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = out.len().min(self.data.len() - self.pos).min(self.chunk.unwrap_or(usize::MAX));
+            out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// With the size known: the whole file, every byte once at its offset, whether it is the
+    /// listed size (one read, none returning 0), larger (it grew: read on to the end) or smaller
+    /// (read on to a read of 0 bytes), and with short reads mid-file.
+    #[test]
+    fn a_known_size_reads_the_whole_file_whatever_its_size_now() {
+        for (actual, listed, chunk, reads) in [
+            (4096usize, 4096u64, None, Some(1)),
+            (0, 0, None, Some(1)),
+            (1, 1, None, Some(1)),
+            (INITIAL_BUF + 10, INITIAL_BUF as u64 + 10, None, Some(1)),
+            (MAX_BUF - 1, MAX_BUF as u64 - 1, None, Some(1)),
+            (4097, 4096, None, Some(2)),
+            (4098, 4096, None, Some(3)),
+            (1_000_000, 4096, None, None),
+            (4095, 4096, None, Some(2)),
+            (0, 4096, None, Some(1)),
+            (4096, 4096, Some(1000), None),
+            (MAX_BUF + 5, MAX_BUF as u64 + 5, None, None),
+        ] {
+            let data: Vec<u8> = (0..actual).map(|i| (i % 251) as u8).collect();
+            let mut f = Counted { data: data.clone(), pos: 0, chunk, reads: 0 };
+            let mut got = Vec::new();
+            let mut sink = |off: u64, d: &[u8]| {
+                assert_eq!(off, got.len() as u64);
+                assert!(!d.is_empty());
+                got.extend_from_slice(d);
+            };
+            let what = format!("{actual} bytes listed as {listed}, chunk {chunk:?}");
+            let n = read_loop(&mut f, &mut Vec::new(), Some(listed), Some(&mut sink)).unwrap();
+            assert_eq!(n, actual as u64, "{what}");
+            assert!(got == data, "{what}");
+            assert_eq!(f.pos, actual, "{what}");
+            if let Some(r) = reads {
+                assert_eq!(f.reads, r, "{what}");
+            }
+            // Without a sink, the same count.
+            let mut f = Counted { data: data.clone(), pos: 0, chunk, reads: 0 };
+            assert_eq!(read_loop(&mut f, &mut Vec::new(), Some(listed), None).unwrap(), actual as u64, "{what}");
+        }
+    }
+
+    /// On a real file: a GET with the listed size returns the file's bytes as they are now.
+    #[test]
+    fn known_size_on_files_that_changed_since_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        for (actual, listed) in [(4096usize, 4096u64), (10_000, 4096), (100, 4096), (0, 4096), (65_536, 65_536)] {
+            let data: Vec<u8> = (0..actual).map(|i| (i % 253) as u8).collect();
+            write_all(&p, &data).unwrap();
+            let mut got = Vec::new();
+            let mut sink = |_: u64, d: &[u8]| got.extend_from_slice(d);
+            let n = read(&p, None, Some(listed), Some(&mut sink), PageCache::Auto).unwrap();
+            assert_eq!(n, actual as u64, "{actual} listed as {listed}");
+            assert!(got == data, "{actual} listed as {listed}");
+            assert_eq!(read(&p, None, Some(listed), None, PageCache::Auto).unwrap(), actual as u64);
         }
     }
 

@@ -96,6 +96,18 @@ pub trait Backend: Send + Sync {
         range: Option<(u64, u64)>,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Read the whole object like `read(key, None, sink)`, knowing it was listed (or written)
+    /// with `size` bytes: a backend may use that to read it in fewer requests, but must still
+    /// return (and pass to `sink`) all of the object as it is now, larger or smaller than `size`.
+    fn read_sized<'a>(
+        &'a self,
+        key: &'a str,
+        size: u64,
+        sink: Option<Sink<'a>>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let _ = size;
+        self.read(key, None, sink)
+    }
     /// Write (create or replace) the object.
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (recursive), keys relative to the base.
@@ -151,7 +163,9 @@ pub struct Endpoint {
     /// The same, shared: what op-log records name.
     pub label: Arc<str>,
     pub backend: Arc<dyn Backend>,
-    /// Requests in flight right now (least_connections reads it).
+    /// Requests in flight right now: counted only where least_connections reads it (a store of
+    /// several endpoints with that strategy), else 0 — every worker would otherwise write this
+    /// one shared counter twice per request.
     pub in_flight: AtomicUsize,
 }
 
@@ -166,12 +180,14 @@ pub struct Store {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Cursor(pub usize);
 
-/// Decrements the endpoint's in-flight count when the request ends.
-pub struct InFlight<'a>(&'a Endpoint);
+/// Decrements the endpoint's in-flight count when the request ends (when it was counted).
+pub struct InFlight<'a>(Option<&'a Endpoint>);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(ep) = self.0 {
+            ep.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -210,7 +226,13 @@ impl Store {
         Ok(Store { endpoints, strategy })
     }
 
-    /// Pick the endpoint for the next request and count it in flight until the guard drops.
+    /// Whether endpoints' in-flight counts are read (to pick among them), so kept.
+    fn counts_in_flight(&self) -> bool {
+        self.endpoints.len() > 1 && matches!(self.strategy, Strategy::LeastConnections)
+    }
+
+    /// Pick the endpoint for the next request and, when the strategy reads it, count it in flight
+    /// until the guard drops.
     pub fn pick<'s>(&'s self, cursor: &mut Cursor) -> (&'s Arc<Endpoint>, InFlight<'s>) {
         let i = match self.strategy {
             _ if self.endpoints.len() == 1 => 0,
@@ -238,12 +260,74 @@ impl Store {
             }
         };
         let ep = &self.endpoints[i];
+        if !self.counts_in_flight() {
+            return (ep, InFlight(None));
+        }
         ep.in_flight.fetch_add(1, Ordering::Relaxed);
-        (ep, InFlight(ep))
+        (ep, InFlight(Some(ep)))
     }
 
     /// The first endpoint: used for listing and other one-off requests outside the measured mix.
     pub fn primary(&self) -> &Arc<Endpoint> {
         &self.endpoints[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(n: usize, strategy: Strategy) -> Store {
+        let endpoints = (0..n)
+            .map(|i| {
+                Arc::new(Endpoint {
+                    idx: i,
+                    uri: format!("file:///e{i}/"),
+                    label: Arc::from(format!("file:///e{i}/")),
+                    backend: Arc::new(LocalBackend::new(format!("/e{i}").into(), false)),
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        Store { endpoints, strategy }
+    }
+
+    fn loads(s: &Store) -> Vec<usize> {
+        s.endpoints.iter().map(|e| e.in_flight.load(Ordering::Relaxed)).collect()
+    }
+
+    /// least_connections counts requests in flight and sends the next one to the least loaded
+    /// endpoint; the count drops with the guard.
+    #[test]
+    fn least_connections_counts_and_picks_the_least_loaded() {
+        let s = store(3, Strategy::LeastConnections);
+        let mut c = Cursor(0);
+        let (a, ga) = s.pick(&mut c);
+        let (b, gb) = s.pick(&mut c);
+        let (d, gd) = s.pick(&mut c);
+        let mut picked = vec![a.idx, b.idx, d.idx];
+        picked.sort();
+        assert_eq!(picked, [0, 1, 2], "one request each");
+        assert_eq!(loads(&s), [1, 1, 1]);
+        drop(gb);
+        let (e, ge) = s.pick(&mut c);
+        assert_eq!(e.idx, b.idx, "the endpoint with nothing in flight");
+        drop((ga, gd, ge));
+        assert_eq!(loads(&s), [0, 0, 0]);
+    }
+
+    /// Nothing reads the counts of a single endpoint or of round_robin: they are not kept.
+    #[test]
+    fn round_robin_and_single_endpoints_count_nothing() {
+        for (n, strategy) in [(3, Strategy::RoundRobin), (1, Strategy::LeastConnections), (1, Strategy::RoundRobin)] {
+            let s = store(n, strategy);
+            let mut c = Cursor(0);
+            let picks: Vec<_> = (0..6).map(|_| s.pick(&mut c)).collect();
+            let order: Vec<usize> = picks.iter().map(|(e, _)| e.idx).collect();
+            assert_eq!(order, (0..6).map(|i| i % n).collect::<Vec<_>>(), "{n} endpoints");
+            assert!(loads(&s).iter().all(|&l| l == 0));
+            drop(picks);
+            assert!(loads(&s).iter().all(|&l| l == 0), "no underflow on drop");
+        }
     }
 }
