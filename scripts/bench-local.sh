@@ -20,9 +20,20 @@
 # in turn BENCH_ROUNDS times (default 2) per workload and the best round of each is shown;
 # BENCH_SETTLE (default 30) seconds of pause after mass deletes.
 # --oplog-cost: only W1, sai3 with the op-log off and on (the cost of recording every operation).
+# BENCH_SOAK=SECONDS: instead of all this, a soak (scripts/bench.d/bench_soak.py): W3 for that long
+# with two local agents (8 workers each), a DELETE of the run's own PUTs beside it so the data stays
+# bounded; the RSS of the controller and of each agent every BENCH_SOAK_EVERY (default 60) seconds,
+# printed and written to soak_rss.tsv, then a summary (RSS at 25/50/75/100 %, growth, NOT FLAT when
+# more than 10 % above the 25 % sample) and the run's ops/s and errors. Data in BENCH_DIR (default
+# /var/tmp/sai3-bench-soak). Needs neither fio nor cc.
 # See docs/PERFORMANCE.md for how to read the output and the figures measured with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ -n "${BENCH_SOAK:-}" ]]; then
+  cargo build --release --quiet
+  exec python3 scripts/bench.d/bench_soak.py --sai3 "${CARGO_TARGET_DIR:-target}/release/sai3" "$@"
+fi
 
 missing=()
 command -v fio >/dev/null 2>&1 || missing+=(fio)
