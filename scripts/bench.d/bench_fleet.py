@@ -52,7 +52,7 @@ def run(sai3, n, secs, rate, work):
 
         def sample():
             while not stop.is_set():
-                samples.append((time.time() - t0, rss_kib(ctl.pid)))
+                samples.append((time.time() - t0, rss_kib(ctl.pid), cpu_s(ctl.pid)))
                 time.sleep(0.25)
         th = threading.Thread(target=sample)
         th.start()
@@ -68,11 +68,15 @@ def run(sai3, n, secs, rate, work):
         (d,) = glob.glob(os.path.join(res, "sai3-*"))
         meta = json.load(open(os.path.join(d, "metadata.json")))
         # The workload window: after prepare + start delay, until the end.
-        wl = [s for s in samples if s[0] > wall - secs - 0.5]
+        wl = [s for s in samples if s[0] > wall - secs - 0.5 and s[1] > 0]
+        # Steady state: the controller's CPU over the middle of the workload (10 % .. 90 %), when
+        # only the agents' intervals arrive (no connect, prepare, final merge or file writing).
+        mid = [s for s in samples if wall - 0.9 * secs <= s[0] <= wall - 0.1 * secs - 1.0]
+        steady = 100 * (mid[-1][2] - mid[0][2]) / (mid[-1][0] - mid[0][0]) if len(mid) > 1 else 0.0
         at = lambda frac: wl[min(len(wl) - 1, int(frac * (len(wl) - 1)))][1] if wl else 0
         delay = meta.get("stats_delay_ms") or {}
         skews = sorted(abs(a["start_skew_ms"]) for a in meta["agents"] if a.get("start_skew_ms") is not None)
-        return dict(n=n, cpu_pct=100 * cpu / wall, cpu_s=cpu, wall=wall, rss25=at(0.25), rss50=at(0.5), rss100=at(1.0),
+        return dict(n=n, steady=steady, cpu_pct=100 * cpu / wall, cpu_s=cpu, wall=wall, rss25=at(0.25), rss50=at(0.5), rss100=at(1.0),
                     rssmax=ru.ru_maxrss, d_mean=delay.get("mean", 0), d_max=delay.get("max", 0),
                     skew=skews[-1] if skews else 0, skew50=skews[len(skews) // 2] if skews else 0,
                     agents_pct=100 * agents_cpu / wall / (os.cpu_count() or 1))
@@ -94,11 +98,11 @@ def main():
     work = tempfile.mkdtemp(prefix="sai3-fleet-")
     print(f"controller cost, agents on 127.0.0.1, {secs} s workload, io_rate {rate:g}/agent, 100 ms intervals; logs in {work}")
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
-    print(f"{'agents':>6} {'ctl CPU %':>10} {'CPU s':>7} {'RSS@25% MiB':>12} {'@50%':>7} {'@100%':>7} {'max':>7} "
+    print(f"{'agents':>6} {'ctl CPU % steady':>17} {'whole run':>10} {'CPU s':>7} {'RSS@25% MiB':>12} {'@50%':>7} {'@100%':>7} {'max':>7} "
           f"{'delay mean ms':>14} {'max ms':>7} {'skew p50 ms':>12} {'max ms':>7} {'agents % of machine':>20}")
     for n in counts:
         r = run(os.path.abspath(a.sai3), n, secs, rate, work)
-        print(f"{r['n']:>6} {r['cpu_pct']:>10.2f} {r['cpu_s']:>7.2f} {r['rss25'] / 1024:>12.1f} {r['rss50'] / 1024:>7.1f} "
+        print(f"{r['n']:>6} {r['steady']:>17.2f} {r['cpu_pct']:>10.2f} {r['cpu_s']:>7.2f} {r['rss25'] / 1024:>12.1f} {r['rss50'] / 1024:>7.1f} "
               f"{r['rss100'] / 1024:>7.1f} {r['rssmax'] / 1024:>7.1f} {r['d_mean']:>14.2f} {r['d_max']:>7.1f} "
               f"{r['skew50']:>12.2f} {r['skew']:>7.2f} {r['agents_pct']:>20.1f}")
     if os.environ.get("BENCH_KEEP") != "1":
