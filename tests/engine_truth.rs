@@ -214,3 +214,39 @@ async fn cancelling_ends_a_file_workload_promptly() {
         }
     }
 }
+
+/// A process that streams its rows (an agent) keeps none: its memory does not grow with the run.
+/// The rows still reach the observer, and the totals are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_run_keeps_no_rows_but_streams_them_all() {
+    use sai3::core::exec::{IntervalRow, RunObserver};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[derive(Default)]
+    struct Count {
+        rows: AtomicU64,
+        ops: AtomicU64,
+    }
+    impl RunObserver for Count {
+        fn on_interval(&self, row: &IntervalRow) {
+            self.rows.fetch_add(1, Ordering::Relaxed);
+            self.ops.fetch_add(row.snap.total_ops(), Ordering::Relaxed);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target: \"file://{}/\"\nduration: 1s\nconcurrency: 2\n\
+         prepare:\n  ensure_objects:\n    - base_uri: \"d/\"\n      count: 20\n      size_spec: 1KiB\n\
+         workload:\n  - op: get\n    path: \"d/*\"\n",
+        dir.path().display()
+    );
+    let plan = Arc::new(parse(&yaml, None).unwrap());
+    let seen = Arc::new(Count::default());
+    let mut o = RunOptions::new(Duration::from_millis(100), seen.clone());
+    o.keep_intervals = false;
+    let rep = run_alone(plan, RunRole::local("t1"), o).await.expect("run").0;
+    assert!(rep.intervals.is_empty(), "no rows kept: {}", rep.intervals.len());
+    assert!(seen.rows.load(Ordering::Relaxed) >= 8, "rows streamed: {}", seen.rows.load(Ordering::Relaxed));
+    let totals: u64 = rep.stages.iter().filter_map(|s| s.result.as_ref()).map(|r| r.totals.total_ops()).sum();
+    assert!(totals > 0);
+    assert_eq!(seen.ops.load(Ordering::Relaxed), totals, "every operation of every phase was in a streamed row");
+}

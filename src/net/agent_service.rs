@@ -286,6 +286,8 @@ async fn serve_run(
     };
     let mut opts = RunOptions::new(Duration::from_millis(u64::from(c.tick_ms.max(10))), observer);
     opts.cancel = cancel.clone();
+    // Every row is streamed; the controller keeps the time series.
+    opts.keep_intervals = false;
     if plan.op_log.enabled {
         // The op-log travels in the run stream, ahead of Final.
         let chunks = tx.clone();

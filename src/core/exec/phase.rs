@@ -44,6 +44,8 @@ pub struct PhaseSpec {
     pub cancel: CancellationToken,
     /// The process's op-log, when operations are recorded.
     pub oplog: Option<Arc<OpLog>>,
+    /// Keep the rows for [`PhaseOutput::intervals`] (else they only go to the observer).
+    pub keep_intervals: bool,
 }
 
 /// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
@@ -141,7 +143,9 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
             totals.merge(&row.snap);
         }
         observer.on_interval(&row);
-        sink.push(row);
+        if spec.keep_intervals {
+            sink.push(row);
+        }
         index += 1;
         part_ticks += 1;
         if in_warmup && warm_end.is_some_and(|w| now >= w) {

@@ -172,11 +172,21 @@ pub struct RunOptions {
     pub grace: Duration,
     /// Where every operation is recorded (`op_log:`), when it is.
     pub oplog: Option<Arc<crate::core::oplog::OpLog>>,
+    /// Keep the rows in the run's report. An agent streams each row to the controller, which
+    /// builds the time series, and keeps none: its memory does not grow with the run's length.
+    pub keep_intervals: bool,
 }
 
 impl RunOptions {
     pub fn new(tick: Duration, observer: Arc<dyn RunObserver>) -> Self {
-        RunOptions { tick, cancel: CancellationToken::new(), observer, grace: Duration::from_secs(5), oplog: None }
+        RunOptions {
+            tick,
+            cancel: CancellationToken::new(),
+            observer,
+            grace: Duration::from_secs(5),
+            oplog: None,
+            keep_intervals: true,
+        }
     }
 }
 
@@ -293,6 +303,7 @@ impl Runner {
             tick: self.opts.tick,
             cancel,
             oplog: self.opts.oplog.clone(),
+            keep_intervals: self.opts.keep_intervals,
         }
     }
 
