@@ -10,7 +10,7 @@ use super::rows::{absorb_row, RowSink};
 use crate::core::metrics::{Snapshot, SparseSnapshot};
 
 /// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
-/// merged rows, holding only the intervals still open: memory stays flat however long the run.
+/// merged rows, holding histograms only for the intervals still open (closed rows keep their figures only).
 /// A fleet interval closes when every agent has moved past it (or ended); a lost agent that has
 /// no row for it is listed in its `missing_agents`.
 pub struct FleetFolder {

@@ -1,5 +1,5 @@
 //! Where interval rows are collected in order: the newest two keep their histograms, older ones
-//! are compacted (memory stays flat), and a stage part's last row that is shorter than half an
+//! are compacted (their figures only, no histograms: a few KiB each), and a stage part's last row that is shorter than half an
 //! interval — the operations that completed after the deadline, a few ms long — is folded into
 //! the row before it, so that every row's rates are over a real interval and the sums still
 //! equal the totals.
