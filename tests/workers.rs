@@ -21,11 +21,13 @@ fn dedicated_workers_run_only_their_op() {
     assert!(o.status.success(), "{}", text(&o));
     let rows = tsv(&results_dir(tmp.path()).unwrap().join("results.tsv"));
     let (gets, puts) = (total(&rows, "GET", "count"), total(&rows, "PUT", "count"));
-    // Unloaded, PUT is 200 and GET 600 (± one period per worker); a starved machine drops the
-    // starts it could not make before the deadline, so allow 10 %. GET in the mix would give
-    // the mix worker 50 GETs per PUT: PUT ≈ 4.
-    assert!(puts >= 50, "the one mix worker issues PUTs at 100 ops/s: {puts}");
-    assert!(gets.abs_diff(3 * puts) <= 6 + 3 * puts / 10, "GET {gets} vs 3 × PUT {puts}");
+    // Each worker's share of io_rate is 100 ops/s: unloaded, PUT is 200 and GET 600 (± one
+    // period per worker); a starved machine drops the starts it could not make before the
+    // deadline (file creation suffers first), so only the upper bounds are exact. GET in the mix
+    // would give the mix worker 50 GETs per PUT (PUT ≈ 4); a PUT in a GET worker's schedule
+    // would take PUT past 200.
+    assert!((50..=202).contains(&puts), "the one mix worker issues PUTs, and only it, at 100 ops/s: {puts}");
+    assert!((300..=606).contains(&gets), "three GET workers at 100 ops/s each: {gets}");
     assert_eq!(count_files(&tmp.path().join("fs/up")), puts, "PUTs on disk");
 }
 
