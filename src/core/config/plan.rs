@@ -388,6 +388,18 @@ pub struct StorageOptions {
     pub use_instance_metadata: bool,
     /// The page-cache hint for `file://` reads (`page_cache`).
     pub page_cache: PageCache,
+    /// `storage.s3_client`: which client carries S3 GETs and PUTs.
+    pub s3_client: S3Client,
+}
+
+/// `storage.s3_client`: `auto` sends the GETs and single-request PUTs of plain-HTTP S3 endpoints
+/// with static credentials over sai3's own HTTP/1.1 data path, everything else through
+/// object_store; `object_store` sends everything through object_store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum S3Client {
+    #[default]
+    Auto,
+    ObjectStore,
 }
 
 /// `storage.page_cache`: what `file://` GETs tell the kernel about the file they read.

@@ -17,9 +17,10 @@ use object_store::{
 };
 
 use super::errmap::object_error;
+use super::s3http::{Credentials, Endpoint, S3Http};
 use super::uri::Location;
 use super::{Backend, ObjectInfo, Sink, StoreError};
-use crate::core::config::StorageOptions;
+use crate::core::config::{S3Client, StorageOptions};
 
 /// Default PUT size at and above which multipart upload is used (bytes).
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 << 20;
@@ -35,6 +36,8 @@ pub struct CloudBackend {
     cred_hint: &'static str,
     threshold: u64,
     part: usize,
+    /// GET and single-request PUT of plain-HTTP S3 endpoints (s3http.rs); None: object_store.
+    fast: Option<S3Http>,
 }
 
 fn env_set(names: &[&str]) -> bool {
@@ -75,6 +78,7 @@ fn missing(uri: &str, what: &str) -> StoreError {
 pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<Arc<dyn Backend>, StoreError> {
     let shown = super::redact_uri(uri);
     let build_err = |e: object_store::Error| StoreError::InvalidUri { uri: shown.clone(), reason: e.to_string() };
+    let mut fast = None;
     let (store, prefix, cred_hint): (Arc<dyn ObjectStore>, String, &'static str) = match loc {
         Location::S3 { endpoint, bucket, prefix } => {
             if !opts.use_instance_metadata && !env_set(&["AWS_ACCESS_KEY_ID"]) {
@@ -100,6 +104,7 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
                 .with_retry(retry(opts))
                 .build()
                 .map_err(build_err)?;
+            fast = s3_data_path(endpoint.as_deref(), bucket, opts, allow_http, &shown);
             (Arc::new(s), prefix.clone(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
         }
         Location::Azure { account, container, prefix } => {
@@ -167,7 +172,43 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
         cred_hint,
         threshold: opts.multipart_threshold.unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
         part: opts.multipart_part_size.unwrap_or(DEFAULT_PART_SIZE).max(5 << 20) as usize,
+        fast,
     }))
+}
+
+/// The direct data path for an S3 endpoint when it applies: plain HTTP, static credentials from
+/// the environment, and `storage.s3_client` not `object_store`.
+fn s3_data_path(
+    endpoint: Option<&str>,
+    bucket: &str,
+    opts: &StorageOptions,
+    allow_http: bool,
+    shown: &str,
+) -> Option<S3Http> {
+    if opts.use_instance_metadata || !allow_http || opts.s3_client == S3Client::ObjectStore {
+        return None;
+    }
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let creds = Credentials {
+        access_key: var("AWS_ACCESS_KEY_ID")?,
+        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+        token: var("AWS_SESSION_TOKEN").or_else(|| var("AWS_SECURITY_TOKEN")),
+    };
+    let authority = match endpoint {
+        Some(ep) => ep.to_string(),
+        None => {
+            let url = opts.endpoint_url.clone().or_else(|| var("AWS_ENDPOINT_URL")).or_else(|| var("AWS_ENDPOINT"))?;
+            let rest = url.strip_prefix("http://")?.trim_end_matches('/');
+            if rest.is_empty() || rest.contains('/') {
+                return None;
+            }
+            rest.to_string()
+        }
+    };
+    let region = opts.region.clone().or_else(|| var("AWS_REGION")).unwrap_or_else(|| "us-east-1".into());
+    let ep = Endpoint { authority: &authority, bucket, path_style: opts.path_style.unwrap_or(true) };
+    let timeout = opts.request_timeout.unwrap_or(Duration::from_secs(30));
+    Some(S3Http::new(ep, region, creds, timeout, shown.to_string(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"))
 }
 
 impl CloudBackend {
@@ -186,6 +227,9 @@ impl CloudBackend {
         mut sink: Option<Sink<'_>>,
     ) -> Result<u64, StoreError> {
         let path = self.path(key);
+        if let Some(f) = &self.fast {
+            return f.get(key, path.as_ref(), range, sink).await;
+        }
         let (r, start) = match range {
             Some((off, len)) if len > 0 => {
                 let opts =
@@ -209,6 +253,9 @@ impl CloudBackend {
     async fn do_put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
         let path = self.path(key);
         if (data.len() as u64) < self.threshold {
+            if let Some(f) = &self.fast {
+                return f.put(key, path.as_ref(), data).await;
+            }
             self.store.put(&path, PutPayload::from(data)).await.map_err(|e| self.err("PUT", key, &e))?;
             return Ok(());
         }

@@ -68,12 +68,27 @@ pub(super) fn object_error(op: &str, uri: &str, cred_hint: &str, e: &object_stor
         }
     }
     match status {
-        Some(401) => StoreError::Auth(format!("{what} — credentials rejected; {cred_hint}")),
-        Some(403) => forbidden(what, &code, cred_hint),
-        Some(404) => StoreError::NotFound(what),
-        Some(408) | Some(504) => StoreError::Timeout(what),
-        Some(status) => StoreError::Http { status, message: what },
+        Some(status) => by_status(what, status, &code, cred_hint),
         None => StoreError::Other(format!("{op} {uri}: {}", truncate(&text))),
+    }
+}
+
+/// An answer with a non-2xx `status` and its (XML) error `body`, as `object_error` maps it.
+pub(super) fn http_status_error(op: &str, uri: &str, cred_hint: &str, status: u16, body: &str) -> StoreError {
+    let what = match server_detail(body) {
+        Some(d) => format!("{op} {uri}: {d}"),
+        None => format!("{op} {uri}"),
+    };
+    by_status(what, status, &xml_tag(body, "Code").unwrap_or_default(), cred_hint)
+}
+
+fn by_status(what: String, status: u16, code: &str, cred_hint: &str) -> StoreError {
+    match status {
+        401 => StoreError::Auth(format!("{what} — credentials rejected; {cred_hint}")),
+        403 => forbidden(what, code, cred_hint),
+        404 => StoreError::NotFound(what),
+        408 | 504 => StoreError::Timeout(what),
+        status => StoreError::Http { status, message: what },
     }
 }
 

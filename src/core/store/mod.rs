@@ -16,6 +16,7 @@ mod cloud;
 mod direct;
 mod errmap;
 mod local;
+mod s3http;
 mod uri;
 
 pub use buffered::Sink;

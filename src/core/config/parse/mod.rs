@@ -110,6 +110,7 @@ const STORAGE_KEYS: &[&str] = &[
     "multipart_part_size",
     "use_instance_metadata",
     "page_cache",
+    "s3_client",
 ];
 const SCHEMES: &[&str] = &["file", "direct", "s3", "az", "gs"];
 /// S3 refuses multipart parts below this (except the last).
@@ -724,6 +725,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                 ("dontneed", PageCache::DontNeed),
             ];
             s.page_cache = ctx.choice(o.get("page_cache"), &o.at("page_cache"), &hints).unwrap_or_default();
+            let clients = [("auto", S3Client::Auto), ("object_store", S3Client::ObjectStore)];
+            s.s3_client = ctx.choice(o.get("s3_client"), &o.at("s3_client"), &clients).unwrap_or_default();
         }
     }
 

@@ -1,0 +1,672 @@
+//! The S3 data path without a general-purpose HTTP stack: GET (whole or ranged) and single-request
+//! PUT of `s3://` objects on plain-HTTP endpoints, SigV4-signed, over keep-alive HTTP/1.1
+//! connections that the requesting worker drives itself (no connection task, no channel, no pool
+//! task between the worker and its socket). Everything else (LIST, HEAD, DELETE, multipart PUT,
+//! HTTPS, instance-metadata credentials) stays with object_store; see docs/PERFORMANCE.md for
+//! what this path saves and docs/BACKENDS.md for when it is used.
+//!
+//! Requests carry what object_store's would: path-style (or virtual-hosted) URL, `host`,
+//! `x-amz-date`, `x-amz-content-sha256` (the SHA-256 of a PUT's body, `UNSIGNED-PAYLOAD` for a
+//! GET), `x-amz-security-token` when a session token is set, and `range` for a ranged GET.
+//! A request is never retried, with one exception every HTTP client makes: a request sent on a
+//! reused keep-alive connection that the server had already closed (no byte of an answer came
+//! back) is sent again once on a new connection; nothing of it had reached the server.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use ring::{digest, hmac};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::errmap::http_status_error;
+use super::{Sink, StoreError};
+
+/// Idle connections kept per endpoint beyond which a returned one is closed.
+const MAX_IDLE: usize = 1024;
+/// Bytes of an error answer's body kept for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// Read buffer of a connection.
+const READ_BUF: usize = 64 << 10;
+/// A PUT body up to this size goes out in the same write as the request head.
+const INLINE_BODY: usize = 64 << 10;
+
+/// Static credentials (from the environment, as object_store reads them).
+pub(super) struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+    pub token: Option<String>,
+}
+
+/// One S3 endpoint's data path.
+pub(super) struct S3Http {
+    /// `host:port` to connect to.
+    addr: String,
+    /// The `host` header (with the bucket in front for virtual-hosted style).
+    host: String,
+    /// URI-encoded path up to the object key: `/bucket/prefix/` or `/prefix/`.
+    base_path: String,
+    region: String,
+    creds: Credentials,
+    /// The day's signing key, derived once per UTC day.
+    key: Mutex<Option<(String, hmac::Key)>>,
+    idle: Mutex<Vec<Conn>>,
+    timeout: Duration,
+    /// `s3://host/bucket/` for messages.
+    uri: String,
+    cred_hint: &'static str,
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// What the caller of `exchange` does with a successful answer's body.
+enum Body<'s, 'a> {
+    /// Pass it to the sink (if any) from this object offset; count it.
+    Read(u64, Option<&'s mut Sink<'a>>),
+    /// Discard it.
+    Discard,
+}
+
+pub(super) struct Endpoint<'a> {
+    pub authority: &'a str,
+    pub bucket: &'a str,
+    pub path_style: bool,
+}
+
+impl S3Http {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        ep: Endpoint<'_>,
+        region: String,
+        creds: Credentials,
+        timeout: Duration,
+        uri: String,
+        cred_hint: &'static str,
+    ) -> S3Http {
+        let (host, base_path) = if ep.path_style {
+            (ep.authority.to_string(), format!("/{}/", encode_path(ep.bucket)))
+        } else {
+            (format!("{}.{}", ep.bucket, ep.authority), "/".to_string())
+        };
+        S3Http {
+            addr: ep.authority.to_string(),
+            host,
+            base_path,
+            region,
+            creds,
+            key: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+            timeout,
+            uri,
+            cred_hint,
+        }
+    }
+
+    /// GET `key` (at object_store path `location`), or `range` = (offset, length) of it, feeding
+    /// `sink`; returns the body's bytes.
+    pub(super) async fn get(
+        &self,
+        key: &str,
+        location: &str,
+        range: Option<(u64, u64)>,
+        mut sink: Option<Sink<'_>>,
+    ) -> Result<u64, StoreError> {
+        let path = self.object_path(location);
+        let range_hdr = range.filter(|r| r.1 > 0).map(|(off, len)| (off, off.saturating_add(len) - 1));
+        let start = range_hdr.map_or(0, |r| r.0);
+        let head = self.request_head("GET", &path, None, range_hdr);
+        let fut = self.exchange("GET", key, &head, None, Body::Read(start, sink.as_mut()));
+        self.timed("GET", key, fut).await
+    }
+
+    /// PUT `data` as `key` (at object_store path `location`) in one request.
+    pub(super) async fn put(&self, key: &str, location: &str, data: Bytes) -> Result<(), StoreError> {
+        let path = self.object_path(location);
+        let hash = hex(digest::digest(&digest::SHA256, &data).as_ref());
+        let head = self.request_head("PUT", &path, Some((&hash, data.len())), None);
+        let fut = self.exchange("PUT", key, &head, Some(&data), Body::Discard);
+        self.timed("PUT", key, fut).await.map(|_| ())
+    }
+
+    async fn timed<F: std::future::Future<Output = Result<u64, StoreError>>>(
+        &self,
+        op: &str,
+        key: &str,
+        fut: F,
+    ) -> Result<u64, StoreError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(format!(
+                "{op} {}{key}: no answer within the request timeout (storage.request_timeout)",
+                self.uri
+            ))),
+        }
+    }
+
+    /// The request path of an object: `location` is its object_store path (prefix and key, with
+    /// object_store's own escaping of characters it does not keep in names), URI-encoded as
+    /// object_store encodes it, so both clients name every object the same.
+    fn object_path(&self, location: &str) -> String {
+        let mut p = String::with_capacity(self.base_path.len() + location.len() + 8);
+        p.push_str(&self.base_path);
+        encode_into(&mut p, location);
+        p
+    }
+
+    /// The request line and headers, signed (SigV4).
+    fn request_head(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, usize)>,
+        range: Option<(u64, u64)>,
+    ) -> Vec<u8> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let amz_date = amz_date(now);
+        let day = &amz_date[..8];
+        let payload = body.map_or("UNSIGNED-PAYLOAD", |b| b.0);
+        let token = self.creds.token.as_deref();
+        let mut canonical = String::with_capacity(320 + path.len());
+        canonical.push_str(method);
+        canonical.push('\n');
+        canonical.push_str(path);
+        canonical.push_str("\n\nhost:");
+        canonical.push_str(&self.host);
+        canonical.push_str("\nx-amz-content-sha256:");
+        canonical.push_str(payload);
+        canonical.push_str("\nx-amz-date:");
+        canonical.push_str(&amz_date);
+        if let Some(t) = token {
+            canonical.push_str("\nx-amz-security-token:");
+            canonical.push_str(t);
+        }
+        let signed = if token.is_some() {
+            "host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
+        } else {
+            "host;x-amz-content-sha256;x-amz-date"
+        };
+        canonical.push_str("\n\n");
+        canonical.push_str(signed);
+        canonical.push('\n');
+        canonical.push_str(payload);
+        let scope = format!("{day}/{}/s3/aws4_request", self.region);
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+        );
+        let signature = {
+            let mut cached = self.key.lock();
+            if cached.as_ref().is_none_or(|(d, _)| d != day) {
+                *cached = Some((day.to_string(), signing_key(&self.creds.secret_key, day, &self.region)));
+            }
+            let (_, k) = cached.as_ref().expect("set above");
+            hex(hmac::sign(k, to_sign.as_bytes()).as_ref())
+        };
+        let mut h = String::with_capacity(512 + path.len());
+        h.push_str(method);
+        h.push(' ');
+        h.push_str(path);
+        h.push_str(" HTTP/1.1\r\nhost: ");
+        h.push_str(&self.host);
+        h.push_str("\r\nx-amz-date: ");
+        h.push_str(&amz_date);
+        h.push_str("\r\nx-amz-content-sha256: ");
+        h.push_str(payload);
+        if let Some(t) = token {
+            h.push_str("\r\nx-amz-security-token: ");
+            h.push_str(t);
+        }
+        h.push_str("\r\nauthorization: AWS4-HMAC-SHA256 Credential=");
+        h.push_str(&self.creds.access_key);
+        h.push('/');
+        h.push_str(&scope);
+        h.push_str(", SignedHeaders=");
+        h.push_str(signed);
+        h.push_str(", Signature=");
+        h.push_str(&signature);
+        if let Some((first, last)) = range {
+            h.push_str(&format!("\r\nrange: bytes={first}-{last}"));
+        }
+        if let Some((_, len)) = body {
+            h.push_str(&format!("\r\ncontent-length: {len}"));
+        }
+        h.push_str("\r\n\r\n");
+        h.into_bytes()
+    }
+
+    /// Send the request and read the answer. A reused connection that the server had closed is
+    /// replaced once (see the module's note).
+    async fn exchange(
+        &self,
+        op: &str,
+        key: &str,
+        head: &[u8],
+        body: Option<&Bytes>,
+        mut want: Body<'_, '_>,
+    ) -> Result<u64, StoreError> {
+        let pooled = self.idle.lock().pop();
+        let reused = pooled.is_some();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect(op, key).await?,
+        };
+        match self.round_trip(&mut conn, head, body, &mut want).await {
+            Ok((n, keep)) => {
+                self.give_back(conn, keep);
+                n.map_err(|(status, text)| http_status_error(op, &self.object_uri(key), self.cred_hint, status, &text))
+            }
+            Err(Fail::Closed) if reused => {
+                let mut conn = self.connect(op, key).await?;
+                match self.round_trip(&mut conn, head, body, &mut want).await {
+                    Ok((n, keep)) => {
+                        self.give_back(conn, keep);
+                        n.map_err(|(status, text)| {
+                            http_status_error(op, &self.object_uri(key), self.cred_hint, status, &text)
+                        })
+                    }
+                    Err(e) => Err(self.fail(op, key, e)),
+                }
+            }
+            Err(e) => Err(self.fail(op, key, e)),
+        }
+    }
+
+    fn give_back(&self, conn: Conn, keep: bool) {
+        if keep {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+
+    fn object_uri(&self, key: &str) -> String {
+        format!("{}{key}", self.uri)
+    }
+
+    fn fail(&self, op: &str, key: &str, e: Fail) -> StoreError {
+        let what = format!("{op} {}", self.object_uri(key));
+        match e {
+            Fail::Closed => {
+                StoreError::Connection(format!("{what}: the server closed the connection without an answer"))
+            }
+            Fail::Io(e) => StoreError::Connection(format!("{what}: {e}")),
+            Fail::Protocol(m) => StoreError::Other(format!("{what}: malformed answer from the server: {m}")),
+        }
+    }
+
+    async fn connect(&self, op: &str, key: &str) -> Result<Conn, StoreError> {
+        let stream = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(StoreError::Connection(format!(
+                    "{op} {}: cannot connect to the server — is it running and reachable? ({e})",
+                    self.object_uri(key)
+                )))
+            }
+            Err(_) => {
+                return Err(StoreError::Connection(format!(
+                    "{op} {}: cannot connect to the server within 5 s — is it running and reachable?",
+                    self.object_uri(key)
+                )))
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(Conn { stream, buf: Vec::with_capacity(READ_BUF) })
+    }
+
+    /// One request and its answer on `conn`. Ok((Ok(body bytes) or Err((status, body text)),
+    /// whether the connection can be reused)).
+    async fn round_trip(
+        &self,
+        conn: &mut Conn,
+        head: &[u8],
+        body: Option<&Bytes>,
+        want: &mut Body<'_, '_>,
+    ) -> Result<(Result<u64, (u16, String)>, bool), Fail> {
+        match body {
+            Some(b) if b.len() <= INLINE_BODY => {
+                let mut msg = Vec::with_capacity(head.len() + b.len());
+                msg.extend_from_slice(head);
+                msg.extend_from_slice(b);
+                conn.stream.write_all(&msg).await.map_err(Fail::Io)?;
+            }
+            Some(b) => {
+                conn.stream.write_all(head).await.map_err(Fail::Io)?;
+                conn.stream.write_all(b).await.map_err(Fail::Io)?;
+            }
+            None => conn.stream.write_all(head).await.map_err(Fail::Io)?,
+        }
+        conn.buf.clear();
+        // The status line and headers.
+        let (status, framing, keep, head_len) = loop {
+            if conn.buf.len() >= 1 << 20 {
+                return Err(Fail::Protocol("answer headers over 1 MiB".into()));
+            }
+            let n = read_more(&mut conn.stream, &mut conn.buf).await?;
+            if n == 0 {
+                return Err(if conn.buf.is_empty() { Fail::Closed } else { Fail::Protocol("answer cut short".into()) });
+            }
+            if let Some(parsed) = parse_head(&conn.buf)? {
+                break parsed;
+            }
+        };
+        let ok = (200..300).contains(&status);
+        let mut got = 0u64;
+        let mut error_body = Vec::new();
+        let mut deliver = |chunk: &[u8], want: &mut Body<'_, '_>| {
+            if ok {
+                if let Body::Read(start, Some(sink)) = want {
+                    sink(*start + got, chunk);
+                }
+            } else if error_body.len() < MAX_ERROR_BODY {
+                error_body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - error_body.len())]);
+            }
+            got += chunk.len() as u64;
+        };
+        let leftover = conn.buf.len() - head_len;
+        match framing {
+            Framing::Length(len) => {
+                if leftover as u64 > len {
+                    return Err(Fail::Protocol("more bytes than content-length".into()));
+                }
+                if leftover > 0 {
+                    deliver(&conn.buf[head_len..], want);
+                }
+                let mut left = len - leftover as u64;
+                while left > 0 {
+                    conn.buf.clear();
+                    let n = read_more(&mut conn.stream, &mut conn.buf).await?;
+                    if n == 0 {
+                        return Err(Fail::Protocol(format!("body cut short ({left} of {len} bytes missing)")));
+                    }
+                    if n as u64 > left {
+                        return Err(Fail::Protocol("more bytes than content-length".into()));
+                    }
+                    deliver(&conn.buf[..n], want);
+                    left -= n as u64;
+                }
+            }
+            Framing::Chunked => {
+                conn.buf.drain(..head_len);
+                let mut chunks = Chunked::default();
+                loop {
+                    let done = chunks.feed(&mut conn.buf, |c| deliver(c, want))?;
+                    if done {
+                        if !conn.buf.is_empty() {
+                            return Err(Fail::Protocol("bytes after the last chunk".into()));
+                        }
+                        break;
+                    }
+                    if read_more(&mut conn.stream, &mut conn.buf).await? == 0 {
+                        return Err(Fail::Protocol("chunked body cut short".into()));
+                    }
+                }
+            }
+            Framing::None => {}
+        }
+        if ok {
+            Ok((Ok(got), keep))
+        } else {
+            Ok((Err((status, String::from_utf8_lossy(&error_body).into_owned())), keep))
+        }
+    }
+}
+
+enum Fail {
+    /// The connection was closed before any byte of an answer.
+    Closed,
+    Io(io::Error),
+    Protocol(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    /// No body (HEAD-like answers, 204, 304).
+    None,
+}
+
+/// Read what the socket has into `buf`'s spare capacity (tokio reads into it without zeroing it
+/// first); 0 at the end of the stream.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Fail> {
+    if buf.capacity() == buf.len() {
+        buf.reserve(READ_BUF);
+    }
+    stream.read_buf(buf).await.map_err(Fail::Io)
+}
+
+/// Status, framing, keep-alive and header length of a complete answer head in `buf`; None when
+/// more bytes are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, Framing, bool, usize)>, Fail> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(Fail::Protocol(e.to_string())),
+    };
+    let status = resp.code.unwrap_or(0);
+    let mut keep = resp.version == Some(1);
+    let mut framing = None;
+    let mut chunked = false;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value).ok().and_then(|s| s.trim().parse::<u64>().ok());
+            framing = Some(v.ok_or_else(|| Fail::Protocol("bad content-length".into()))?);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if v.contains("close") {
+                keep = false;
+            } else if v.contains("keep-alive") {
+                keep = true;
+            }
+        }
+    }
+    let framing = if chunked {
+        Framing::Chunked
+    } else if let Some(n) = framing {
+        Framing::Length(n)
+    } else if status == 204 || status == 304 || (100..200).contains(&status) {
+        Framing::None
+    } else {
+        // Body until the connection closes: not supported on a keep-alive data path.
+        return Err(Fail::Protocol("answer without content-length or chunked encoding".into()));
+    };
+    Ok(Some((status, framing, keep, len)))
+}
+
+/// Incremental decoder of a chunked body.
+#[derive(Default)]
+struct Chunked {
+    /// Bytes left of the current chunk's data (then its CRLF).
+    left: u64,
+    in_data: bool,
+    last: bool,
+}
+
+impl Chunked {
+    /// Consume what `buf` holds; true at the end of the body (after the trailers).
+    fn feed(&mut self, buf: &mut Vec<u8>, mut out: impl FnMut(&[u8])) -> Result<bool, Fail> {
+        let mut pos = 0;
+        let result = loop {
+            if self.in_data {
+                let avail = (buf.len() - pos) as u64;
+                let take = avail.min(self.left) as usize;
+                if take > 0 {
+                    out(&buf[pos..pos + take]);
+                    pos += take;
+                    self.left -= take as u64;
+                }
+                if self.left > 0 {
+                    break Ok(false);
+                }
+                if buf.len() - pos < 2 {
+                    break Ok(false);
+                }
+                if &buf[pos..pos + 2] != b"\r\n" {
+                    break Err(Fail::Protocol("chunk without its CRLF".into()));
+                }
+                pos += 2;
+                self.in_data = false;
+                continue;
+            }
+            let Some(eol) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
+                break Ok(false);
+            };
+            let line = &buf[pos..pos + eol];
+            pos += eol + 2;
+            if self.last {
+                // Trailers end with an empty line.
+                if line.is_empty() {
+                    break Ok(true);
+                }
+                continue;
+            }
+            let size_text = std::str::from_utf8(line).unwrap_or("").split(';').next().unwrap_or("").trim();
+            let size = u64::from_str_radix(size_text, 16).map_err(|_| Fail::Protocol("bad chunk size".into()))?;
+            if size == 0 {
+                self.last = true;
+            } else {
+                self.left = size;
+                self.in_data = true;
+            }
+        };
+        buf.drain(..pos);
+        result
+    }
+}
+
+fn signing_key(secret: &str, day: &str, region: &str) -> hmac::Key {
+    let sign = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
+    let k_date = sign(format!("AWS4{secret}").as_bytes(), day);
+    let k_region = sign(k_date.as_ref(), region);
+    let k_service = sign(k_region.as_ref(), "s3");
+    let k_signing = sign(k_service.as_ref(), "aws4_request");
+    hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
+}
+
+/// `YYYYMMDDTHHMMSSZ` of a Unix time (UTC).
+fn amz_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// A key or prefix as an S3 canonical path: every byte but unreserved ones and `/` as `%XX`.
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    encode_into(&mut out, s);
+    out
+}
+
+fn encode_into(out: &mut String, s: &str) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(DIGITS[(b >> 4) as usize] as char);
+            out.push(DIGITS[(b & 15) as usize] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_civil_dates() {
+        assert_eq!(amz_date(0), "19700101T000000Z");
+        // 2013-05-24T00:00:00Z, the date of AWS's published SigV4 examples.
+        assert_eq!(amz_date(1_369_353_600), "20130524T000000Z");
+        // A leap day and the end of a day.
+        assert_eq!(amz_date(1_709_251_199), "20240229T235959Z");
+        assert_eq!(amz_date(4_102_444_800), "21000101T000000Z");
+    }
+
+    #[test]
+    fn paths_encode_everything_but_unreserved_and_slash() {
+        assert_eq!(encode_path("a b/c+d%e/ü~_.-"), "a%20b/c%2Bd%25e/%C3%BC~_.-");
+    }
+
+    /// AWS's published example (S3 documentation, "Signature calculation: GET object"): its
+    /// signing key, scope and canonical form give its signature.
+    #[test]
+    fn signature_matches_the_published_example() {
+        let key = signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1");
+        let empty = hex(digest::digest(&digest::SHA256, b"").as_ref());
+        let canonical = format!(
+            "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\nx-amz-content-sha256:{empty}\nx-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n{empty}"
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n{}",
+            hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+        );
+        assert_eq!(
+            hex(hmac::sign(&key, to_sign.as_bytes()).as_ref()),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+    }
+
+    #[test]
+    fn heads_give_status_framing_and_keep_alive() {
+        let (s, f, k, n) =
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nabcd").ok().flatten().expect("complete");
+        assert_eq!((s, f, k, n), (200, Framing::Length(4), true, 38));
+        let (s, f, k, _) =
+            parse_head(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                .ok()
+                .flatten()
+                .expect("complete");
+        assert_eq!((s, f, k), (404, Framing::Chunked, false));
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-len").ok().expect("no error").is_none());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err(), "no framing: refused");
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_any_split() {
+        let wire = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for split in 0..wire.len() {
+            let mut c = Chunked::default();
+            let mut out = Vec::new();
+            let mut buf = wire[..split].to_vec();
+            let done = c.feed(&mut buf, |d| out.extend_from_slice(d)).ok().expect("valid");
+            assert!(!done || split == wire.len());
+            buf.extend_from_slice(&wire[split..]);
+            assert!(c.feed(&mut buf, |d| out.extend_from_slice(d)).ok().expect("valid"), "split {split}");
+            assert_eq!(out, b"Wikipedia", "split {split}");
+            assert!(buf.is_empty());
+        }
+    }
+}
