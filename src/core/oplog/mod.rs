@@ -9,6 +9,8 @@ mod stats;
 mod writer;
 
 pub use merge::merge;
+/// Date arithmetic shared with the S3 request signer (store/s3http.rs).
+pub(crate) use record::civil_from_days;
 pub use record::{error_text, format_time, header, parse_time, Columns, Line, OpRecord, Reader, COLUMNS};
 pub use replay::{load_schedule, Remap, Schedule, Scheduled};
 pub use stats::{latency_us, render as render_stats, stats, OpStats, Stats};

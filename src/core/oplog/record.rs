@@ -154,7 +154,7 @@ pub fn format_time(ns: i64) -> String {
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

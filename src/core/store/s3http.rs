@@ -255,22 +255,15 @@ impl S3Http {
             Some(c) => c,
             None => self.connect(op, key).await?,
         };
-        match self.round_trip(&mut conn, head, body, &mut want).await {
+        let mut result = self.round_trip(&mut conn, head, body, &mut want).await;
+        if reused && matches!(result, Err(Fail::Closed)) {
+            conn = self.connect(op, key).await?;
+            result = self.round_trip(&mut conn, head, body, &mut want).await;
+        }
+        match result {
             Ok((n, keep)) => {
                 self.give_back(conn, keep);
                 n.map_err(|(status, text)| http_status_error(op, &self.object_uri(key), self.cred_hint, status, &text))
-            }
-            Err(Fail::Closed) if reused => {
-                let mut conn = self.connect(op, key).await?;
-                match self.round_trip(&mut conn, head, body, &mut want).await {
-                    Ok((n, keep)) => {
-                        self.give_back(conn, keep);
-                        n.map_err(|(status, text)| {
-                            http_status_error(op, &self.object_uri(key), self.cred_hint, status, &text)
-                        })
-                    }
-                    Err(e) => Err(self.fail(op, key, e)),
-                }
             }
             Err(e) => Err(self.fail(op, key, e)),
         }
@@ -556,18 +549,8 @@ fn signing_key(secret: &str, day: &str, region: &str) -> hmac::Key {
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time (UTC).
 fn amz_date(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
+    let (y, m, d) = crate::core::oplog::civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
