@@ -199,3 +199,37 @@ fn workloads_md_recipes_dry_run_as_printed() {
     }
     assert!(n >= 7, "{n} recipes found");
 }
+
+/// Cleanup deletes what the run's PUTs wrote and its `from: written` DELETEs left, without
+/// naming every PUT of the run up front: within a stage, objects a DELETE removed are not
+/// deleted again (the count it announces is what is left); objects a later stage's DELETEs
+/// removed are found gone (not errors, not counted). Nothing the run wrote is left behind.
+#[test]
+fn cleanup_deletes_what_puts_wrote_and_deletes_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = tmp.path().join("fs");
+    let cfg = format!(
+        "target: \"file://{}/\"\nconcurrency: 4\nstages:\n  - {{name: churn, type: workload, ops: 600, workload: [{{op: put, path: \"new/o-{{}}.dat\", object_size: 1KiB, weight: 3}}, {{op: delete, from: written, path: \"new/*\", weight: 2}}]}}\n  - {{name: drain, type: workload, ops: 20, workload: [{{op: delete, from: written, path: \"new/*\"}}]}}\n  - {{name: clean, type: cleanup}}\n",
+        fs.display()
+    );
+    let c = write(tmp.path(), "churn.yaml", &cfg);
+    let o = sai3(&["ctl", "run", "--config", c.to_str().unwrap()], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = results_dir(tmp.path()).unwrap();
+    let churn = tsv(&dir.join("01_churn_results.tsv"));
+    let (puts, deletes) = (total(&churn, "PUT", "count"), total(&churn, "DELETE", "count"));
+    let drained = total(&tsv(&dir.join("02_drain_results.tsv")), "DELETE", "count");
+    assert!(puts > 200 && deletes > 100 && drained == 20, "PUT {puts}, DELETE {deletes}, drained {drained}");
+    let out = text(&o);
+    let announced: u64 = out
+        .split(" objects to delete")
+        .next()
+        .and_then(|s| s.rsplit(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'objects to delete' line: {out}"));
+    assert_eq!(announced, puts - deletes, "cleanup skips what the churn stage's DELETEs removed");
+    let clean = tsv(&dir.join("03_clean_results.tsv"));
+    assert_eq!(total(&clean, "DELETE", "count"), puts - deletes - drained, "each object left deleted once");
+    assert_eq!(total(&clean, "DELETE", "errors"), 0);
+    assert_eq!(count_files(&fs.join("new")), 0, "nothing the run wrote is left");
+}

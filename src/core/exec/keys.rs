@@ -89,6 +89,10 @@ pub struct Written {
     pub size: u64,
     pub src: Arc<Source>,
     pub dir: bool,
+    /// The counter-named PUT that wrote it (workload job, op index, worker, counter), for
+    /// cleanup to skip it once a `from: written` DELETE of the same stage removed it; None for
+    /// names not derived from a counter.
+    pub origin: Option<(u64, u32, u32, u64)>,
 }
 
 /// What a `from: written` pool takes: objects (GET, DELETE), directories (RMDIR), or both (STAT).

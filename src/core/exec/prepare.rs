@@ -20,7 +20,7 @@ use crate::core::config::{Plan, SizeSpec, TreeSpec};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::oplog::{error_text, OpRecord};
 use crate::core::store::{Cursor, Endpoint, Store, StoreError};
-use crate::core::workload::{prepared_name, sample_size, sharded, worker_seed, Generator};
+use crate::core::workload::{prepared_name, sample_size, sharded, unique_put_key, worker_seed, Generator};
 use crate::core::OpKind;
 
 /// One group of prepared objects: an `ensure_objects` entry or the tree.
@@ -141,15 +141,53 @@ pub async fn plan_work(plan: &Plan, role: &RunRole, stores: &Stores, every: bool
 pub struct Created {
     /// Prepared objects: (store, key).
     pub prepared: Vec<(Arc<Store>, String)>,
-    /// Objects created by workload PUTs.
+    /// Objects created by workload PUTs whose names are not derived from a counter.
     pub put: Vec<(Arc<Store>, String)>,
+    /// Objects created by workload PUTs, named by counter: kept as counts, named when cleanup
+    /// reaches them (an hour of PUTs is millions of names).
+    pub runs: Vec<PutRun>,
     /// Directories created by workload MKDIRs (removed after the objects, deepest first).
     pub dirs: Vec<(Arc<Store>, String)>,
 }
 
+/// The objects one worker's PUTs of one op created: counters `0..count`, minus those a
+/// `from: written` DELETE of the run removed (`gone`, a bit per counter).
+pub struct PutRun {
+    pub store: Arc<Store>,
+    pub template: String,
+    pub shards: u32,
+    pub run_id: String,
+    pub agent: usize,
+    pub worker: usize,
+    pub count: u64,
+    pub gone: Vec<u64>,
+}
+
+impl PutRun {
+    pub fn key(&self, n: u64) -> String {
+        sharded(unique_put_key(&self.template, &self.run_id, self.agent, self.worker, n), self.shards)
+    }
+    pub fn is_gone(&self, n: u64) -> bool {
+        self.gone.get((n / 64) as usize).is_some_and(|w| w >> (n % 64) & 1 == 1)
+    }
+    /// Objects of the run still there as far as the run knows.
+    pub fn live(&self) -> u64 {
+        let gone: u64 = (0..self.count.div_ceil(64) as usize)
+            .map(|i| {
+                let w = self.gone.get(i).copied().unwrap_or(0);
+                let bits = self.count - i as u64 * 64;
+                let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+                u64::from((w & mask).count_ones())
+            })
+            .sum();
+        self.count - gone
+    }
+}
+
 impl Created {
     pub fn len(&self) -> usize {
-        self.prepared.len() + self.put.len() + self.dirs.len()
+        let runs: u64 = self.runs.iter().map(PutRun::live).sum();
+        self.prepared.len() + self.put.len() + self.dirs.len() + runs as usize
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -283,6 +321,10 @@ impl PhaseJob for VerifyJob {
 /// by the workload) are not errors.
 pub struct CleanupJob {
     keys: Vec<(Arc<Store>, String)>,
+    runs: Vec<PutRun>,
+    /// Task number of each run's counter 0 (after the listed keys).
+    run_starts: Vec<usize>,
+    tasks: usize,
     dirs: Vec<(Arc<Store>, String)>,
     next: AtomicUsize,
     done: AtomicUsize,
@@ -296,8 +338,21 @@ impl CleanupJob {
         keys.extend(created.put);
         let mut dirs = created.dirs;
         dirs.sort_by_key(|(_, d)| std::cmp::Reverse(d.matches('/').count()));
+        let mut tasks = keys.len();
+        let run_starts = created
+            .runs
+            .iter()
+            .map(|r| {
+                let start = tasks;
+                tasks += r.count as usize;
+                start
+            })
+            .collect();
         CleanupJob {
             keys,
+            runs: created.runs,
+            run_starts,
+            tasks,
             dirs,
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
@@ -309,16 +364,26 @@ impl CleanupJob {
     async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some((store, key)) = self.keys.get(t) else { break };
-            self.remove(&rec, OpKind::Delete, store, key, t, w).await;
-            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.keys.len() {
+            if t >= self.tasks {
+                break;
+            }
+            if let Some((store, key)) = self.keys.get(t) {
+                self.remove(&rec, OpKind::Delete, store, key, t, w).await;
+            } else {
+                let i = self.run_starts.partition_point(|&s| s <= t) - 1;
+                let (run, n) = (&self.runs[i], (t - self.run_starts[i]) as u64);
+                if !run.is_gone(n) {
+                    self.remove(&rec, OpKind::Delete, &run.store, &run.key(n), t, w).await;
+                }
+            }
+            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tasks {
                 self.all_done.notify_one();
             }
         }
         if w != 0 || self.dirs.is_empty() {
             return;
         }
-        if self.done.load(Ordering::Acquire) < self.keys.len() {
+        if self.done.load(Ordering::Acquire) < self.tasks {
             self.all_done.notified().await;
         }
         for (t, (store, dir)) in self.dirs.iter().enumerate() {

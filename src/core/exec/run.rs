@@ -475,7 +475,7 @@ impl Runner {
                     detail: "",
                 });
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
-                self.created.put.extend(job.created_keys());
+                self.created.runs.extend(job.created_runs());
                 let changes = job.made();
                 self.created.dirs.extend(changes.dirs);
                 self.created.put.extend(changes.files);

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{Entry, KeyPool, Source, Takes, Written, WrittenPool};
 use super::phase::PhaseJob;
+use super::prepare::PutRun;
 use super::reads::{range_for, read_object, read_parts};
 use super::run::{RunError, RunRole};
 use super::stopflag::StopFlag;
@@ -135,6 +136,8 @@ struct Pick {
     size: u64,
     /// Set for objects drawn from a `from: written` pool.
     written: Option<Written>,
+    /// The counter a counter-named PUT's name was made from.
+    seq: Option<u64>,
 }
 
 impl Pick {
@@ -183,6 +186,11 @@ pub struct WorkloadJob {
     /// Keep what PUTs wrote and `from: written` DELETEs removed, for later stages.
     keep_written: bool,
     made: Mutex<Made>,
+    /// Counter-named PUTs of this stage that its `from: written` DELETEs removed, a bit per
+    /// counter per (op, worker).
+    gone: Mutex<std::collections::HashMap<(u32, u32), Vec<u64>>>,
+    /// This job among all of the process's (the first part of a written object's origin).
+    id: u64,
     /// The empty key a pick starts from (shared, so choosing an op allocates nothing).
     no_key: Arc<str>,
 }
@@ -365,6 +373,11 @@ pub async fn resolve(
         put_counts: Mutex::new(Vec::new()),
         keep_written,
         made: Mutex::new(Made::default()),
+        gone: Mutex::new(std::collections::HashMap::new()),
+        id: {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        },
         no_key: Arc::from(""),
     })
 }
@@ -401,15 +414,22 @@ impl WorkloadJob {
     }
 
     /// Keys of every object the workload's PUTs created (for cleanup).
-    pub fn created_keys(&self) -> Vec<(Arc<Store>, String)> {
+    pub fn created_runs(&self) -> Vec<PutRun> {
         let counts = self.put_counts.lock();
+        let mut gone = std::mem::take(&mut *self.gone.lock());
         let mut out = Vec::new();
-        for &(op, w, n) in counts.iter() {
+        for &(op, w, count) in counts.iter() {
             if let Target::Put { template, shards, parents: None, .. } = &self.ops[op].target {
-                for c in 0..n {
-                    let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, c), *shards);
-                    out.push((self.ops[op].store.clone(), key));
-                }
+                out.push(PutRun {
+                    store: self.ops[op].store.clone(),
+                    template: template.clone(),
+                    shards: *shards,
+                    run_id: self.run_id.clone(),
+                    agent: self.agent,
+                    worker: w,
+                    count,
+                    gone: gone.remove(&(op as u32, w as u32)).unwrap_or_default(),
+                });
             }
         }
         out
@@ -535,7 +555,7 @@ impl WorkloadJob {
             let end = Instant::now();
             let first_byte: Option<Instant> = first.get().copied();
             if result.is_ok() {
-                self.note_written(op, &pick, &mut made);
+                self.note_written(op, &pick, w, &mut made);
             }
             let put_size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
             if let Some(body) = pick.body.take() {
@@ -597,8 +617,15 @@ impl WorkloadJob {
                 None => self.mix.pick(rng),
             };
             let op = &self.ops[i];
-            let mut pick =
-                Pick { op: i, key: Arc::clone(&self.no_key), body: None, range: None, size: 0, written: None };
+            let mut pick = Pick {
+                op: i,
+                key: Arc::clone(&self.no_key),
+                body: None,
+                range: None,
+                size: 0,
+                written: None,
+                seq: None,
+            };
             // PUT and MKDIR into a pattern: the directory the new name goes into.
             let drawn = |parents: &Option<Arc<KeyPool>>, rng: &mut SmallRng| {
                 parents.as_ref().map(|p| p.pick(rng).map_or_else(|| Arc::clone(&self.no_key), |(k, _)| k))
@@ -644,6 +671,7 @@ impl WorkloadJob {
                     let dir = drawn(parents, rng);
                     let template = dir.as_deref().unwrap_or(template);
                     let key = sharded(unique_put_key(template, &self.run_id, self.agent, w, put_counters[i]), *shards);
+                    pick.seq = parents.is_none().then_some(put_counters[i]);
                     put_counters[i] += 1;
                     let n = sample_size(size, rng);
                     pick.body = Some(src.data.object_in(&key, n, spare));
@@ -656,7 +684,7 @@ impl WorkloadJob {
 
     /// After a successful PUT (MKDIR), the object (directory) joins the `from: written` pools
     /// that take it; after a DELETE (RMDIR) of a written one, later stages no longer see it.
-    fn note_written(&self, op: &ResolvedOp, pick: &Pick, made: &mut Made) {
+    fn note_written(&self, op: &ResolvedOp, pick: &Pick, w: usize, made: &mut Made) {
         let (src, feeds, dir) = match (&op.target, &pick.written) {
             (Target::Put { src, feeds, parents, .. }, _) => {
                 if parents.is_some() {
@@ -669,8 +697,21 @@ impl WorkloadJob {
                 made.dirs.push((src.store.clone(), pick.key.to_string()));
                 (src, feeds, true)
             }
-            (_, Some(wr)) if matches!(op.kind, OpKind::Delete | OpKind::Rmdir) && self.keep_written => {
-                made.removed.push(wr.clone());
+            (_, Some(wr)) if matches!(op.kind, OpKind::Delete | OpKind::Rmdir) => {
+                // Objects of earlier stages: their cleanup finds them gone (not an error).
+                if let Some((_, op, worker, n)) = wr.origin.filter(|o| o.0 == self.id) {
+                    // Cleanup skips it (a bit per counter of the run that wrote it).
+                    let mut gone = self.gone.lock();
+                    let bits = gone.entry((op, worker)).or_default();
+                    let word = (n / 64) as usize;
+                    if bits.len() <= word {
+                        bits.resize(word + 1, 0);
+                    }
+                    bits[word] |= 1 << (n % 64);
+                }
+                if self.keep_written {
+                    made.removed.push(wr.clone());
+                }
                 return;
             }
             _ => return,
@@ -679,7 +720,8 @@ impl WorkloadJob {
             return;
         }
         let size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
-        let wr = Written { key: pick.key.clone(), size, src: src.clone(), dir };
+        let origin = pick.seq.map(|n| (self.id, pick.op as u32, w as u32, n));
+        let wr = Written { key: pick.key.clone(), size, src: src.clone(), dir, origin };
         feeds.iter().for_each(|p| p.offer(&wr));
         if self.keep_written {
             made.added.push(wr);
