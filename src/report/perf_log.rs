@@ -67,8 +67,8 @@ pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
         f.push(f2(r.cpu.user_pct));
         f.push(f2(r.cpu.system_pct));
         f.push(f2(r.cpu.iowait_pct));
-        f.push(r.snap.total_errors().to_string());
-        f.push(r.snap.total_retries().retries.to_string());
+        f.push(r.total_errors().to_string());
+        f.push(r.total_retries().to_string());
         debug_assert_eq!(f.len(), COLUMNS.len());
         tsv_line(&mut out, &f);
     }

@@ -376,7 +376,7 @@ mod tests {
         let batch = merge_fleet(&[("a", &fa, false), ("b", &fb, true)]);
         assert_eq!(fleet.len(), batch.len());
         for (x, y) in fleet.iter().zip(&batch) {
-            assert_eq!(x.snap.total_ops(), y.snap.total_ops());
+            assert_eq!(x.total_ops(), y.total_ops());
             assert_eq!(x.summary(), y.summary(), "percentiles identical to the batch merge");
             assert_eq!(x.missing_agents, y.missing_agents);
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::metrics::Snapshot;
-use crate::core::OpClass;
+use crate::core::{OpClass, OpKind};
 
 /// Which stage a row or phase belongs to: the stage's position in the run's stage list, its
 /// name, and whether it is the stage's warmup. Ordered by position, a warmup before the measured
@@ -117,10 +117,17 @@ pub struct ClassSummary {
     pub p99_us: u64,
 }
 
-/// GET, PUT and META figures of an interval (index: `OpClass` order).
+/// GET, PUT and META figures of an interval (index: `OpClass` order), and its totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RowSummary {
     pub classes: [ClassSummary; 3],
+    /// Successful requests per op kind (`OpKind::index` order).
+    pub op_counts: [u64; 7],
+    /// Successful requests of every kind, bytes, failed requests, retries.
+    pub ops: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub retries: u64,
 }
 
 impl IntervalRow {
@@ -130,7 +137,14 @@ impl IntervalRow {
         if let Some(s) = self.summary {
             return s;
         }
-        let mut out = RowSummary::default();
+        let mut out = RowSummary {
+            ops: self.snap.total_ops(),
+            bytes: self.snap.total_bytes(),
+            errors: self.snap.total_errors(),
+            retries: self.snap.total_retries().retries,
+            op_counts: OpKind::ALL.map(|k| self.snap.op_total(k).map_or(0, |c| c.count)),
+            ..RowSummary::default()
+        };
         for (i, class) in [OpClass::Get, OpClass::Put, OpClass::Meta].into_iter().enumerate() {
             if let Some(c) = self.snap.class_total(class) {
                 let h = &c.hist;
@@ -147,14 +161,38 @@ impl IntervalRow {
         out
     }
 
-    /// Keep the summary and every count, drop the histograms (a full histogram is ~190 KB; a
-    /// time series of them would grow without bound). Compacted rows can no longer be merged
-    /// into percentiles: merge first, then compact.
+    /// Keep the summary (per-class counts and percentiles, totals), drop the figures behind it:
+    /// a perf-log row is all a closed row is still used for, and a long run keeps one per agent
+    /// and interval (a row with its cells and their small histograms was ~4.6 KB, its summary is
+    /// a few hundred bytes). Compacted rows can no longer be merged: merge first, then compact.
     pub fn compact(&mut self) {
         if self.summary.is_none() {
             self.summary = Some(self.summary());
         }
-        self.snap.drop_histograms();
+        self.snap = Snapshot::default();
+    }
+
+    /// Successful requests of the row (compacted or not).
+    pub fn total_ops(&self) -> u64 {
+        self.summary.map_or_else(|| self.snap.total_ops(), |s| s.ops)
+    }
+
+    /// Successful requests of one op kind (compacted or not).
+    pub fn op_count(&self, op: OpKind) -> u64 {
+        match &self.summary {
+            Some(s) => s.op_counts[op.index()],
+            None => self.snap.op_total(op).map_or(0, |c| c.count),
+        }
+    }
+
+    /// Failed requests of the row (compacted or not).
+    pub fn total_errors(&self) -> u64 {
+        self.summary.map_or_else(|| self.snap.total_errors(), |s| s.errors)
+    }
+
+    /// Retried attempts of the row (compacted or not).
+    pub fn total_retries(&self) -> u64 {
+        self.summary.map_or_else(|| self.snap.total_retries().retries, |s| s.retries)
     }
 }
 

@@ -117,7 +117,7 @@ mod tests {
         sink.push(row(&w, 2, 0.024, &[5_000; 5]));
         let rows = sink.finish();
         assert_eq!(rows.len(), 2, "the 24 ms remainder has no row of its own");
-        assert_eq!(rows.iter().map(|r| r.snap.total_ops()).sum::<u64>(), 9, "sums still equal the totals");
+        assert_eq!(rows.iter().map(|r| r.total_ops()).sum::<u64>(), 9, "sums still equal the totals");
         let s = rows[1].summary();
         assert_eq!(s.classes[1].ops, 7);
         assert!(s.classes[1].p99_us >= 4_990, "the folded samples are in the percentiles: {}", s.classes[1].p99_us);
@@ -138,9 +138,9 @@ mod tests {
         let rows = sink.finish();
         let labels: Vec<String> = rows.iter().map(|r| r.stage.label()).collect();
         assert_eq!(labels, ["read:warmup", "read", "read", "read"], "the warmup tail folds into the warmup only");
-        assert_eq!(rows[0].snap.total_ops(), 2);
-        assert_eq!(rows[3].snap.total_ops(), 1, "a 0.6 s tail is a real interval and stays");
-        assert_eq!(rows[1].snap.total_ops(), 1, "a short first row is never folded backwards");
+        assert_eq!(rows[0].total_ops(), 2);
+        assert_eq!(rows[3].total_ops(), 1, "a 0.6 s tail is a real interval and stays");
+        assert_eq!(rows[1].total_ops(), 1, "a short first row is never folded backwards");
     }
 
     #[test]
