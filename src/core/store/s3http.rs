@@ -327,13 +327,13 @@ impl S3Http {
                 let mut msg = Vec::with_capacity(head.len() + b.len());
                 msg.extend_from_slice(head);
                 msg.extend_from_slice(b);
-                conn.stream.write_all(&msg).await.map_err(Fail::Io)?;
+                conn.stream.write_all(&msg).await.map_err(before_answer)?;
             }
             Some(b) => {
-                conn.stream.write_all(head).await.map_err(Fail::Io)?;
-                conn.stream.write_all(b).await.map_err(Fail::Io)?;
+                conn.stream.write_all(head).await.map_err(before_answer)?;
+                conn.stream.write_all(b).await.map_err(before_answer)?;
             }
-            None => conn.stream.write_all(head).await.map_err(Fail::Io)?,
+            None => conn.stream.write_all(head).await.map_err(before_answer)?,
         }
         conn.buf.clear();
         // The status line and headers.
@@ -341,7 +341,10 @@ impl S3Http {
             if conn.buf.len() >= 1 << 20 {
                 return Err(Fail::Protocol("answer headers over 1 MiB".into()));
             }
-            let n = read_more(&mut conn.stream, &mut conn.buf).await?;
+            let n = match read_more(&mut conn.stream, &mut conn.buf).await {
+                Err(Fail::Io(e)) if conn.buf.is_empty() => return Err(before_answer(e)),
+                r => r?,
+            };
             if n == 0 {
                 return Err(if conn.buf.is_empty() { Fail::Closed } else { Fail::Protocol("answer cut short".into()) });
             }
@@ -424,6 +427,15 @@ enum Framing {
     Chunked,
     /// No body (HEAD-like answers, 204, 304).
     None,
+}
+
+/// An I/O error before any byte of the answer: a reset or broken pipe is the server having
+/// closed the (idle, reused) connection, which `exchange` answers with one new connection.
+fn before_answer(e: io::Error) -> Fail {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => Fail::Closed,
+        _ => Fail::Io(e),
+    }
 }
 
 /// Read what the socket has into `buf`'s spare capacity (tokio reads into it without zeroing it
@@ -635,6 +647,68 @@ mod tests {
         assert_eq!((s, f, k), (404, Framing::Chunked, false));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-len").ok().expect("no error").is_none());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err(), "no framing: refused");
+    }
+
+    /// Reads one request head from `s` (up to the blank line) and returns it.
+    async fn read_request(s: &mut TcpStream) -> String {
+        let mut buf = Vec::new();
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut b = [0u8; 1024];
+            let n = s.read(&mut b).await.unwrap();
+            assert!(n > 0, "the client closed before sending a request");
+            buf.extend_from_slice(&b[..n]);
+        }
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// Over a real socket: a keep-alive connection the server closed while idle is replaced
+    /// once (the request never reached the server); chunked bodies and XML errors are read.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_and_answers_are_framed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut c1, _) = listener.accept().await.unwrap();
+            let req = read_request(&mut c1).await;
+            assert!(req.starts_with("GET /bkt/dir/a%20b HTTP/1.1\r\n"), "{req}");
+            assert!(req.contains("authorization: AWS4-HMAC-SHA256 Credential=AK/"), "{req}");
+            c1.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await.unwrap();
+            drop(c1); // closed while the client keeps it idle
+            let (mut c2, _) = listener.accept().await.unwrap();
+            read_request(&mut c2).await;
+            c2.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nwor\r\n2\r\nld\r\n0\r\n\r\n")
+                .await
+                .unwrap();
+            read_request(&mut c2).await;
+            let body = "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
+            let head = format!("HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\r\n", body.len());
+            c2.write_all(head.as_bytes()).await.unwrap();
+            c2.write_all(body.as_bytes()).await.unwrap();
+            // A third connection would be a resend that should not have happened.
+            tokio::time::timeout(Duration::from_millis(300), listener.accept()).await.is_err()
+        });
+        let ep = Endpoint { authority: &addr, bucket: "bkt", path_style: true };
+        let creds = Credentials { access_key: "AK".into(), secret_key: "SK".into(), token: None };
+        let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/".into(), "hint");
+        let read = |key: &'static str| {
+            let c = &c;
+            async move {
+                let mut got = Vec::new();
+                let mut sink = |_: u64, b: &[u8]| got.extend_from_slice(b);
+                let r = c.get(key, key, None, Some(&mut sink)).await;
+                r.map(|n| (n, got))
+            }
+        };
+        assert_eq!(read("dir/a b").await.ok(), Some((5, b"hello".to_vec())));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(read("dir/x").await.ok(), Some((5, b"world".to_vec())), "resent on a new connection");
+        match read("dir/y").await {
+            Err(StoreError::NotFound(m)) => {
+                assert!(m.contains("NoSuchKey: gone") && m.contains("s3://x/bkt/dir/y"), "{m}")
+            }
+            other => panic!("a 404 is NotFound: {:?}", other.map(|r| r.0)),
+        }
+        assert!(server.await.unwrap(), "no request was sent a second time beyond the one resend");
     }
 
     #[test]
