@@ -79,7 +79,6 @@ pub(super) struct Endpoint<'a> {
 }
 
 impl S3Http {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         ep: Endpoint<'_>,
         region: String,
