@@ -57,13 +57,18 @@ async fn put_count_equals_objects_on_disk_and_intervals_sum_to_totals() {
 
     // Totals equal the sum of the intervals, op by op.
     for op in OpKind::ALL {
-        let from_rows: u64 =
-            rep.intervals.iter().filter(|r| &*r.stage.name == "workload").map(|r| r.op_count(op)).sum();
+        let from_rows: u64 = rep
+            .intervals
+            .iter()
+            .map(Result::unwrap)
+            .filter(|r| &*r.stage.name == "workload")
+            .map(|r| r.op_count(op))
+            .sum();
         assert_eq!(from_rows, wl.totals.op_total(op).map(|c| c.count).unwrap_or(0), "{op}");
     }
     // The rows cover the 2 s: about ten 200 ms ticks (a loaded machine may deliver a tick late
     // and fold two into one, so the count may vary a little; their lengths add up regardless).
-    let rows: Vec<_> = rep.intervals.iter().filter(|r| &*r.stage.name == "workload").collect();
+    let rows: Vec<_> = rep.intervals.iter().map(Result::unwrap).filter(|r| &*r.stage.name == "workload").collect();
     let covered: f64 = rows.iter().map(|r| r.duration_s).sum();
     assert!((7..=13).contains(&rows.len()), "2 s at 200 ms ticks: {} rows", rows.len());
     assert!((1.9..=2.6).contains(&covered), "the rows cover the workload's 2 s: {covered} s");
@@ -151,8 +156,13 @@ async fn random_arrivals_meet_the_mean_rate_within_one_percent() {
         let n = rep.workload.as_ref().unwrap().totals.op_total(OpKind::Get).unwrap().count as f64;
         assert!((n - 1200.0).abs() <= 12.0, "{dist}: 400 ops/s for 3 s = 1200, got {n}");
         // The six half-second rows are not all equal, as they would be on a metronome.
-        let per_row: Vec<u64> =
-            rep.intervals.iter().filter(|r| &*r.stage.name == "workload").map(|r| r.total_ops()).collect();
+        let per_row: Vec<u64> = rep
+            .intervals
+            .iter()
+            .map(Result::unwrap)
+            .filter(|r| &*r.stage.name == "workload")
+            .map(|r| r.total_ops())
+            .collect();
         assert!(per_row.iter().max() != per_row.iter().min(), "{dist}: {per_row:?}");
     }
 }

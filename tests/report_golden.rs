@@ -110,7 +110,7 @@ fn agent(id: &str, seed: u64, eps: &[usize], rec: &mut Recorded) -> AgentReport 
     a.endpoints = eps.iter().map(|e| format!("file:///mnt/ep{e}/")).collect();
     a.strategy = Some("round_robin".into());
     a.stages = vec![prepare, workload];
-    a.intervals = intervals;
+    a.intervals = intervals.into();
     a.clock_offset_ms = Some(0.25);
     a.rtt_ms = Some(0.5);
     a.start_skew_ms = Some(1.0);
@@ -137,7 +137,7 @@ fn merged(agents: &[AgentReport]) -> AgentReport {
             }
             mine.created += theirs.created;
         }
-        for (x, y) in m.intervals.iter_mut().zip(&a.intervals) {
+        for (x, y) in m.intervals.mem_rows_mut().zip(a.intervals.iter().map(Result::unwrap)) {
             x.snap.merge(&y.snap);
         }
     }
@@ -168,6 +168,7 @@ fn build() -> (RunReport, Recorded) {
         dropped: vec![],
         warnings: vec![],
         stats_delay_ms: None,
+        stats_send_every: None,
         degraded: None,
     };
     (r, rec)

@@ -174,6 +174,7 @@ async fn run_local(plan: Plan, args: RunArgs) -> CmdResult {
         dropped: Vec::new(),
         warnings: plan.warnings.clone(),
         stats_delay_ms: None,
+        stats_send_every: None,
         oplog_files: report::oplog_files::names(&plan.op_log, false, std::slice::from_ref(&agent)),
         degraded: agent.failure.clone().or(usage_error.clone()),
         aggregate: agent.clone(),

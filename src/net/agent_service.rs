@@ -131,9 +131,26 @@ impl pb::agent_server::Agent for AgentService {
     }
 }
 
-/// Sends the engine's progress to the controller.
+/// Sends the engine's progress to the controller: closed intervals in bursts of `every` (the
+/// controller's `send_every`), flushed before anything else the observer sends.
 struct StreamObserver {
     tx: Tx,
+    every: usize,
+    held: Mutex<Vec<pb::Interval>>,
+}
+
+impl StreamObserver {
+    fn new(tx: Tx, every: u32) -> Self {
+        StreamObserver { tx, every: every.max(1) as usize, held: Mutex::new(Vec::new()) }
+    }
+
+    /// Send the held intervals back to back (the gRPC stream writes them as one frame).
+    fn flush(&self) {
+        let held = std::mem::take(&mut *self.held.lock());
+        for w in held {
+            send(&self.tx, Msg::Interval(w));
+        }
+    }
 }
 
 impl RunObserver for StreamObserver {
@@ -141,6 +158,7 @@ impl RunObserver for StreamObserver {
         tracing::info!(event = "note", "{line}");
     }
     fn on_phase_start(&self, p: &PhaseStart) {
+        self.flush();
         send(
             &self.tx,
             Msg::PhaseStart(pb::PhaseStart {
@@ -150,9 +168,22 @@ impl RunObserver for StreamObserver {
         );
     }
     fn on_interval(&self, row: &IntervalRow) {
-        send(&self.tx, Msg::Interval(codec::interval_to_wire(row)));
+        let w = codec::interval_to_wire(row);
+        if self.every == 1 {
+            send(&self.tx, Msg::Interval(w));
+            return;
+        }
+        let full = {
+            let mut held = self.held.lock();
+            held.push(w);
+            held.len() >= self.every
+        };
+        if full {
+            self.flush();
+        }
     }
     fn on_phase_end(&self, _stage: &StageTag, result: &PhaseResult) {
+        self.flush();
         send(&self.tx, Msg::PhaseEnd(codec::phase_to_wire(result)));
     }
 }
@@ -276,7 +307,8 @@ async fn serve_run(
     let plan = Arc::new(plan);
     let role = RunRole::agent(&plan, index, &c.run_id);
     let cancel = CancellationToken::new();
-    let stream: Arc<dyn RunObserver> = Arc::new(StreamObserver { tx: tx.clone() });
+    let streamer = Arc::new(StreamObserver::new(tx.clone(), c.send_every));
+    let stream: Arc<dyn RunObserver> = streamer.clone();
     let observer: Arc<dyn RunObserver> = match metrics {
         Some(m) => {
             let feed = Arc::new(LiveFeed { live: m.clone(), agent: c.agent_id.clone() });
@@ -393,6 +425,8 @@ async fn serve_run(
     let setup_error = drive(&mut runner, &mut gate).await;
     let reason = stop.get().or(setup_error.map(|e| e.to_string()));
     finished.cancel();
+    // Whatever an interrupted phase left held goes before Final.
+    streamer.flush();
     let oplog = match oplog {
         Some(log) => {
             Some(tokio::task::spawn_blocking(move || log.finish()).await.unwrap_or_else(|e| Err(e.to_string())))
@@ -429,5 +463,62 @@ fn finish(tx: &Tx, runner: Runner, failure: Option<String>, oplog: Option<Result
     match failure {
         Some(f) => format!("ended: {f}"),
         None => "completed".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::exec::CpuSample;
+    use crate::core::metrics::Snapshot;
+
+    fn row(index: u64) -> IntervalRow {
+        IntervalRow {
+            index,
+            stage: StageTag::new(1, "mix"),
+            timestamp_epoch_ms: 1_000 + 100 * index,
+            elapsed_s: 0.1 * (index + 1) as f64,
+            duration_s: 0.1,
+            snap: Snapshot::default(),
+            cpu: CpuSample::default(),
+            missing_agents: vec![],
+            summary: None,
+        }
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Result<pb::AgentMsg, Status>>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(Ok(m)) = rx.try_recv() {
+            out.push(match m.msg {
+                Some(Msg::Interval(i)) => format!("i{}", i.index),
+                Some(Msg::PhaseEnd(_)) => "end".into(),
+                other => format!("{other:?}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn intervals_go_in_bursts_and_a_phase_end_flushes_what_is_held() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let obs = StreamObserver::new(tx, 3);
+        obs.on_interval(&row(0));
+        obs.on_interval(&row(1));
+        assert!(drain(&mut rx).is_empty(), "held until the burst is full");
+        obs.on_interval(&row(2));
+        assert_eq!(drain(&mut rx), ["i0", "i1", "i2"]);
+        obs.on_interval(&row(3));
+        let result = PhaseResult {
+            stage: StageTag::new(1, "mix"),
+            wall: Duration::from_millis(400),
+            totals: Snapshot::default(),
+            in_flight_at_end: vec![],
+        };
+        obs.on_phase_end(&result.stage, &result);
+        assert_eq!(drain(&mut rx), ["i3", "end"], "the last interval goes before the phase's end");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let one = StreamObserver::new(tx, 0);
+        one.on_interval(&row(0));
+        assert_eq!(drain(&mut rx), ["i0"], "0 (an older controller): each as it closes");
     }
 }

@@ -17,6 +17,21 @@ use crate::core::store::chain_text;
 /// How long an agent may stay silent (it sends a heartbeat every second) before it is lost.
 pub const SILENCE: Duration = Duration::from_secs(5);
 
+/// What the controller takes in per second at most, in interval messages: 64 agents' worth at
+/// 100 ms intervals. Larger fleets send their intervals in bursts instead (see [`send_every`]).
+pub const MAX_INTERVALS_PER_SEC: f64 = 640.0;
+
+/// Intervals per burst for `agents` agents streaming `tick` intervals: 1 up to 64 agents at
+/// 100 ms, then as many as keep the fleet under [`MAX_INTERVALS_PER_SEC`] messages a second —
+/// never a burst longer than a second. The intervals themselves stay `tick` long.
+pub fn send_every(agents: usize, tick: Duration) -> u32 {
+    let tick_ms = tick.as_millis().max(1) as f64;
+    let per_sec = agents as f64 * 1000.0 / tick_ms;
+    let want = (per_sec / MAX_INTERVALS_PER_SEC).ceil().max(1.0);
+    let cap = (1000.0 / tick_ms).floor().max(1.0);
+    want.min(cap) as u32
+}
+
 /// TLS material for the controller's connections.
 #[derive(Clone, Default)]
 pub struct ClientTls {
@@ -248,9 +263,26 @@ impl AgentConn {
             // The agent's op-log, written here as it arrives (off the controller's event loop).
             let mut oplog_file: Option<tokio::fs::File> = None;
             let mut oplog_error: Option<String> = None;
+            // Silence is checked once a second against the last arrival (a timer per message
+            // would cost the controller a timer-wheel update per message).
+            let mut check = tokio::time::interval(Duration::from_secs(1));
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last = tokio::time::Instant::now();
             loop {
-                match tokio::time::timeout(SILENCE, stream.message()).await {
-                    Err(_) => {
+                let next = tokio::select! {
+                    m = stream.message() => Ok(m),
+                    _ = check.tick() => Err(()),
+                };
+                let got = match next {
+                    Err(()) if last.elapsed() >= SILENCE => Err(()),
+                    Err(()) => continue,
+                    Ok(m) => {
+                        last = tokio::time::Instant::now();
+                        Ok(m)
+                    }
+                };
+                match got {
+                    Err(()) => {
                         let _ = events.send((idx, Event::Lost(format!("no message for {}s", SILENCE.as_secs()))));
                         break;
                     }
@@ -314,6 +346,21 @@ impl AgentConn {
             }
         });
         Ok(tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_grow_with_the_fleet_and_never_span_more_than_a_second() {
+        let t = Duration::from_millis(100);
+        let got: Vec<u32> = [1, 64, 65, 128, 256, 512, 2_000].iter().map(|&n| send_every(n, t)).collect();
+        assert_eq!(got, [1, 1, 2, 2, 4, 8, 10]);
+        assert_eq!(send_every(256, Duration::from_secs(1)), 1, "1 s intervals: 256 a second is under the bound");
+        assert_eq!(send_every(10_000, Duration::from_millis(250)), 4);
+        assert_eq!(send_every(0, t), 1);
     }
 }
 

@@ -171,7 +171,8 @@ pub fn value(r: &RunReport) -> Value {
         "degraded": r.degraded,
         "dropped_agents": r.dropped.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect::<Vec<_>>(),
         "stats_delay_ms": r.stats_delay_ms.map(|(mean, max)| json!({"mean": mean, "max": max})),
-        "missing_intervals": r.aggregate.intervals.iter().filter(|i| !i.missing_agents.is_empty()).map(|i| json!({
+        "stats_send_every": r.stats_send_every,
+        "missing_intervals": r.aggregate.intervals.iter().flatten().filter(|i| !i.missing_agents.is_empty()).map(|i| json!({
             "stage": i.stage.label(),
             "elapsed_s": i.elapsed_s,
             "timestamp_epoch_ms": i.timestamp_epoch_ms,

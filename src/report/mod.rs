@@ -34,13 +34,15 @@ pub fn agent_files(
     endpoints: &[EndpointInfo],
     perf_log_name: Option<&str>,
     per_stage: bool,
-) -> Vec<(String, String)> {
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut files = vec![
         ("results.tsv".to_string(), results_tsv::serialize(a.workload.as_ref())),
         ("prepare_results.tsv".to_string(), results_tsv::serialize(a.prepare.as_ref())),
     ];
     if let Some(name) = perf_log_name {
-        files.push((name.to_string(), perf_log::serialize(perf_id, &a.intervals)));
+        let body = perf_log::serialize(perf_id, &a.intervals)
+            .with_context(|| format!("reading back the perf-log rows of {perf_id}"))?;
+        files.push((name.to_string(), body));
     }
     if !endpoints.is_empty() {
         files.push(("workload_endpoint_stats.tsv".into(), endpoint_stats::serialize(endpoints, a.workload.as_ref())));
@@ -55,7 +57,7 @@ pub fn agent_files(
             }
         }
     }
-    files
+    Ok(files)
 }
 
 /// Every file of the results folder `dir` (which must exist): SPEC §4.
@@ -72,7 +74,7 @@ pub fn write_results(
         std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
     };
     let perf_id = if r.distributed { "all" } else { r.aggregate.id.as_str() };
-    for (name, body) in agent_files(&r.aggregate, perf_id, &r.endpoints, perf_log_name, r.explicit_stages) {
+    for (name, body) in agent_files(&r.aggregate, perf_id, &r.endpoints, perf_log_name, r.explicit_stages)? {
         write(&name, &body)?;
     }
     write("config.yaml", &r.config_text)?;
@@ -84,7 +86,7 @@ pub fn write_results(
             std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
             let table: Vec<EndpointInfo> =
                 r.endpoints.iter().filter(|e| a.endpoints.contains(&e.uri)).cloned().collect();
-            for (name, body) in agent_files(a, &a.id, &table, perf_log_name, r.explicit_stages) {
+            for (name, body) in agent_files(a, &a.id, &table, perf_log_name, r.explicit_stages)? {
                 let p = sub.join(&name);
                 std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
             }

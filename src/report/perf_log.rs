@@ -1,7 +1,7 @@
 //! `perf_log.tsv`: one row per interval, figures of that interval alone.
 
 use super::fmt::{f2, f3, header, per_sec, tsv_line, Lat, MIB};
-use crate::core::exec::IntervalRow;
+use crate::core::exec::Rows;
 use crate::core::OpClass;
 
 /// The 30 columns of the seed's perf_log, in order, then sai3's `retries`.
@@ -39,11 +39,13 @@ pub const COLUMNS: [&str; 31] = [
     "retries",
 ];
 
-/// Rows for `agent_id` (an agent's id, or `all` for the merged rows of a distributed run).
-pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
+/// Rows for `agent_id` (an agent's id, or `all` for the merged rows of a distributed run); an
+/// error when spilled rows cannot be read back.
+pub fn serialize(agent_id: &str, rows: &Rows) -> std::io::Result<String> {
     let mut out = String::new();
     header(&mut out, &COLUMNS);
-    for r in rows {
+    for r in rows.iter() {
+        let r = r?;
         let secs = r.duration_s;
         let mut f = vec![agent_id.to_string(), r.timestamp_epoch_ms.to_string(), f3(r.elapsed_s), r.stage.label()];
         let sum = r.summary();
@@ -72,5 +74,5 @@ pub fn serialize(agent_id: &str, rows: &[IntervalRow]) -> String {
         debug_assert_eq!(f.len(), COLUMNS.len());
         tsv_line(&mut out, &f);
     }
-    out
+    Ok(out)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::outcome::{merge_phases, AgentReport, CpuSample, IntervalRow, StageOutcome, StageReport, StageTag};
 use super::rows::{absorb_row, RowSink};
+use super::spill::{Rows, SpillStore};
 use crate::core::metrics::{Snapshot, SparseSnapshot};
 
 /// Folds agents' short rows as they arrive into each agent's perf-log rows and the fleet's
@@ -33,6 +34,8 @@ struct AgentFold {
 
 impl FleetFolder {
     pub fn new(ids: &[String], tick: Duration, interval: Duration) -> Self {
+        // Closed rows go to one temporary file shared by every series (memory stays flat).
+        let spill = SpillStore::create_or_warn();
         FleetFolder {
             tick_us: tick.as_micros().max(1) as u64,
             interval_us: interval.as_micros().max(1) as u64,
@@ -41,7 +44,7 @@ impl FleetFolder {
                 .map(|id| AgentFold {
                     id: id.clone(),
                     open: BTreeMap::new(),
-                    rows: RowSink::new(interval.as_secs_f64()),
+                    rows: RowSink::with_spill(interval.as_secs_f64(), spill.clone()),
                     partial: BTreeMap::new(),
                     last_key: None,
                     done: false,
@@ -49,7 +52,7 @@ impl FleetFolder {
                 })
                 .collect(),
             fleet_open: BTreeMap::new(),
-            fleet_rows: RowSink::new(interval.as_secs_f64()),
+            fleet_rows: RowSink::with_spill(interval.as_secs_f64(), spill),
         }
     }
 
@@ -148,7 +151,7 @@ impl FleetFolder {
     }
 
     /// Close everything still open and return the fleet's rows.
-    pub fn finish(&mut self) -> Vec<IntervalRow> {
+    pub fn finish(&mut self) -> Rows {
         for a in 0..self.agents.len() {
             if !self.agents[a].done {
                 self.agent_done(a, false);
@@ -163,7 +166,7 @@ impl FleetFolder {
 
     /// Agent `a`'s perf-log rows, and the sum of everything it streamed per stage (the totals of
     /// a phase it never finished, e.g. when it was lost).
-    pub fn take_agent(&mut self, a: usize) -> (Vec<IntervalRow>, BTreeMap<StageTag, Snapshot>) {
+    pub fn take_agent(&mut self, a: usize) -> (Rows, BTreeMap<StageTag, Snapshot>) {
         let ag = &mut self.agents[a];
         (ag.rows.take(), std::mem::take(&mut ag.partial))
     }
@@ -213,7 +216,7 @@ pub fn merge_stages(agents: &[AgentReport]) -> Vec<StageReport> {
 /// The aggregate of a fleet: stages merged, the per-type sums from them, `intervals` (the
 /// fleet's rows), summed counts, the union of endpoints, mean CPU. `agents` carry endpoint
 /// indices of the run's table.
-pub fn aggregate(agents: &[AgentReport], intervals: Vec<IntervalRow>) -> AgentReport {
+pub fn aggregate(agents: &[AgentReport], intervals: Rows) -> AgentReport {
     let mut endpoints: Vec<String> = Vec::new();
     for a in agents {
         for e in &a.endpoints {
@@ -370,7 +373,7 @@ mod tests {
                 f.agent_done(1, true);
             }
         }
-        let fleet = f.finish();
+        let fleet = f.finish().to_vec().unwrap();
         let fa = fold_intervals(&a, tick, iv);
         let fb = fold_intervals(&b, tick, iv);
         let batch = merge_fleet(&[("a", &fa, false), ("b", &fb, true)]);
@@ -382,6 +385,7 @@ mod tests {
         }
         assert_eq!(fleet[2].missing_agents, vec!["b".to_string()]);
         let (rows_a, partial_a) = f.take_agent(0);
+        let rows_a = rows_a.to_vec().unwrap();
         assert_eq!(rows_a.len(), 3);
         assert!(rows_a.iter().all(|r| r.summary.is_some()), "stored rows are compacted");
         assert_eq!(partial_a[&StageTag::new(1, "workload")].total_ops(), 50);

@@ -362,7 +362,7 @@ pub struct AgentReport {
     pub cleanup: Option<PhaseResult>,
     /// Every stage in execution order.
     pub stages: Vec<StageReport>,
-    pub intervals: Vec<IntervalRow>,
+    pub intervals: super::spill::Rows,
     /// Objects found already present / created by prepare.
     pub prepare_existing: u64,
     pub prepare_created: u64,
@@ -392,7 +392,7 @@ impl AgentReport {
             workload: None,
             cleanup: None,
             stages: Vec::new(),
-            intervals: Vec::new(),
+            intervals: Default::default(),
             prepare_existing: 0,
             prepare_created: 0,
             failure: None,
@@ -450,6 +450,9 @@ pub struct RunReport {
     /// Distributed runs: delay from the end of an agent's interval to its arrival at the
     /// controller (clock offset corrected), mean and max in ms.
     pub stats_delay_ms: Option<(f64, f64)>,
+    /// Distributed runs: intervals per message burst the agents were asked for (1: each as it
+    /// closed; larger fleets send in bursts, which is part of `stats_delay_ms`).
+    pub stats_send_every: Option<u32>,
     /// The op-log files of the results folder (`op_log:`), relative to it.
     pub oplog_files: Vec<String>,
 }

@@ -17,6 +17,7 @@ use super::cpu::CpuSampler;
 use super::outcome::{CpuSample, IntervalRow, PhaseResult, StageTag};
 use super::rows::RowSink;
 use super::run::RunObserver;
+use super::spill::{Rows, SpillStore};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::oplog::OpLog;
 
@@ -46,6 +47,8 @@ pub struct PhaseSpec {
     pub oplog: Option<Arc<OpLog>>,
     /// Keep the rows for [`PhaseOutput::intervals`] (else they only go to the observer).
     pub keep_intervals: bool,
+    /// Where kept rows go once closed (`None`: memory).
+    pub spill: Option<Arc<SpillStore>>,
 }
 
 /// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
@@ -54,7 +57,7 @@ pub struct PhaseOutput {
     pub result: PhaseResult,
     /// Totals of the warmup, when the phase had one.
     pub warmup: Option<PhaseResult>,
-    pub intervals: Vec<IntervalRow>,
+    pub intervals: Rows,
     pub stopped: Option<String>,
     pub cpu: CpuSample,
 }
@@ -83,7 +86,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at);
 
     let warm_end = spec.warmup.filter(|w| !w.is_zero()).map(|w| start + w);
-    let mut sink = RowSink::new(spec.tick.as_secs_f64());
+    let mut sink = RowSink::with_spill(spec.tick.as_secs_f64(), spec.spill.clone());
     let mut totals = Snapshot::default();
     let mut warm_totals = Snapshot::default();
     let mut stopped = None;

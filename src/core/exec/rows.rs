@@ -4,7 +4,10 @@
 //! the row before it, so that every row's rates are over a real interval and the sums still
 //! equal the totals.
 
+use std::sync::Arc;
+
 use super::outcome::{CpuSample, IntervalRow};
+use super::spill::{warn_once, Rows, SpillStore, BLOCK_ROWS};
 
 /// Add `r` to `acc` (a later row of the same stage part): counts and histograms add, the span
 /// grows, CPU is weighted by time.
@@ -29,18 +32,27 @@ pub fn absorb_row(acc: &mut IntervalRow, r: &IntervalRow) {
     }
 }
 
-/// Rows of one series (an agent's, or the fleet's), pushed in time order.
+/// Rows of one series (an agent's, or the fleet's), pushed in time order. With a
+/// [`SpillStore`], closed rows go to it in blocks of [`BLOCK_ROWS`] and memory stays flat.
 #[derive(Debug)]
 pub struct RowSink {
     /// Rows shorter than this (seconds) at the end of a stage part are folded.
     fold_below_s: f64,
+    /// Rows already handed to the store (or kept after it failed), in order.
+    done: Rows,
     rows: Vec<IntervalRow>,
+    spill: Option<Arc<SpillStore>>,
 }
 
 impl RowSink {
     /// `interval_s`: the series' interval length; a tail under half of it is folded.
     pub fn new(interval_s: f64) -> Self {
-        RowSink { fold_below_s: interval_s / 2.0, rows: Vec::new() }
+        RowSink { fold_below_s: interval_s / 2.0, done: Rows::default(), rows: Vec::new(), spill: None }
+    }
+
+    /// The same, closed rows written to `spill` (when given).
+    pub fn with_spill(interval_s: f64, spill: Option<Arc<SpillStore>>) -> Self {
+        RowSink { spill, ..Self::new(interval_s) }
     }
 
     pub fn push(&mut self, row: IntervalRow) {
@@ -51,6 +63,16 @@ impl RowSink {
         let n = self.rows.len();
         if n >= 3 {
             self.rows[n - 3].compact();
+        }
+        // The rows before the newest two are final (sealing touches only those two).
+        if n >= BLOCK_ROWS + 2 {
+            if let Some(store) = &self.spill {
+                let closed: Vec<IntervalRow> = self.rows.drain(..n - 2).collect();
+                if let Err(e) = self.done.push_spilled(store, closed) {
+                    warn_once(&format!("cannot write perf-log rows to a temporary file ({e}); they stay in memory"));
+                    self.spill = None;
+                }
+            }
         }
     }
 
@@ -71,15 +93,16 @@ impl RowSink {
     }
 
     /// Every row, the last part sealed.
-    pub fn finish(mut self) -> Vec<IntervalRow> {
-        self.seal();
-        self.rows
+    pub fn finish(mut self) -> Rows {
+        self.take()
     }
 
     /// Seal the current part and hand out the rows collected so far (the sink stays usable).
-    pub fn take(&mut self) -> Vec<IntervalRow> {
+    pub fn take(&mut self) -> Rows {
         self.seal();
-        std::mem::take(&mut self.rows)
+        let mut out = std::mem::take(&mut self.done);
+        out.push_mem(std::mem::take(&mut self.rows));
+        out
     }
 }
 
@@ -115,7 +138,7 @@ mod tests {
         sink.push(row(&w, 0, 1.0, &[10, 20]));
         sink.push(row(&w, 1, 1.0, &[30, 40]));
         sink.push(row(&w, 2, 0.024, &[5_000; 5]));
-        let rows = sink.finish();
+        let rows = sink.finish().to_vec().unwrap();
         assert_eq!(rows.len(), 2, "the 24 ms remainder has no row of its own");
         assert_eq!(rows.iter().map(|r| r.total_ops()).sum::<u64>(), 9, "sums still equal the totals");
         let s = rows[1].summary();
@@ -135,7 +158,7 @@ mod tests {
         sink.push(row(&w, 2, 0.2, &[3]));
         sink.push(row(&w, 3, 1.0, &[4]));
         sink.push(row(&w, 4, 0.6, &[5]));
-        let rows = sink.finish();
+        let rows = sink.finish().to_vec().unwrap();
         let labels: Vec<String> = rows.iter().map(|r| r.stage.label()).collect();
         assert_eq!(labels, ["read:warmup", "read", "read", "read"], "the warmup tail folds into the warmup only");
         assert_eq!(rows[0].total_ops(), 2);
@@ -152,5 +175,29 @@ mod tests {
         }
         let full = sink.rows.iter().filter(|r| r.summary.is_none()).count();
         assert_eq!(full, 2);
+    }
+
+    #[test]
+    fn with_a_store_closed_rows_leave_memory_and_come_back_in_order() {
+        let (w, x) = (StageTag::new(0, "w"), StageTag::new(1, "x"));
+        let store = SpillStore::create().unwrap();
+        let mut sink = RowSink::with_spill(1.0, Some(store.clone()));
+        let mut plain = RowSink::new(1.0);
+        for i in 0..300 {
+            let r = row(if i < 150 { &w } else { &x }, i, 1.0, &[i + 1, 7]);
+            sink.push(r.clone());
+            plain.push(r);
+            assert!(sink.rows.len() < BLOCK_ROWS + 2, "at most a block's worth in memory");
+        }
+        sink.push(row(&x, 300, 0.1, &[5_000]));
+        plain.push(row(&x, 300, 0.1, &[5_000]));
+        assert!(!store.is_empty());
+        let (a, b) = (sink.finish(), plain.finish());
+        assert!(a.spilled() >= 256, "{} rows spilled", a.spilled());
+        let (a, b) = (a.to_vec().unwrap(), b.to_vec().unwrap());
+        assert_eq!(a.len(), 300, "the short tail is folded as without a store");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.index, &x.stage, x.summary), (y.index, &y.stage, y.summary));
+        }
     }
 }

@@ -223,6 +223,8 @@ pub struct Runner {
     stopped: Option<String>,
     /// Local directories (endpoint URI, path) preflight found missing: created at the first write.
     missing_roots: Vec<(String, String)>,
+    /// Where kept perf-log rows go once closed (memory stays flat on long runs).
+    spill: Option<Arc<super::spill::SpillStore>>,
 }
 
 impl Runner {
@@ -234,6 +236,7 @@ impl Runner {
         report.concurrency = plan.effective_concurrency(role.agent_index);
         report.endpoints = stores.table.iter().map(|e| e.uri.clone()).collect();
         report.strategy = ep.map(|e| e.strategy.name().to_string());
+        let keep = opts.keep_intervals;
         Ok(Runner {
             plan,
             role,
@@ -245,6 +248,7 @@ impl Runner {
             pending: Pending::Nothing,
             stopped: None,
             missing_roots: Vec::new(),
+            spill: if keep { super::spill::SpillStore::create_or_warn() } else { None },
         })
     }
 
@@ -304,6 +308,7 @@ impl Runner {
             cancel,
             oplog: self.opts.oplog.clone(),
             keep_intervals: self.opts.keep_intervals,
+            spill: self.spill.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::super::fleet;
 use super::{codec, Controller, ControllerError};
 use crate::core::config::{self, StageKind, TreeCreationMode};
 use crate::core::exec::{
@@ -103,7 +104,7 @@ impl Controller {
                 st.result = partial.get(&tag).cloned().map(|totals| PhaseResult {
                     stage: tag.clone(),
                     wall: Duration::from_secs_f64(
-                        rows.iter().filter(|r| r.stage == tag).map(|r| r.elapsed_s).fold(0.0, f64::max),
+                        rows.iter().flatten().filter(|r| r.stage == tag).map(|r| r.elapsed_s).fold(0.0, f64::max),
                     ),
                     totals,
                     in_flight_at_end: vec![0; self.table.len()],
@@ -201,6 +202,7 @@ impl Controller {
             warnings: plan.warnings.clone(),
             degraded: degraded.clone(),
             stats_delay_ms: (self.delay.0 > 0).then(|| (self.delay.1 / self.delay.0 as f64, self.delay.2)),
+            stats_send_every: Some(fleet::send_every(self.members.len(), self.opts.tick)),
             // Named by the caller, which moves the files into the results folder.
             oplog_files: Vec::new(),
             aggregate,

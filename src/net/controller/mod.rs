@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::agent_service::{hostname, unix_ns};
-use super::fleet::{Dialer, Event};
+use super::fleet::{self, Dialer, Event};
 use super::{codec, pb};
 use crate::core::config::{Plan, StageKind};
 use crate::core::exec::{self, CpuSample, IntervalRow, PhaseStart, RunObserver, RunReport, StageReport, StageTag};
@@ -306,6 +306,7 @@ impl Controller {
                 controller: controller.clone(),
                 cli_agents: self.opts.cli_agents.clone(),
                 clock_offset_ns: self.members[i].offset_ns,
+                send_every: fleet::send_every(n, self.opts.tick),
             };
             let oplog = self.opts.oplog_dir.as_ref().map(|d| d.join(format!("{}.tsv.zst", self.members[i].id)));
             let Some(conn) = self.members[i].conn.clone() else { continue };
