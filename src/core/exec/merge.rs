@@ -71,7 +71,21 @@ impl FleetFolder {
                 self.close_agent_row(a, k);
             }
         }
+        // The figures go where they will be needed, as they arrive (adding what one message
+        // recorded costs what it recorded; adding whole histograms later costs their size): the
+        // agent's open row, its running stage totals, and the fleet's row of the same interval.
+        let n = self.agents.len();
+        let (fleet, _) = self.fleet_open.entry(key.clone()).or_insert_with(|| {
+            let mut f = row.clone();
+            f.index = key.1;
+            f.snap = Snapshot::default();
+            (f, vec![false; n])
+        });
+        fleet.snap.merge_sparse(more);
+        fleet.snap.merge(&row.snap);
         let ag = &mut self.agents[a];
+        ag.partial.entry(row.stage.clone()).or_default().merge_sparse(more);
+        ag.partial.entry(row.stage.clone()).or_default().merge(&row.snap);
         match ag.open.get_mut(&key) {
             None => {
                 let mut r = row;
@@ -84,26 +98,33 @@ impl FleetFolder {
                 acc.snap.merge_sparse(more);
             }
         }
+        // Fleet rows can close only when an agent moves on to a later interval.
         if ag.last_key.as_ref().is_none_or(|l| *l < key) {
             ag.last_key = Some(key);
+            self.close_fleet_rows();
         }
-        self.close_fleet_rows();
     }
 
+    /// Agent `a` is past interval `k`: its row is final (its figures are already in the fleet's
+    /// row and its stage totals); the fleet's row takes its times and CPU.
     fn close_agent_row(&mut self, a: usize, k: (StageTag, u64)) {
         let n = self.agents.len();
         let Some(row) = self.agents[a].open.remove(&k) else { return };
-        self.agents[a].partial.entry(row.stage.clone()).or_default().merge(&row.snap);
-        match self.fleet_open.get_mut(&k) {
-            None => {
-                let mut seen = vec![false; n];
+        let (f, seen) = self.fleet_open.entry(k).or_insert_with(|| {
+            let mut f = row.clone();
+            f.snap = Snapshot::default();
+            (f, vec![false; n])
+        });
+        match seen.iter().any(|s| *s) {
+            false => {
                 seen[a] = true;
-                let mut f = row.clone();
+                f.elapsed_s = row.elapsed_s;
+                f.duration_s = row.duration_s;
+                f.timestamp_epoch_ms = row.timestamp_epoch_ms;
+                f.cpu = row.cpu;
                 f.missing_agents.clear();
-                self.fleet_open.insert(k, (f, seen));
             }
-            Some((f, seen)) => {
-                f.snap.merge(&row.snap);
+            true => {
                 f.elapsed_s = f.elapsed_s.max(row.elapsed_s);
                 f.duration_s = f.duration_s.max(row.duration_s);
                 f.timestamp_epoch_ms = f.timestamp_epoch_ms.max(row.timestamp_epoch_ms);

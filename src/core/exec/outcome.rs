@@ -142,21 +142,38 @@ impl IntervalRow {
             bytes: self.snap.total_bytes(),
             errors: self.snap.total_errors(),
             retries: self.snap.total_retries().retries,
-            op_counts: OpKind::ALL.map(|k| self.snap.op_total(k).map_or(0, |c| c.count)),
             ..RowSummary::default()
         };
+        // Counts straight from the cells; a class's histograms are merged only when it has more
+        // than one cell (this runs for every agent and interval on the controller).
+        for ((op, _), c) in &self.snap.cells {
+            out.op_counts[op.index()] += c.count;
+        }
         for (i, class) in [OpClass::Get, OpClass::Put, OpClass::Meta].into_iter().enumerate() {
-            if let Some(c) = self.snap.class_total(class) {
-                let h = &c.hist;
-                out.classes[i] = ClassSummary {
-                    ops: c.count,
-                    bytes: c.bytes,
-                    mean_us: if h.is_empty() { 0.0 } else { h.mean() },
-                    p50_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.50) },
-                    p90_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.90) },
-                    p99_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.99) },
-                };
-            }
+            let cells: Vec<&crate::core::metrics::Cell> =
+                self.snap.cells.iter().filter(|((o, _), _)| o.class() == class).map(|(_, c)| c).collect();
+            let merged;
+            let h = match cells.as_slice() {
+                [] => continue,
+                [one] => &one.hist,
+                many => {
+                    let mut m = crate::core::metrics::new_histogram();
+                    for c in many {
+                        // Same bounds on both sides: add cannot fail.
+                        let _ = m.add(&c.hist);
+                    }
+                    merged = m;
+                    &merged
+                }
+            };
+            out.classes[i] = ClassSummary {
+                ops: cells.iter().map(|c| c.count).sum(),
+                bytes: cells.iter().map(|c| c.bytes).sum(),
+                mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+                p50_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.50) },
+                p90_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.90) },
+                p99_us: if h.is_empty() { 0 } else { h.value_at_quantile(0.99) },
+            };
         }
         out
     }

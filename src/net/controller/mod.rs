@@ -260,7 +260,10 @@ impl Controller {
             }
         }
         if problems.is_empty() {
-            let clocks = futures::future::join_all(self.members.iter().map(|m| {
+            // A few agents at a time: a clock sample is only as good as its round trip is short,
+            // and hundreds of agents answering at once make every round trip long.
+            use futures::StreamExt;
+            let clocks: Vec<Result<(i64, i64), String>> = futures::stream::iter(self.members.iter().map(|m| {
                 let conn = m.conn.clone();
                 async move {
                     match conn {
@@ -269,6 +272,8 @@ impl Controller {
                     }
                 }
             }))
+            .buffered(8)
+            .collect()
             .await;
             for (m, r) in self.members.iter_mut().zip(clocks) {
                 match r {
