@@ -49,6 +49,10 @@ pub struct PhaseSpec {
     pub keep_intervals: bool,
     /// Where kept rows go once closed (`None`: memory).
     pub spill: Option<Arc<SpillStore>>,
+    /// Start here, not at once: the workers are started first and wait at a gate that opens at
+    /// this instant, so that what happens at the instant is only the gate opening (a fleet's
+    /// start skew is each agent's wake-up, not its setting up).
+    pub start_at: Option<Instant>,
 }
 
 /// Totals and intervals of a finished phase, with the reason it stopped early, if it did.
@@ -60,6 +64,8 @@ pub struct PhaseOutput {
     pub intervals: Rows,
     pub stopped: Option<String>,
     pub cpu: CpuSample,
+    /// When the phase started (its gate opened).
+    pub started: SystemTime,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -78,12 +84,22 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
         .collect();
     let remaining = Arc::new(AtomicUsize::new(spec.workers));
     let done = Arc::new(Notify::new());
+    let finished_at = Arc::new(OnceLock::new());
+    let gate = spec.start_at.map(|_| tokio::sync::watch::channel(false));
+    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, gate.as_ref().map(|g| &g.1));
+    if let Some(t) = spec.start_at {
+        tokio::select! {
+            _ = tokio::time::sleep_until(t.into()) => {}
+            _ = spec.cancel.cancelled() => {}
+        }
+    }
     let start = Instant::now();
     let start_wall = SystemTime::now();
+    if let Some((open, _)) = &gate {
+        let _ = open.send(true);
+    }
     let mut cpu = CpuSampler::new();
     let mut cpu_total = CpuSampler::new();
-    let finished_at = Arc::new(OnceLock::new());
-    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at);
 
     let warm_end = spec.warmup.filter(|w| !w.is_zero()).map(|w| start + w);
     let mut sink = RowSink::with_spill(spec.tick.as_secs_f64(), spec.spill.clone());
@@ -177,6 +193,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
         intervals: sink.finish(),
         stopped,
         cpu: cpu_total.sample(),
+        started: start_wall,
     }
 }
 
@@ -187,8 +204,16 @@ fn spawn_workers(
     remaining: &Arc<AtomicUsize>,
     done: &Arc<Notify>,
     finished_at: &Arc<OnceLock<Instant>>,
+    gate: Option<&tokio::sync::watch::Receiver<bool>>,
 ) {
     for (w, rec) in recorders.iter().enumerate() {
+        let gate = gate.cloned();
+        let opened = async move {
+            if let Some(mut g) = gate {
+                // An error (the phase went away) opens it too: the worker then finds the stop.
+                let _ = g.wait_for(|open| *open).await;
+            }
+        };
         let job = job.clone();
         let rec = rec.clone();
         let (remaining_outer, done_outer) = (remaining.clone(), done.clone());
@@ -205,7 +230,10 @@ fn spawn_workers(
             let spawned = std::thread::Builder::new().name(format!("sai3-w{w}")).spawn(move || {
                 match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => {
-                        rt.block_on(job.worker(w, rec));
+                        rt.block_on(async move {
+                            opened.await;
+                            job.worker(w, rec).await
+                        });
                         // The worker is done when its future is: the runtime's teardown is not
                         // part of the phase.
                         finish();
@@ -226,6 +254,7 @@ fn spawn_workers(
             }
         } else {
             tokio::spawn(async move {
+                opened.await;
                 job.worker(w, rec).await;
                 finish();
             });

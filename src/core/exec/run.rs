@@ -309,6 +309,7 @@ impl Runner {
             oplog: self.opts.oplog.clone(),
             keep_intervals: self.opts.keep_intervals,
             spill: self.spill.clone(),
+            start_at: None,
         }
     }
 
@@ -408,7 +409,10 @@ impl Runner {
         let plan = self.plan.clone();
         let stage = &plan.stages[i];
         let mut st = StageReport::new(i, stage);
-        if let Some(t) = start_at {
+        // A workload waits for its instant inside its phase, its workers ready (see
+        // `PhaseSpec::start_at`); every other stage waits here.
+        let gated = start_at.filter(|_| matches!(self.pending, Pending::Workload { .. }));
+        if let Some(t) = start_at.filter(|_| gated.is_none()) {
             tokio::select! {
                 _ = tokio::time::sleep_until(t.into()) => {}
                 _ = self.opts.cancel.cancelled() => {}
@@ -420,7 +424,8 @@ impl Runner {
         }
         st.started_at = Some(SystemTime::now());
         self.opts.observer.on_stage_start(i, &plan);
-        let (token, timed_out) = self.stage_token(stage.timeout);
+        let until_start = gated.map_or(Duration::ZERO, |t| t.saturating_duration_since(Instant::now()));
+        let (token, timed_out) = self.stage_token(stage.timeout.map(|t| t + until_start));
         let tag = self.tag(i);
         match (std::mem::replace(&mut self.pending, Pending::Nothing), &stage.kind) {
             (Pending::Prepare { work, workers }, _) => {
@@ -471,7 +476,8 @@ impl Runner {
             (Pending::Workload { job, duration, warmup, workers }, _) => {
                 let mut spec = self.spec(tag.clone(), workers, token.clone());
                 spec.warmup = Some(warmup).filter(|w| !w.is_zero());
-                job.arm(Instant::now(), duration, self.opts.grace, spec.cancel.clone());
+                spec.start_at = gated;
+                job.arm(gated.unwrap_or_else(Instant::now), duration, self.opts.grace, spec.cancel.clone());
                 let shown = Some(duration).filter(|d| *d != Duration::MAX);
                 self.opts.observer.on_phase_start(&PhaseStart {
                     stage: &tag,
@@ -480,6 +486,9 @@ impl Runner {
                     detail: "",
                 });
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
+                if gated.is_some() {
+                    st.started_at = Some(out.started);
+                }
                 self.created.runs.extend(job.created_runs());
                 let changes = job.made();
                 self.created.dirs.extend(changes.dirs);
