@@ -99,7 +99,7 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
         let _ = open.send(true);
     }
     let mut cpu = CpuSampler::new();
-    let mut cpu_total = CpuSampler::new();
+    let mut cpu_total = cpu.clone();
 
     let warm_end = spec.warmup.filter(|w| !w.is_zero()).map(|w| start + w);
     let mut sink = RowSink::with_spill(spec.tick.as_secs_f64(), spec.spill.clone());
