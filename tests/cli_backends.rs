@@ -74,9 +74,20 @@ fn run_mix(base: &str, extra: &str) -> (Vec<Vec<String>>, PathBuf, tempfile::Tem
 
 #[test]
 fn s3_mixed_run_matches_the_server() {
+    s3_mixed_run("");
+}
+
+/// The same with blocking sockets from OS-thread workers (LIST and STAT through object_store on
+/// the runtime that opened it).
+#[test]
+fn s3_threads_client_mixed_run_matches_the_server() {
+    s3_mixed_run("storage:\n  s3_client: threads\n");
+}
+
+fn s3_mixed_run(extra: &str) {
     let Some([uri, data_dir]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_DIR"]) else { return };
     let p = unique("cli");
-    let (rows, dir, _tmp) = run_mix(&format!("{uri}{p}/"), "");
+    let (rows, dir, _tmp) = run_mix(&format!("{uri}{p}/"), extra);
     let puts = total(&rows, "PUT", "count");
     let (files, bytes) = on_disk(&Path::new(&data_dir).join(&p));
     let prep = tsv(&dir.join("prepare_results.tsv"));

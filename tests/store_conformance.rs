@@ -112,7 +112,16 @@ async fn s3_clients_read_each_others_objects() {
     let native = open_backend(&base, &StorageOptions::default()).await.unwrap();
     let os = StorageOptions { s3_client: sai3::core::config::S3Client::ObjectStore, ..StorageOptions::default() };
     let os = open_backend(&base, &os).await.unwrap();
-    for (writer, reader, key) in [(&native, &os, "dir/a b+c%.dat"), (&os, &native, "dir/ü/x~y.dat")] {
+    let th = StorageOptions { s3_client: sai3::core::config::S3Client::Threads, ..StorageOptions::default() };
+    let th = open_backend(&base, &th).await.unwrap();
+    assert!(th.is_blocking() && !native.is_blocking(), "s3_client: threads blocks on its sockets");
+    let pairs = [
+        (&native, &os, "dir/a b+c%.dat"),
+        (&os, &native, "dir/ü/x~y.dat"),
+        (&th, &os, "dir/t h.dat"),
+        (&os, &th, "dir/ü/t~h.dat"),
+    ];
+    for (writer, reader, key) in pairs {
         let body = data(70_000, 3);
         writer.put(key, body.clone()).await.unwrap_or_else(|e| panic!("{key}: put: {e}"));
         let mut got = Vec::new();

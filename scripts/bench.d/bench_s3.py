@@ -27,9 +27,10 @@ def main():
     prefix = f"bench-{os.getpid()}"
     print(f"sai3 on the testbed's S3 endpoints ({uri1}, {uri2}, s3s-fs), {conc} workers, {secs} s per run; logs in {work}")
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
-    # Each workload twice: sai3's own HTTP data path (storage.s3_client: auto) and object_store's
-    # client (s3_client: object_store), so the two are compared in one invocation.
-    clients = os.environ.get("BENCH_S3_CLIENTS", "auto,object_store").split(",")
+    # Each workload with each client: sai3's own HTTP data path on the async runtime
+    # (storage.s3_client: auto) and on blocking sockets from OS-thread workers (threads), and
+    # object_store's client (object_store), so they are compared in one invocation.
+    clients = os.environ.get("BENCH_S3_CLIENTS", "auto,threads,object_store").split(",")
     print(f"{'workload':<14} {'client':<13} {'ops/s':>9} {'MiB/s':>9} {'p50 us':>9} {'p99 us':>9} {'sai3 CPU s/1k ops':>18} {'server CPU s/1k ops':>20}")
     for size, label, op, client in ((s, l, o, c) for s, l in ((4096, "4KiB"), (1 << 20, "1MiB"))
                                     for o in ("get", "put") for c in clients):

@@ -400,6 +400,8 @@ pub enum S3Client {
     #[default]
     Auto,
     ObjectStore,
+    /// As `auto`, over blocking sockets from workers with an OS thread each.
+    Threads,
 }
 
 /// `storage.page_cache`: what `file://` GETs tell the kernel about the file they read.

@@ -38,6 +38,10 @@ pub struct CloudBackend {
     part: usize,
     /// GET and single-request PUT of plain-HTTP S3 endpoints (s3http.rs); None: object_store.
     fast: Option<S3Http>,
+    /// With blocking sockets (`s3_client: threads`) the workers run on OS threads with runtimes
+    /// of their own; object_store's client (its pooled connections and their tasks) belongs to
+    /// the runtime that opened it, so its requests are run there.
+    home: Option<tokio::runtime::Handle>,
 }
 
 fn env_set(names: &[&str]) -> bool {
@@ -172,6 +176,7 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
         cred_hint,
         threshold: opts.multipart_threshold.unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
         part: opts.multipart_part_size.unwrap_or(DEFAULT_PART_SIZE).max(5 << 20) as usize,
+        home: fast.as_ref().filter(|f| f.blocking()).and_then(|_| tokio::runtime::Handle::try_current().ok()),
         fast,
     }))
 }
@@ -208,7 +213,8 @@ fn s3_data_path(
     let region = opts.region.clone().or_else(|| var("AWS_REGION")).unwrap_or_else(|| "us-east-1".into());
     let ep = Endpoint { authority: &authority, bucket, path_style: opts.path_style.unwrap_or(true) };
     let timeout = opts.request_timeout.unwrap_or(Duration::from_secs(30));
-    Some(S3Http::new(ep, region, creds, timeout, shown.to_string(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"))
+    let http = S3Http::new(ep, region, creds, timeout, shown.to_string(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
+    Some(http.with_blocking(opts.s3_client == S3Client::Threads))
 }
 
 impl CloudBackend {
@@ -218,6 +224,23 @@ impl CloudBackend {
 
     fn err(&self, op: &str, key: &str, e: &object_store::Error) -> StoreError {
         object_error(op, &format!("{}{key}", self.uri), self.cred_hint, e)
+    }
+
+    /// Run an object_store request on the client's home runtime (see `home`), else here; its
+    /// error names the step that failed.
+    async fn on_home<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl std::future::Future<Output = Result<T, (&'static str, object_store::Error)>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let r = match &self.home {
+            Some(h) => match h.spawn(f).await {
+                Ok(r) => r,
+                Err(e) => return Err(StoreError::Other(format!("{}{key}: the request's task failed: {e}", self.uri))),
+            },
+            None => f.await,
+        };
+        r.map_err(|(op, e)| self.err(op, key, &e))
     }
 
     async fn do_read(
@@ -259,18 +282,22 @@ impl CloudBackend {
             self.store.put(&path, PutPayload::from(data)).await.map_err(|e| self.err("PUT", key, &e))?;
             return Ok(());
         }
-        let mut upload = self.store.put_multipart(&path).await.map_err(|e| self.err("PUT (multipart)", key, &e))?;
-        let mut off = 0;
-        while off < data.len() {
-            let end = (off + self.part).min(data.len());
-            if let Err(e) = upload.put_part(PutPayload::from(data.slice(off..end))).await {
-                let _ = upload.abort().await;
-                return Err(self.err("PUT (part)", key, &e));
+        let (store, part) = (self.store.clone(), self.part);
+        self.on_home(key, async move {
+            let mut upload = store.put_multipart(&path).await.map_err(|e| ("PUT (multipart)", e))?;
+            let mut off = 0;
+            while off < data.len() {
+                let end = (off + part).min(data.len());
+                if let Err(e) = upload.put_part(PutPayload::from(data.slice(off..end))).await {
+                    let _ = upload.abort().await;
+                    return Err(("PUT (part)", e));
+                }
+                off = end;
             }
-            off = end;
-        }
-        upload.complete().await.map_err(|e| self.err("PUT (complete)", key, &e))?;
-        Ok(())
+            upload.complete().await.map_err(|e| ("PUT (complete)", e))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn do_list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
@@ -281,10 +308,19 @@ impl CloudBackend {
             None => "",
         };
         let dir_path = (!dir.is_empty()).then(|| Path::from(dir));
-        let mut stream = self.store.list(dir_path.as_ref());
+        let store = self.store.clone();
+        let all = self
+            .on_home(prefix, async move {
+                let mut stream = store.list(dir_path.as_ref());
+                let mut all = Vec::new();
+                while let Some(meta) = stream.next().await {
+                    all.push(meta.map_err(|e| ("LIST", e))?);
+                }
+                Ok(all)
+            })
+            .await?;
         let mut out = Vec::new();
-        while let Some(meta) = stream.next().await {
-            let meta = meta.map_err(|e| self.err("LIST", prefix, &e))?;
+        for meta in all {
             let loc = meta.location.as_ref();
             if let Some(rel) = loc.strip_prefix(self.prefix.as_str()) {
                 if rel.starts_with(prefix) {
@@ -322,18 +358,19 @@ impl Backend for CloudBackend {
         Box::pin(self.do_list(prefix))
     }
     fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            self.store.head(&self.path(key)).await.map(|m| m.size).map_err(|e| self.err("STAT", key, &e))
-        })
+        let (store, path) = (self.store.clone(), self.path(key));
+        Box::pin(self.on_home(key, async move { store.head(&path).await.map(|m| m.size).map_err(|e| ("STAT", e)) }))
     }
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.store.delete(&self.path(key)).await.map_err(|e| self.err("DELETE", key, &e)) })
+        let (store, path) = (self.store.clone(), self.path(key));
+        Box::pin(self.on_home(key, async move { store.delete(&path).await.map_err(|e| ("DELETE", e)) }))
     }
     fn mkdir<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }
     fn is_blocking(&self) -> bool {
-        false
+        // GETs and PUTs block on their sockets: each worker needs an OS thread of its own.
+        self.fast.as_ref().is_some_and(|f| f.blocking())
     }
     fn preflight<'a>(&'a self, write: bool) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.do_preflight(write))

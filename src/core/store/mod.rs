@@ -17,6 +17,7 @@ mod direct;
 mod errmap;
 mod local;
 mod s3http;
+mod s3wire;
 mod uri;
 
 pub use buffered::Sink;

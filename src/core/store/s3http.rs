@@ -18,10 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use ring::{digest, hmac};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::errmap::http_status_error;
+use super::s3wire::Wire;
 use super::{Sink, StoreError};
 
 /// Idle connections kept per endpoint beyond which a returned one is closed.
@@ -57,10 +56,12 @@ pub(super) struct S3Http {
     /// `s3://host/bucket/` for messages.
     uri: String,
     cred_hint: &'static str,
+    /// Blocking sockets (see s3wire.rs).
+    blocking: bool,
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Wire,
     buf: Vec<u8>,
 }
 
@@ -103,7 +104,14 @@ impl S3Http {
             timeout,
             uri,
             cred_hint,
+            blocking: false,
         }
+    }
+
+    /// The same over blocking sockets (`storage.s3_client: threads`).
+    pub(super) fn with_blocking(mut self, blocking: bool) -> Self {
+        self.blocking = blocking;
+        self
     }
 
     /// GET `key` (at object_store path `location`), or `range` = (offset, length) of it, feeding
@@ -293,23 +301,23 @@ impl S3Http {
     }
 
     async fn connect(&self, op: &str, key: &str) -> Result<Conn, StoreError> {
-        let stream = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(StoreError::Connection(format!(
-                    "{op} {}: cannot connect to the server — is it running and reachable? ({e})",
-                    self.object_uri(key)
-                )))
-            }
-            Err(_) => {
-                return Err(StoreError::Connection(format!(
-                    "{op} {}: cannot connect to the server within 5 s — is it running and reachable?",
-                    self.object_uri(key)
-                )))
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        Ok(Conn { stream, buf: Vec::with_capacity(READ_BUF) })
+        match Wire::connect(&self.addr, self.blocking, Duration::from_secs(5), self.timeout).await {
+            Ok(stream) => Ok(Conn { stream, buf: Vec::with_capacity(READ_BUF) }),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(StoreError::Connection(format!(
+                "{op} {}: cannot connect to the server within 5 s — is it running and reachable?",
+                self.object_uri(key)
+            ))),
+            Err(e) => Err(StoreError::Connection(format!(
+                "{op} {}: cannot connect to the server — is it running and reachable? ({e})",
+                self.object_uri(key)
+            ))),
+        }
+    }
+
+    /// Whether requests go over blocking sockets (`storage.s3_client: threads`): the caller
+    /// must then be a worker with an OS thread of its own.
+    pub(super) fn blocking(&self) -> bool {
+        self.blocking
     }
 
     /// One request and its answer on `conn`. Ok((Ok(body bytes) or Err((status, body text)),
@@ -439,11 +447,8 @@ fn before_answer(e: io::Error) -> Fail {
 
 /// Read what the socket has into `buf`'s spare capacity (tokio reads into it without zeroing it
 /// first); 0 at the end of the stream.
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Fail> {
-    if buf.capacity() == buf.len() {
-        buf.reserve(READ_BUF);
-    }
-    stream.read_buf(buf).await.map_err(Fail::Io)
+async fn read_more(stream: &mut Wire, buf: &mut Vec<u8>) -> Result<usize, Fail> {
+    stream.read_more(buf, READ_BUF).await.map_err(Fail::Io)
 }
 
 /// Status, framing, keep-alive and header length of a complete answer head in `buf`; None when
@@ -598,6 +603,8 @@ fn encode_into(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     #[test]
     fn dates_are_utc_civil_dates() {
@@ -664,9 +671,19 @@ mod tests {
     /// once (the request never reached the server); chunked bodies and XML errors are read.
     #[tokio::test]
     async fn a_connection_closed_while_idle_is_replaced_and_answers_are_framed() {
+        closed_idle_replaced_and_framed(false).await;
+    }
+
+    /// The same over blocking sockets (`s3_client: threads`; the server runs on the other thread).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_sockets_do_the_same() {
+        closed_idle_replaced_and_framed(true).await;
+    }
+
+    async fn closed_idle_replaced_and_framed(blocking: bool) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let server = tokio::spawn(async move {
+        let serve = |listener: tokio::net::TcpListener| async move {
             let (mut c1, _) = listener.accept().await.unwrap();
             let req = read_request(&mut c1).await;
             assert!(req.starts_with("GET /bkt/dir/a%20b HTTP/1.1\r\n"), "{req}");
@@ -685,10 +702,22 @@ mod tests {
             c2.write_all(body.as_bytes()).await.unwrap();
             // A third connection would be a resend that should not have happened.
             tokio::time::timeout(Duration::from_millis(300), listener.accept()).await.is_err()
+        };
+        // A blocking client holds its thread while it waits: the server gets a thread of its own.
+        let (done, server) = tokio::sync::oneshot::channel();
+        let std_listener = listener.into_std().unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let ok = rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                serve(listener).await
+            });
+            let _ = done.send(ok);
         });
         let ep = Endpoint { authority: &addr, bucket: "bkt", path_style: true };
         let creds = Credentials { access_key: "AK".into(), secret_key: "SK".into(), token: None };
-        let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/".into(), "hint");
+        let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/".into(), "hint")
+            .with_blocking(blocking);
         let read = |key: &'static str| {
             let c = &c;
             async move {

@@ -725,7 +725,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                 ("dontneed", PageCache::DontNeed),
             ];
             s.page_cache = ctx.choice(o.get("page_cache"), &o.at("page_cache"), &hints).unwrap_or_default();
-            let clients = [("auto", S3Client::Auto), ("object_store", S3Client::ObjectStore)];
+            let clients =
+                [("auto", S3Client::Auto), ("object_store", S3Client::ObjectStore), ("threads", S3Client::Threads)];
             s.s3_client = ctx.choice(o.get("s3_client"), &o.at("s3_client"), &clients).unwrap_or_default();
         }
     }
