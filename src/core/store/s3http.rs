@@ -256,15 +256,23 @@ impl S3Http {
         body: Option<&Bytes>,
         mut want: Body<'_, '_>,
     ) -> Result<u64, StoreError> {
+        let blocking = self.blocking && super::s3wire::may_block();
         let pooled = self.idle.lock().pop();
+        let pooled = match pooled {
+            Some(c) if c.stream.is_blocking() != blocking => {
+                let Conn { stream, buf } = c;
+                stream.into_mode(blocking, self.timeout).ok().map(|stream| Conn { stream, buf })
+            }
+            other => other,
+        };
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => self.connect(op, key).await?,
+            None => self.connect(op, key, blocking).await?,
         };
         let mut result = self.round_trip(&mut conn, head, body, &mut want).await;
         if reused && matches!(result, Err(Fail::Closed)) {
-            conn = self.connect(op, key).await?;
+            conn = self.connect(op, key, blocking).await?;
             result = self.round_trip(&mut conn, head, body, &mut want).await;
         }
         match result {
@@ -300,8 +308,8 @@ impl S3Http {
         }
     }
 
-    async fn connect(&self, op: &str, key: &str) -> Result<Conn, StoreError> {
-        match Wire::connect(&self.addr, self.blocking, Duration::from_secs(5), self.timeout).await {
+    async fn connect(&self, op: &str, key: &str, blocking: bool) -> Result<Conn, StoreError> {
+        match Wire::connect(&self.addr, blocking, Duration::from_secs(5), self.timeout).await {
             Ok(stream) => Ok(Conn { stream, buf: Vec::with_capacity(READ_BUF) }),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(StoreError::Connection(format!(
                 "{op} {}: cannot connect to the server within 5 s — is it running and reachable?",
@@ -314,8 +322,9 @@ impl S3Http {
         }
     }
 
-    /// Whether requests go over blocking sockets (`storage.s3_client: threads`): the caller
-    /// must then be a worker with an OS thread of its own.
+    /// Whether requests go over blocking sockets (`storage.s3_client: threads`) — those of
+    /// callers that may block (a worker with a thread and runtime of its own; others, e.g. a
+    /// run whose other endpoints need async workers, use the async path).
     pub(super) fn blocking(&self) -> bool {
         self.blocking
     }
@@ -674,9 +683,16 @@ mod tests {
         closed_idle_replaced_and_framed(false).await;
     }
 
-    /// The same over blocking sockets (`s3_client: threads`; the server runs on the other thread).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// The same over blocking sockets (`s3_client: threads`), as from a worker's own runtime.
+    #[tokio::test]
     async fn blocking_sockets_do_the_same() {
+        closed_idle_replaced_and_framed(true).await;
+    }
+
+    /// A caller on a shared runtime never blocks: the async path, even with `threads`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_of_a_shared_runtime_take_the_async_path() {
+        assert!(!super::super::s3wire::may_block());
         closed_idle_replaced_and_framed(true).await;
     }
 
@@ -736,6 +752,9 @@ mod tests {
             }
             other => panic!("a 404 is NotFound: {:?}", other.map(|r| r.0)),
         }
+        let expect = blocking && super::super::s3wire::may_block();
+        let modes: Vec<bool> = c.idle.lock().iter().map(|k| k.stream.is_blocking()).collect();
+        assert!(!modes.is_empty() && modes.iter().all(|m| *m == expect), "blocking: {expect}: {modes:?}");
         assert!(server.await.unwrap(), "no request was sent a second time beyond the one resend");
     }
 

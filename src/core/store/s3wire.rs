@@ -13,6 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Bytes a blocking read takes at most at once.
 const SCRATCH: usize = 64 << 10;
 
+/// Whether the caller may block its thread: it runs on a runtime of its own (a worker's
+/// current-thread runtime) or on none; tasks of a shared multi-thread runtime may not.
+pub(super) fn may_block() -> bool {
+    tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        .unwrap_or(true)
+}
+
 pub(super) enum Wire {
     Async(tokio::net::TcpStream),
     /// With a scratch buffer reads land in (zeroed once, reused).
@@ -46,6 +54,30 @@ impl Wire {
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {connect:?}"))),
         }
+    }
+
+    /// The same connection for the other kind of caller: blocking for a worker on a thread of
+    /// its own, async for a task on a shared runtime (a connection from the idle list may have
+    /// served either).
+    pub(super) fn into_mode(self, blocking: bool, timeout: Duration) -> io::Result<Wire> {
+        match (self, blocking) {
+            (Wire::Async(s), true) => {
+                let s = s.into_std()?;
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                Ok(Wire::Blocking(s, vec![0; SCRATCH]))
+            }
+            (Wire::Blocking(s, _), false) => {
+                s.set_nonblocking(true)?;
+                Ok(Wire::Async(tokio::net::TcpStream::from_std(s)?))
+            }
+            (w, _) => Ok(w),
+        }
+    }
+
+    pub(super) fn is_blocking(&self) -> bool {
+        matches!(self, Wire::Blocking(..))
     }
 
     pub(super) async fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
