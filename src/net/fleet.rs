@@ -269,32 +269,27 @@ impl AgentConn {
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last = tokio::time::Instant::now();
             loop {
-                let next = tokio::select! {
-                    m = stream.message() => Ok(m),
-                    _ = check.tick() => Err(()),
-                };
-                let got = match next {
-                    Err(()) if last.elapsed() >= SILENCE => Err(()),
-                    Err(()) => continue,
-                    Ok(m) => {
-                        last = tokio::time::Instant::now();
-                        Ok(m)
-                    }
-                };
-                match got {
-                    Err(()) => {
+                let got = tokio::select! {
+                    m = stream.message() => m,
+                    _ = check.tick() => {
+                        if last.elapsed() < SILENCE {
+                            continue;
+                        }
                         let _ = events.send((idx, Event::Lost(format!("no message for {}s", SILENCE.as_secs()))));
                         break;
                     }
-                    Ok(Err(s)) => {
+                };
+                last = tokio::time::Instant::now();
+                match got {
+                    Err(s) => {
                         let _ = events.send((idx, Event::Lost(format!("connection lost: {}", s.message()))));
                         break;
                     }
-                    Ok(Ok(None)) => {
+                    Ok(None) => {
                         let _ = events.send((idx, Event::Lost("the agent closed the run stream".into())));
                         break;
                     }
-                    Ok(Ok(Some(pb::AgentMsg { msg: Some(Msg::OplogChunk(c)) }))) => {
+                    Ok(Some(pb::AgentMsg { msg: Some(Msg::OplogChunk(c)) })) => {
                         use tokio::io::AsyncWriteExt;
                         let (Some(path), None) = (&oplog, &oplog_error) else { continue };
                         if oplog_file.is_none() {
@@ -309,7 +304,7 @@ impl AgentConn {
                             }
                         }
                     }
-                    Ok(Ok(Some(pb::AgentMsg { msg: Some(m) }))) => {
+                    Ok(Some(pb::AgentMsg { msg: Some(m) })) => {
                         let fin = matches!(m, Msg::Final(_) | Msg::Rejected(_));
                         if fin {
                             use tokio::io::AsyncWriteExt;
@@ -341,7 +336,7 @@ impl AgentConn {
                             break;
                         }
                     }
-                    Ok(Ok(Some(_))) => {}
+                    Ok(Some(_)) => {}
                 }
             }
         });

@@ -84,8 +84,9 @@ impl FleetFolder {
         fleet.snap.merge_sparse(more);
         fleet.snap.merge(&row.snap);
         let ag = &mut self.agents[a];
-        ag.partial.entry(row.stage.clone()).or_default().merge_sparse(more);
-        ag.partial.entry(row.stage.clone()).or_default().merge(&row.snap);
+        let totals = ag.partial.entry(row.stage.clone()).or_default();
+        totals.merge_sparse(more);
+        totals.merge(&row.snap);
         match ag.open.get_mut(&key) {
             None => {
                 let mut r = row;
@@ -115,25 +116,22 @@ impl FleetFolder {
             f.snap = Snapshot::default();
             (f, vec![false; n])
         });
-        match seen.iter().any(|s| *s) {
-            false => {
-                seen[a] = true;
-                f.elapsed_s = row.elapsed_s;
-                f.duration_s = row.duration_s;
-                f.timestamp_epoch_ms = row.timestamp_epoch_ms;
-                f.cpu = row.cpu;
-                f.missing_agents.clear();
-            }
-            true => {
-                f.elapsed_s = f.elapsed_s.max(row.elapsed_s);
-                f.duration_s = f.duration_s.max(row.duration_s);
-                f.timestamp_epoch_ms = f.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
-                f.cpu.user_pct += row.cpu.user_pct;
-                f.cpu.system_pct += row.cpu.system_pct;
-                f.cpu.iowait_pct += row.cpu.iowait_pct;
-                seen[a] = true;
-            }
+        if seen.iter().any(|s| *s) {
+            f.elapsed_s = f.elapsed_s.max(row.elapsed_s);
+            f.duration_s = f.duration_s.max(row.duration_s);
+            f.timestamp_epoch_ms = f.timestamp_epoch_ms.max(row.timestamp_epoch_ms);
+            f.cpu.user_pct += row.cpu.user_pct;
+            f.cpu.system_pct += row.cpu.system_pct;
+            f.cpu.iowait_pct += row.cpu.iowait_pct;
+        } else {
+            // The first agent row of the interval gives the fleet row its times and CPU.
+            f.elapsed_s = row.elapsed_s;
+            f.duration_s = row.duration_s;
+            f.timestamp_epoch_ms = row.timestamp_epoch_ms;
+            f.cpu = row.cpu;
+            f.missing_agents.clear();
         }
+        seen[a] = true;
         self.agents[a].rows.push(row);
     }
 

@@ -33,12 +33,8 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl SpillStore {
     /// A new store in the temporary directory (`$TMPDIR`, else `/tmp`).
     pub fn create() -> io::Result<Arc<SpillStore>> {
-        Self::create_in(&std::env::temp_dir())
-    }
-
-    pub fn create_in(dir: &std::path::Path) -> io::Result<Arc<SpillStore>> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".sai3-rows-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(".sai3-rows-{}-{n}", std::process::id()));
         let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         std::fs::remove_file(&path)?;
         Ok(Arc::new(SpillStore { file, end: Mutex::new(0) }))
