@@ -1,6 +1,7 @@
 //! The objects a GET/STAT/DELETE picks from: resolved once at the start by listing, or (with
 //! `from: written`) growing with what the run's own PUTs wrote.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -56,6 +57,27 @@ impl KeyPool {
                 (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
             }
         }
+    }
+
+    /// [`Self::pick`] without taking a reference to the key where the pool is read-only (its
+    /// counter is shared by every worker): borrowed from the pool, or a clone of it.
+    #[inline]
+    pub fn pick_ref<R: Rng>(&self, rng: &mut R) -> Option<(Cow<'_, Arc<str>>, u64)> {
+        let v = match self {
+            KeyPool::Fixed(v) => v,
+            KeyPool::Partitioned { own, all, overlap } => {
+                if own.is_empty() || rng.random::<f64>() < *overlap {
+                    all
+                } else {
+                    own
+                }
+            }
+            KeyPool::Shrinking(_) => return self.pick(rng).map(|(k, n)| (Cow::Owned(k), n)),
+        };
+        (!v.is_empty()).then(|| {
+            let (k, n) = &v[rng.random_range(0..v.len())];
+            (Cow::Borrowed(k), *n)
+        })
     }
 
     /// A key chosen uniformly at random and removed from the pool (DELETE).
@@ -185,6 +207,27 @@ mod tests {
         }
         assert_eq!(seen.len(), 10);
         assert!(pool.pick(&mut rng).is_none());
+    }
+
+    /// `pick_ref` draws what `pick` draws from the same seed (a seeded run picks the same keys),
+    /// borrowing from read-only pools and cloning from a shrinking one.
+    #[test]
+    fn pick_ref_draws_what_pick_draws() {
+        let keys: Vec<Entry> = (0..50).map(|i| (Arc::from(format!("k{i}")), i)).collect();
+        for pool in [
+            KeyPool::new(keys.clone(), false),
+            KeyPool::new(keys.clone(), true),
+            KeyPool::partitioned(keys.clone(), 0, 3, 0.4),
+        ] {
+            let (mut a, mut b) = (SmallRng::seed_from_u64(3), SmallRng::seed_from_u64(3));
+            for _ in 0..1000 {
+                let (k, n) = pool.pick(&mut a).unwrap();
+                let (r, m) = pool.pick_ref(&mut b).unwrap();
+                assert_eq!((&*k, n), (&**r, m));
+                assert_eq!(matches!(r, Cow::Borrowed(_)), !matches!(pool, KeyPool::Shrinking(_)));
+            }
+        }
+        assert!(KeyPool::new(Vec::new(), false).pick_ref(&mut SmallRng::seed_from_u64(1)).is_none());
     }
 
     /// `partitioned`: agent 1 of 2 picks its own (odd) keys, and with probability `overlap` any

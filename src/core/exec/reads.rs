@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::core::config::{PartSpec, RangeOffset, RangeSpec};
@@ -49,17 +48,22 @@ fn stamp(first: Option<&OnceLock<Instant>>, d: &[u8]) {
     }
 }
 
-/// The backend's read of `range`, or of the whole object with the size it is `listed` with.
-fn backend_read<'a>(
+/// The backend's read of `range`, or of the whole object with the size it is `listed` with
+/// (on the calling thread when the backend reads inline).
+async fn backend_read<'a>(
     ep: &'a Endpoint,
     key: &'a str,
     range: Option<(u64, u64)>,
     listed: Option<u64>,
-    sink: Option<Sink<'a>>,
-) -> BoxFuture<'a, Result<u64, StoreError>> {
-    match (range, listed) {
-        (None, Some(size)) => ep.backend.read_sized(key, size, sink),
-        _ => ep.backend.read(key, range, sink),
+    mut sink: Option<Sink<'a>>,
+) -> Result<u64, StoreError> {
+    let known = listed.filter(|_| range.is_none());
+    if let Some(r) = ep.backend.read_inline(key, range, known, &mut sink) {
+        return r;
+    }
+    match (range, known) {
+        (None, Some(size)) => ep.backend.read_sized(key, size, sink).await,
+        _ => ep.backend.read(key, range, sink).await,
     }
 }
 
@@ -156,6 +160,7 @@ pub async fn read_parts(
 mod tests {
     use super::*;
     use crate::core::store::{Backend, ObjectInfo};
+    use futures::future::BoxFuture;
     use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! runs it (with retries), and records latency into its own recorder. Closed loop by default;
 //! with `io_rate` an open-loop schedule where latency counts from the intended start.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,9 +128,10 @@ struct ResolvedOp {
 }
 
 /// What one operation works on, chosen by a worker.
-struct Pick {
+struct Pick<'a> {
     op: usize,
-    key: Arc<str>,
+    /// Borrowed from the job's pools where it can be: no shared counter touched per request.
+    key: Cow<'a, Arc<str>>,
     body: Option<bytes::Bytes>,
     range: Option<(u64, u64)>,
     /// The object's size as listed or written (0 when not known).
@@ -140,7 +142,7 @@ struct Pick {
     seq: Option<u64>,
 }
 
-impl Pick {
+impl Pick<'_> {
     /// The size to read a whole object with (see `read_object`); none when not known.
     fn listed(&self) -> Option<u64> {
         (self.size > 0).then_some(self.size)
@@ -439,15 +441,17 @@ impl WorkloadJob {
         &self,
         op: &ResolvedOp,
         ep: &Endpoint,
-        pick: &Pick,
+        pick: &Pick<'_>,
         check: Option<&Generator>,
         first: &OnceLock<Instant>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
-        let key = &*pick.key;
+        let key: &str = &pick.key;
         match op.kind {
             OpKind::Get => match op.parts {
-                Some(p) => read_parts(ep, key, pick.size, p, check, Some(first)).await,
+                // Boxed: its state is larger than a whole-object read's, and the request future
+                // of every operation would carry (and move) it.
+                Some(p) => Box::pin(read_parts(ep, key, pick.size, p, check, Some(first))).await,
                 None => read_object(ep, key, pick.range, pick.listed(), check, None, Some(first)).await,
             },
             OpKind::Put => {
@@ -477,22 +481,27 @@ impl WorkloadJob {
             Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
         });
         let open_loop = schedule.is_some();
+        // Closed loop: the end of the previous request is the time the next one is chosen (the
+        // clock is read twice per request: when it starts and when it ends).
+        let mut now = Instant::now();
         loop {
-            let mut intended = Instant::now();
+            let mut intended = now;
             if let Some(s) = &mut schedule {
                 intended = clock.start + Duration::from_secs_f64(s.next_offset());
                 if intended >= clock.deadline {
                     break;
                 }
-                if intended > Instant::now() {
+                now = Instant::now();
+                if intended > now {
                     tokio::select! {
                         biased;
                         _ = clock.hard.cancelled() => break,
                         _ = tokio::time::sleep_until(intended.into()) => {}
                     }
+                    now = Instant::now();
                 }
             }
-            if clock.stopped.is_set() || Instant::now() >= clock.deadline {
+            if clock.stopped.is_set() || now >= clock.deadline {
                 break;
             }
             if let Some(limit) = self.op_limit {
@@ -506,6 +515,7 @@ impl WorkloadJob {
                 Err(Some(i)) => {
                     rec.record_err(self.ops[i].kind, None, "no_objects_left");
                     self.count_error();
+                    now = Instant::now();
                     continue;
                 }
             };
@@ -553,6 +563,7 @@ impl WorkloadJob {
             }
             drop(guard);
             let end = Instant::now();
+            now = end;
             let first_byte: Option<Instant> = first.get().copied();
             if result.is_ok() {
                 self.note_written(op, &pick, w, &mut made);
@@ -565,7 +576,7 @@ impl WorkloadJob {
                 op: op.kind,
                 worker: w as u32,
                 endpoint: ep.label.clone(),
-                key: pick.key.clone(),
+                key: Arc::clone(&pick.key),
                 bytes,
                 error,
                 intended: open_loop.then_some(intended),
@@ -609,7 +620,7 @@ impl WorkloadJob {
         put_counters: &mut [u64],
         spare: &mut Option<bytes::BytesMut>,
         clock: &Clock,
-    ) -> Result<Pick, Option<usize>> {
+    ) -> Result<Pick<'_>, Option<usize>> {
         let mut draws = 0;
         loop {
             let i = match w.checked_sub(self.mix_workers) {
@@ -619,7 +630,7 @@ impl WorkloadJob {
             let op = &self.ops[i];
             let mut pick = Pick {
                 op: i,
-                key: Arc::clone(&self.no_key),
+                key: Cow::Borrowed(&self.no_key),
                 body: None,
                 range: None,
                 size: 0,
@@ -632,7 +643,11 @@ impl WorkloadJob {
             };
             match &op.target {
                 Target::Pool(pool) => {
-                    let picked = if op.takes_out() { pool.take(rng) } else { pool.pick(rng) };
+                    let picked = if op.takes_out() {
+                        pool.take(rng).map(|(k, n)| (Cow::Owned(k), n))
+                    } else {
+                        pool.pick_ref(rng)
+                    };
                     let (k, size) = picked.ok_or(Some(i))?;
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, size, rng));
                     pick.key = k;
@@ -657,14 +672,15 @@ impl WorkloadJob {
                     };
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, wr.size, rng));
                     pick.size = wr.size;
-                    pick.key = wr.key.clone();
+                    pick.key = Cow::Owned(wr.key.clone());
                     pick.written = Some(wr);
                 }
-                Target::List(prefix) => pick.key = Arc::clone(prefix),
+                Target::List(prefix) => pick.key = Cow::Borrowed(prefix),
                 Target::Mkdir { parent, parents, .. } => {
                     let dir = drawn(parents, rng);
                     let parent = dir.as_deref().unwrap_or(parent);
-                    pick.key = Arc::from(unique_dir_key(parent, &self.run_id, self.agent, w, put_counters[i]));
+                    pick.key =
+                        Cow::Owned(Arc::from(unique_dir_key(parent, &self.run_id, self.agent, w, put_counters[i])));
                     put_counters[i] += 1;
                 }
                 Target::Put { template, parents, size, shards, src, .. } => {
@@ -675,7 +691,7 @@ impl WorkloadJob {
                     put_counters[i] += 1;
                     let n = sample_size(size, rng);
                     pick.body = Some(src.data.object_in(&key, n, spare));
-                    pick.key = Arc::from(key);
+                    pick.key = Cow::Owned(Arc::from(key));
                 }
             }
             return Ok(pick);
@@ -684,7 +700,7 @@ impl WorkloadJob {
 
     /// After a successful PUT (MKDIR), the object (directory) joins the `from: written` pools
     /// that take it; after a DELETE (RMDIR) of a written one, later stages no longer see it.
-    fn note_written(&self, op: &ResolvedOp, pick: &Pick, w: usize, made: &mut Made) {
+    fn note_written(&self, op: &ResolvedOp, pick: &Pick<'_>, w: usize, made: &mut Made) {
         let (src, feeds, dir) = match (&op.target, &pick.written) {
             (Target::Put { src, feeds, parents, .. }, _) => {
                 if parents.is_some() {
@@ -721,7 +737,7 @@ impl WorkloadJob {
         }
         let size = pick.body.as_ref().map_or(0, |b| b.len() as u64);
         let origin = pick.seq.map(|n| (self.id, pick.op as u32, w as u32, n));
-        let wr = Written { key: pick.key.clone(), size, src: src.clone(), dir, origin };
+        let wr = Written { key: Arc::clone(&pick.key), size, src: src.clone(), dir, origin };
         feeds.iter().for_each(|p| p.offer(&wr));
         if self.keep_written {
             made.added.push(wr);

@@ -3,9 +3,10 @@
 //! requests. Must not allocate per request once the buffer has grown to its working size.
 
 use std::cell::RefCell;
+use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::Path;
 
 use crate::core::config::PageCache;
@@ -151,13 +152,13 @@ pub(super) fn read_range(
 /// SEQUENTIAL, RANDOM or NORMAL before reading, or DONTNEED after it (the file's pages leave the
 /// cache, so the next read of it goes to the storage); `Auto` makes no call.
 pub(super) fn read(
-    path: &Path,
+    path: &CStr,
     range: Option<(u64, u64)>,
     known: Option<u64>,
     sink: Option<Sink<'_>>,
     hint: PageCache,
 ) -> io::Result<u64> {
-    let mut file = File::open(path)?;
+    let mut file = open_read(path)?;
     let before = match hint {
         PageCache::Sequential => Some(libc::POSIX_FADV_SEQUENTIAL),
         PageCache::Random => Some(libc::POSIX_FADV_RANDOM),
@@ -186,6 +187,23 @@ pub(super) fn read(
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     }
     Ok(n)
+}
+
+/// `open(path, O_RDONLY | O_CLOEXEC)` of a path already NUL-terminated (what `File::open` does,
+/// without copying the path to add the NUL).
+fn open_read(path: &CStr) -> io::Result<File> {
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            return Ok(unsafe { File::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// Create or replace `path` with `data` (no temporary file, no fsync) and close it, reporting
@@ -219,6 +237,10 @@ pub(super) fn close_checked(file: File) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn c(p: &Path) -> std::ffi::CString {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+    }
+
     #[test]
     fn reads_small_and_large_files_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -235,7 +257,7 @@ mod tests {
                 assert!(!d.is_empty());
                 got.extend_from_slice(d);
             };
-            assert_eq!(read(&p, None, None, Some(&mut sink), PageCache::Auto).unwrap(), size as u64);
+            assert_eq!(read(&c(&p), None, None, Some(&mut sink), PageCache::Auto).unwrap(), size as u64);
             assert!(got == data, "{size} bytes");
         }
     }
@@ -311,10 +333,10 @@ mod tests {
             write_all(&p, &data).unwrap();
             let mut got = Vec::new();
             let mut sink = |_: u64, d: &[u8]| got.extend_from_slice(d);
-            let n = read(&p, None, Some(listed), Some(&mut sink), PageCache::Auto).unwrap();
+            let n = read(&c(&p), None, Some(listed), Some(&mut sink), PageCache::Auto).unwrap();
             assert_eq!(n, actual as u64, "{actual} listed as {listed}");
             assert!(got == data, "{actual} listed as {listed}");
-            assert_eq!(read(&p, None, Some(listed), None, PageCache::Auto).unwrap(), actual as u64);
+            assert_eq!(read(&c(&p), None, Some(listed), None, PageCache::Auto).unwrap(), actual as u64);
         }
     }
 

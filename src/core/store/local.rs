@@ -2,8 +2,11 @@
 //! thread (no thread hop per request), keys mapped to paths under the endpoint's root.
 //! Must not buffer whole large objects in memory per request beyond the reused thread buffer.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::ffi::{CStr, OsStr};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -13,6 +16,44 @@ use parking_lot::RwLock;
 use super::errmap::io_error;
 use super::{buffered, direct, Backend, ObjectInfo, Sink, StoreError};
 use crate::core::config::PageCache;
+
+thread_local! {
+    /// The path of this thread's current request, NUL-terminated, rebuilt in place for each one.
+    static PATH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Call `f` with the path of `key` under `root` (what `root.join(key without leading '/')`
+/// gives) and the same path NUL-terminated for the system call (an error if the key holds a NUL
+/// byte), both built in the thread's reused buffer: a GET allocates and copies no path.
+fn with_path<T>(root: &Path, key: &str, f: impl FnOnce(&Path, io::Result<&CStr>) -> T) -> T {
+    let build = |buf: &mut Vec<u8>| {
+        buf.clear();
+        buf.extend_from_slice(root.as_os_str().as_bytes());
+        if !buf.is_empty() && buf.last() != Some(&b'/') {
+            buf.push(b'/');
+        }
+        buf.extend_from_slice(key.trim_start_matches('/').as_bytes());
+        buf.push(0);
+    };
+    let call = |buf: &Vec<u8>| {
+        let path = Path::new(OsStr::from_bytes(&buf[..buf.len() - 1]));
+        let c = CStr::from_bytes_with_nul(buf)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the object key contains a NUL byte"));
+        f(path, c)
+    };
+    PATH_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            build(&mut buf);
+            call(&buf)
+        }
+        // Re-entered on this thread (a sink that reads): a private buffer.
+        Err(_) => {
+            let mut buf = Vec::new();
+            build(&mut buf);
+            call(&buf)
+        }
+    })
+}
 
 /// A local directory tree served as an object namespace.
 pub struct LocalBackend {
@@ -60,13 +101,13 @@ impl LocalBackend {
         known: Option<u64>,
         sink: Option<Sink<'_>>,
     ) -> Result<u64, StoreError> {
-        let p = self.path(key);
-        let r = if self.direct {
-            direct::read(&p, range, sink)
-        } else {
-            buffered::read(&p, range, known, sink, self.page_cache)
-        };
-        r.map_err(|e| io_error("GET", &p, e))
+        if self.direct {
+            let p = self.path(key);
+            return direct::read(&p, range, sink).map_err(|e| io_error("GET", &p, e));
+        }
+        with_path(&self.root, key, |p, c| {
+            c.and_then(|c| buffered::read(c, range, known, sink, self.page_cache)).map_err(|e| io_error("GET", p, e))
+        })
     }
 
     fn do_put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
@@ -325,6 +366,15 @@ impl Backend for LocalBackend {
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(std::future::ready(self.do_read(key, None, Some(size), sink)))
     }
+    fn read_inline(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+        known: Option<u64>,
+        sink: &mut Option<Sink<'_>>,
+    ) -> Option<Result<u64, StoreError>> {
+        Some(self.do_read(key, range, known, sink.take()))
+    }
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_put(key, &data)))
     }
@@ -367,6 +417,27 @@ impl Backend for LocalBackend {
 mod tests {
     use super::*;
     use futures::executor::block_on;
+
+    /// The reused path buffer gives what `path` (`root.join`) gives, for every shape of root and
+    /// key, even when re-entered, and refuses a key with a NUL byte (so a GET of it fails).
+    #[test]
+    fn request_paths_are_the_joined_paths() {
+        for root in ["/var/tmp/x", "/var/tmp/x/", "rel", "/"] {
+            let b = LocalBackend::new(PathBuf::from(root), false);
+            for key in ["a.dat", "/a.dat", "d/e/f", "", "dir/", "ünï cödé"] {
+                let (p, c) = with_path(&b.root, key, |p, c| (p.to_path_buf(), c.unwrap().to_owned()));
+                assert_eq!(p, b.path(key), "{root} + {key}");
+                assert_eq!(c.as_bytes(), p.as_os_str().as_bytes(), "{root} + {key}");
+                let inner = with_path(&b.root, "x", |_, _| with_path(&b.root, key, |p, _| p.to_path_buf()));
+                assert_eq!(inner, b.path(key));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().to_path_buf(), false);
+        assert!(with_path(&b.root, "a\0b", |_, c| c.is_err()));
+        let e = block_on(b.read("a\0b", None, None)).unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
+    }
 
     #[test]
     fn put_get_list_stat_delete_round_trip() {

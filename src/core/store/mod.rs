@@ -110,6 +110,20 @@ pub trait Backend: Send + Sync {
         let _ = size;
         self.read(key, None, sink)
     }
+    /// [`Self::read`] (with `known`: [`Self::read_sized`]) done on the calling thread without a
+    /// future, by a backend whose reads complete without awaiting (local files): the hot path of
+    /// a GET allocates nothing. `None` (the default): use `read`/`read_sized`; `sink` is taken
+    /// only when the read is done here.
+    fn read_inline(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+        known: Option<u64>,
+        sink: &mut Option<Sink<'_>>,
+    ) -> Option<Result<u64, StoreError>> {
+        let _ = (key, range, known, sink);
+        None
+    }
     /// Write (create or replace) the object.
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Every object under `prefix` (recursive), keys relative to the base.
