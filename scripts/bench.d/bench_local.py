@@ -232,6 +232,14 @@ def show(kind, title, best, rounds):
     for name, r in best.items():
         print(f"  {name:8}{r['ops_s']:12,.0f}{r['mib_s']:10,.1f}{num(r['p50'])}{num(r['p99'])}{r['cpu_us']:11,.1f}"
               f"{r['cores']:7.2f}   {r['note']}{flag(r)}")
+    if len(rounds) > 1 and "floor" in rounds[0]:
+        # The ratio of each round's adjacent sai3 and floor runs, and their median: less
+        # exposed to the host's drift than the ratio of each tool's best round.
+        ops = sorted(ratio(r["sai3"]["ops_s"], r["floor"]["ops_s"]) for r in rounds)
+        cpu = sorted(ratio(r["sai3"]["cpu_us"], r["floor"]["cpu_us"]) for r in rounds)
+        med = lambda v: v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+        print(f"  sai3/floor per round (adjacent runs): ops/s {', '.join(f'{x:.2f}' for x in ops)} "
+              f"(median {med(ops):.2f}x); CPU per op {', '.join(f'{x:.2f}' for x in cpu)} (median {med(cpu):.2f}x)")
     s = best["sai3"]
     for ref in ("fio", "floor"):
         if ref in best:
@@ -304,15 +312,24 @@ def main():
             # Alternate the tools over several rounds: on a VM, the first writer into fresh
             # memory pays for it, so one round alone would favour whichever tool runs second.
             rounds = []
+            # sai3 and the floor run back to back, in turns first (the host's speed drifts by
+            # 10-20 % over minutes on these VMs: adjacent runs see the same machine), fio after.
             for rnd in range(n_rounds):
-                r = {"sai3": sai3_run(sai3, root, secs, kind, work, rnd)}
-                remove(os.path.join(root, "new"))
-                r["fio"] = fio_run(root, secs, kind, work, rnd)
-                remove(os.path.join(root, "fio1m"))
-                if KINDS[kind]["floor"]:
+                def run_sai3():
+                    r["sai3"] = sai3_run(sai3, root, secs, kind, work, rnd)
+                    remove(os.path.join(root, "new"))
+
+                def run_floor():
                     r["floor"] = floor_run(floor, root, secs, kind, work, rnd)
                     remove(os.path.join(root, "floorput"))
-                rounds.append(r)
+
+                r = {}
+                pair = [run_sai3, run_floor] if KINDS[kind]["floor"] else [run_sai3]
+                for run in pair if rnd % 2 == 0 else reversed(pair):
+                    run()
+                r["fio"] = fio_run(root, secs, kind, work, rnd)
+                remove(os.path.join(root, "fio1m"))
+                rounds.append({k: r[k] for k in ("sai3", "fio", "floor") if k in r})
             best = {name: max((r[name] for r in rounds), key=lambda x: x["ops_s"]) for name in rounds[0]}
             show(kind, KINDS[kind]["title"], best, rounds)
     finally:
