@@ -48,20 +48,15 @@ fn stamp(first: Option<&OnceLock<Instant>>, d: &[u8]) {
     }
 }
 
-/// The backend's read of `range`, or of the whole object with the size it is `listed` with
-/// (on the calling thread when the backend reads inline).
+/// The backend's read of `range`, or of the whole object with the size it is `listed` with.
 async fn backend_read<'a>(
     ep: &'a Endpoint,
     key: &'a str,
     range: Option<(u64, u64)>,
     listed: Option<u64>,
-    mut sink: Option<Sink<'a>>,
+    sink: Option<Sink<'a>>,
 ) -> Result<u64, StoreError> {
-    let known = listed.filter(|_| range.is_none());
-    if let Some(r) = ep.backend.read_inline(key, range, known, &mut sink) {
-        return r;
-    }
-    match (range, known) {
+    match (range, listed) {
         (None, Some(size)) => ep.backend.read_sized(key, size, sink).await,
         _ => ep.backend.read(key, range, sink).await,
     }
@@ -82,6 +77,9 @@ pub async fn read_object(
     expect_size: Option<u64>,
     first: Option<&OnceLock<Instant>>,
 ) -> Result<u64, StoreError> {
+    if let Some(r) = read_object_inline(ep, key, range, listed, gen, expect_size, first) {
+        return r;
+    }
     let Some(g) = gen else {
         if first.is_none() {
             return backend_read(ep, key, range, listed, None).await;
@@ -97,6 +95,50 @@ pub async fn read_object(
         };
         backend_read(ep, key, range, listed, Some(&mut sink)).await
     };
+    verified(ep, key, read, chk.mismatch, expect_size)
+}
+
+/// [`read_object`] on the calling thread, without a future, when the endpoint's backend reads
+/// inline (local files: the hot path of a GET); `None` when it does not.
+pub fn read_object_inline(
+    ep: &Endpoint,
+    key: &str,
+    range: Option<(u64, u64)>,
+    listed: Option<u64>,
+    gen: Option<&Generator>,
+    expect_size: Option<u64>,
+    first: Option<&OnceLock<Instant>>,
+) -> Option<Result<u64, StoreError>> {
+    let known = listed.filter(|_| range.is_none());
+    let Some(g) = gen else {
+        let mut stamp_first = |_: u64, d: &[u8]| stamp(first, d);
+        let mut sink: Option<Sink<'_>> = match first {
+            Some(_) => Some(&mut stamp_first),
+            None => None,
+        };
+        return ep.backend.read_inline(key, range, known, &mut sink);
+    };
+    let mut chk = Checker::new(g, key, Vec::new());
+    let read = {
+        let mut check = |off: u64, d: &[u8]| {
+            stamp(first, d);
+            chk.check(off, d)
+        };
+        let mut sink: Option<Sink<'_>> = Some(&mut check);
+        ep.backend.read_inline(key, range, known, &mut sink)?
+    };
+    Some(verified(ep, key, read, chk.mismatch, expect_size))
+}
+
+/// The outcome of a verified read: a missing object, a byte that differs (`mismatch`) or a size
+/// other than `expect_size` is a verify failure, reported with the object's name.
+fn verified(
+    ep: &Endpoint,
+    key: &str,
+    read: Result<u64, StoreError>,
+    mismatch: Option<u64>,
+    expect_size: Option<u64>,
+) -> Result<u64, StoreError> {
     let n = match read {
         Err(e @ StoreError::NotFound(_)) => {
             report_verify_failure(&ep.uri, key, "the object is missing");
@@ -104,7 +146,7 @@ pub async fn read_object(
         }
         r => r?,
     };
-    let what = match (chk.mismatch, expect_size) {
+    let what = match (mismatch, expect_size) {
         (Some(off), _) => format!("byte {off} differs from what was written"),
         (None, Some(want)) if want != n => format!("{n} bytes read, {want} written"),
         _ => return Ok(n),

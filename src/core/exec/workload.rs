@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::keys::{Entry, KeyPool, Source, Takes, Written, WrittenPool};
 use super::phase::PhaseJob;
 use super::prepare::PutRun;
-use super::reads::{range_for, read_object, read_parts};
+use super::reads::{range_for, read_object, read_object_inline, read_parts};
 use super::run::{RunError, RunRole};
 use super::stopflag::StopFlag;
 use super::stores::Stores;
@@ -147,6 +147,15 @@ impl Pick<'_> {
     fn listed(&self) -> Option<u64> {
         (self.size > 0).then_some(self.size)
     }
+}
+
+/// What one draw of the next operation gave (see `WorkloadJob::draw`).
+enum Drawn<'a> {
+    Pick(Pick<'a>),
+    /// The listed pool of this op (a DELETE's) ran dry.
+    Dry(usize),
+    /// Only `from: written` ops whose pools are still empty were drawn: wait for the PUTs.
+    Wait,
 }
 
 /// When the workload runs; set by `arm` right before the phase starts.
@@ -468,6 +477,25 @@ impl WorkloadJob {
         }
     }
 
+    /// [`Self::once`] without a future where the request is done on the calling thread (a
+    /// whole or ranged GET of a local file: the hot path); `None` otherwise.
+    #[inline]
+    fn once_inline(
+        &self,
+        op: &ResolvedOp,
+        ep: &Endpoint,
+        pick: &Pick<'_>,
+        check: Option<&Generator>,
+        first: &OnceLock<Instant>,
+    ) -> Option<Result<u64, StoreError>> {
+        match (op.kind, op.parts) {
+            (OpKind::Get, None) => {
+                read_object_inline(ep, &pick.key, pick.range, pick.listed(), check, None, Some(first))
+            }
+            _ => None,
+        }
+    }
+
     async fn run(self: Arc<Self>, w: usize, rec: WorkerRecorder) {
         let Some(clock) = self.clock.get() else { return };
         let mut rng = SmallRng::seed_from_u64(worker_seed(self.seed, self.agent, w, 1));
@@ -509,7 +537,13 @@ impl WorkloadJob {
                     break;
                 }
             }
-            let mut pick = match self.pick(w, &mut rng, &mut put_counters, &mut spare, clock).await {
+            // Drawn on this thread; a future only when the draw has to wait for written objects.
+            let drawn = match self.draw(w, &mut rng, &mut put_counters, &mut spare) {
+                Drawn::Pick(p) => Ok(p),
+                Drawn::Dry(i) => Err(Some(i)),
+                Drawn::Wait => self.pick_after_wait(w, &mut rng, &mut put_counters, &mut spare, clock).await,
+            };
+            let mut pick = match drawn {
                 Ok(p) => p,
                 Err(None) => break,
                 Err(Some(i)) => {
@@ -549,13 +583,16 @@ impl WorkloadJob {
                 first.take();
                 // The request first: one that completes when first polled (every file:// one)
                 // never touches the token.
-                result = tokio::select! {
-                    biased;
-                    r = self.once(op, ep, &pick, check, &first) => r,
-                    _ = clock.hard.cancelled() => {
-                        abandoned = true;
-                        Err(StoreError::Other("abandoned at the deadline".into()))
-                    }
+                result = match self.once_inline(op, ep, &pick, check, &first) {
+                    Some(r) => r,
+                    None => tokio::select! {
+                        biased;
+                        r = self.once(op, ep, &pick, check, &first) => r,
+                        _ = clock.hard.cancelled() => {
+                            abandoned = true;
+                            Err(StoreError::Other("abandoned at the deadline".into()))
+                        }
+                    },
                 };
                 if result.is_ok() || abandoned || clock.stopped.is_set() {
                     break;
@@ -609,11 +646,10 @@ impl WorkloadJob {
         self.made.lock().absorb(made);
     }
 
-    /// Choose the next operation and what it works on. `Err(Some(op))`: a listed pool of a
-    /// DELETE ran dry; `Err(None)`: the stage ended while waiting for a first written object.
-    /// A `from: written` op whose pool is still empty gives way to another op of the mix (a few
-    /// draws), or waits for the PUTs (a dedicated worker, or a mix of only such ops).
-    async fn pick(
+    /// The next operation after a draw gave `Wait` (see [`Self::draw`]): wait a moment for the
+    /// PUTs (or the end of the stage), draw again, until a draw gives an operation.
+    /// `Err(Some(op))`: a listed pool of a DELETE ran dry; `Err(None)`: the stage ended first.
+    async fn pick_after_wait(
         &self,
         w: usize,
         rng: &mut SmallRng,
@@ -621,6 +657,34 @@ impl WorkloadJob {
         spare: &mut Option<bytes::BytesMut>,
         clock: &Clock,
     ) -> Result<Pick<'_>, Option<usize>> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = clock.hard.cancelled() => return Err(None),
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+            if Instant::now() >= clock.deadline {
+                return Err(None);
+            }
+            match self.draw(w, rng, put_counters, spare) {
+                Drawn::Pick(p) => return Ok(p),
+                Drawn::Dry(i) => return Err(Some(i)),
+                Drawn::Wait => {}
+            }
+        }
+    }
+
+    /// Choose the next operation and what it works on, on the calling thread. A `from: written`
+    /// op whose pool is still empty gives way to another op of the mix (a few draws), or the
+    /// draw gives `Wait` (a dedicated worker, or a mix of only such ops): the worker then waits
+    /// for the PUTs ([`Self::pick_after_wait`]).
+    fn draw(
+        &self,
+        w: usize,
+        rng: &mut SmallRng,
+        put_counters: &mut [u64],
+        spare: &mut Option<bytes::BytesMut>,
+    ) -> Drawn<'_> {
         let mut draws = 0;
         loop {
             let i = match w.checked_sub(self.mix_workers) {
@@ -648,7 +712,7 @@ impl WorkloadJob {
                     } else {
                         pool.pick_ref(rng)
                     };
-                    let (k, size) = picked.ok_or(Some(i))?;
+                    let Some((k, size)) = picked else { return Drawn::Dry(i) };
                     pick.range = op.range.as_ref().and_then(|r| range_for(r, size, rng));
                     pick.key = k;
                     pick.size = size;
@@ -658,15 +722,7 @@ impl WorkloadJob {
                     let Some(wr) = picked else {
                         draws += 1;
                         if w >= self.mix_workers || draws > 8 {
-                            draws = 0;
-                            tokio::select! {
-                                biased;
-                                _ = clock.hard.cancelled() => return Err(None),
-                                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                            }
-                            if Instant::now() >= clock.deadline {
-                                return Err(None);
-                            }
+                            return Drawn::Wait;
                         }
                         continue;
                     };
@@ -694,7 +750,7 @@ impl WorkloadJob {
                     pick.key = Cow::Owned(Arc::from(key));
                 }
             }
-            return Ok(pick);
+            return Drawn::Pick(pick);
         }
     }
 
