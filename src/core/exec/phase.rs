@@ -85,19 +85,18 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     let remaining = Arc::new(AtomicUsize::new(spec.workers));
     let done = Arc::new(Notify::new());
     let finished_at = Arc::new(OnceLock::new());
-    let gate = spec.start_at.map(|_| tokio::sync::watch::channel(false));
-    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, gate.as_ref().map(|g| &g.1));
-    if let Some(t) = spec.start_at {
-        tokio::select! {
-            _ = tokio::time::sleep_until(t.into()) => {}
-            _ = spec.cancel.cancelled() => {}
+    let (open, gate) = match spec.start_at {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            (Some(tx), Some(rx))
         }
-    }
-    let start = Instant::now();
-    let start_wall = SystemTime::now();
-    if let Some((open, _)) = &gate {
-        let _ = open.send(true);
-    }
+        None => (None, None),
+    };
+    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, gate.as_ref());
+    let (start, start_wall) = match (spec.start_at, open) {
+        (Some(t), Some(open)) => open_at(t, &spec.cancel, open).await,
+        _ => (Instant::now(), SystemTime::now()),
+    };
     let mut cpu = CpuSampler::new();
     let mut cpu_total = cpu.clone();
 
@@ -197,6 +196,44 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     }
 }
 
+/// How long before a gated start the runtime hands the wait to a thread of its own.
+const START_HANDOFF: Duration = Duration::from_millis(50);
+
+/// Wait for the start instant `t` and open the gate of the waiting workers; returns when the
+/// gate opened. The runtime's timer (millisecond ticks, and a runtime to turn when it fires)
+/// waits until [`START_HANDOFF`] before `t`; a blocking thread sleeps the rest with the kernel's
+/// high-resolution timer and opens the gate itself, so at the instant each process wakes one
+/// thread, to the microsecond. With many agents on few cores that is what their start skew is
+/// made of. Cancelled before the hand-off, the gate opens at once (the workers find the stop).
+async fn open_at(
+    t: Instant,
+    cancel: &CancellationToken,
+    open: tokio::sync::watch::Sender<bool>,
+) -> (Instant, SystemTime) {
+    let handoff = t.checked_sub(START_HANDOFF).unwrap_or(t);
+    tokio::select! {
+        _ = tokio::time::sleep_until(handoff.into()) => {}
+        _ = cancel.cancelled() => {
+            let _ = open.send(true);
+            return (Instant::now(), SystemTime::now());
+        }
+    }
+    let opened = tokio::task::spawn_blocking(move || {
+        // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack (1 ns
+        // instead of 50 µs); a failure leaves the default.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        let now = Instant::now();
+        if t > now {
+            std::thread::sleep(t - now);
+        }
+        let at = (Instant::now(), SystemTime::now());
+        let _ = open.send(true);
+        at
+    });
+    // Without a blocking thread the sender was dropped with the task: the gate is open.
+    opened.await.unwrap_or_else(|_| (Instant::now(), SystemTime::now()))
+}
+
 fn spawn_workers(
     job: &Arc<dyn PhaseJob>,
     spec: &PhaseSpec,
@@ -259,5 +296,37 @@ fn spawn_workers(
                 finish();
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate opens at the instant, never before it; a stop before the hand-off opens it at
+    /// once; an instant already past opens it at once.
+    #[tokio::test]
+    async fn the_gate_opens_at_the_instant() {
+        let cancel = CancellationToken::new();
+        let t = Instant::now() + START_HANDOFF + Duration::from_millis(40);
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let (at, wall) = open_at(t, &cancel, tx).await;
+        assert!(at >= t, "opened {:?} before the instant", t - at);
+        assert!(at - t < Duration::from_millis(50), "opened {:?} late", at - t);
+        assert!(*rx.borrow_and_update());
+        assert!(wall <= SystemTime::now());
+
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let t = Instant::now() + Duration::from_secs(30);
+        cancel.cancel();
+        let (at, _) = open_at(t, &cancel, tx).await;
+        assert!(at < t - START_HANDOFF, "a stop opens the gate at once");
+        assert!(*rx.borrow());
+
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let past = Instant::now() - Duration::from_millis(5);
+        let (at, _) = open_at(past, &CancellationToken::new(), tx).await;
+        assert!(at - past < Duration::from_secs(1));
+        assert!(*rx.borrow());
     }
 }
