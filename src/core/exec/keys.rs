@@ -46,17 +46,7 @@ impl KeyPool {
     /// A key chosen uniformly at random, left in the pool.
     #[inline]
     pub fn pick<R: Rng>(&self, rng: &mut R) -> Option<Entry> {
-        match self {
-            KeyPool::Fixed(v) => (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone()),
-            KeyPool::Partitioned { own, all, overlap } => {
-                let v = if own.is_empty() || rng.random::<f64>() < *overlap { all } else { own };
-                (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
-            }
-            KeyPool::Shrinking(m) => {
-                let v = m.lock();
-                (!v.is_empty()).then(|| v[rng.random_range(0..v.len())].clone())
-            }
-        }
+        self.pick_ref(rng).map(|(k, n)| (k.into_owned(), n))
     }
 
     /// [`Self::pick`] without taking a reference to the key where the pool is read-only (its
@@ -72,7 +62,13 @@ impl KeyPool {
                     own
                 }
             }
-            KeyPool::Shrinking(_) => return self.pick(rng).map(|(k, n)| (Cow::Owned(k), n)),
+            KeyPool::Shrinking(m) => {
+                let v = m.lock();
+                return (!v.is_empty()).then(|| {
+                    let (k, n) = &v[rng.random_range(0..v.len())];
+                    (Cow::Owned(k.clone()), *n)
+                });
+            }
         };
         (!v.is_empty()).then(|| {
             let (k, n) = &v[rng.random_range(0..v.len())];

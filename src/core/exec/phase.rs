@@ -85,17 +85,11 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     let remaining = Arc::new(AtomicUsize::new(spec.workers));
     let done = Arc::new(Notify::new());
     let finished_at = Arc::new(OnceLock::new());
-    let (open, gate) = match spec.start_at {
-        Some(_) => {
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            (Some(tx), Some(rx))
-        }
-        None => (None, None),
-    };
-    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, gate.as_ref());
-    let (start, start_wall) = match (spec.start_at, open) {
-        (Some(t), Some(open)) => open_at(t, &spec.cancel, open).await,
-        _ => (Instant::now(), SystemTime::now()),
+    let (open, gate) = tokio::sync::watch::channel(false);
+    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, spec.start_at.map(|_| &gate));
+    let (start, start_wall) = match spec.start_at {
+        Some(t) => open_at(t, &spec.cancel, open).await,
+        None => (Instant::now(), SystemTime::now()),
     };
     let mut cpu = CpuSampler::new();
     let mut cpu_total = cpu.clone();

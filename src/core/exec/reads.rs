@@ -62,12 +62,52 @@ async fn backend_read<'a>(
     }
 }
 
+/// What a GET does with the bytes it reads: stamps the time of the first one into `first` and
+/// checks them against the generator (`verify`).
+struct Feed<'a> {
+    first: Option<&'a OnceLock<Instant>>,
+    chk: Option<Checker<'a>>,
+}
+
+impl<'a> Feed<'a> {
+    fn new(key: &str, gen: Option<&'a Generator>, first: Option<&'a OnceLock<Instant>>) -> Self {
+        Feed { first, chk: gen.map(|g| Checker::new(g, key, Vec::new())) }
+    }
+
+    /// Whether the read needs a sink at all.
+    fn wanted(&self) -> bool {
+        self.first.is_some() || self.chk.is_some()
+    }
+
+    fn take(&mut self, off: u64, d: &[u8]) {
+        stamp(self.first, d);
+        if let Some(c) = &mut self.chk {
+            c.check(off, d);
+        }
+    }
+
+    /// The GET's result: the read's, verified when checked (see [`verified`]).
+    fn outcome(
+        self,
+        ep: &Endpoint,
+        key: &str,
+        read: Result<u64, StoreError>,
+        expect_size: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        match self.chk {
+            Some(c) => verified(ep, key, read, c.mismatch, expect_size),
+            None => read,
+        }
+    }
+}
+
 /// GET `key` (or its range), checking the bytes against `gen` when given. With `first`, the
 /// instant the first bytes of the body arrive is set into it, unless it is set already (the
 /// parts of one GET share it: the earliest wins); an empty object leaves it unset.
 /// `listed`: the size the object was listed or written with, a hint for reading the whole of
 /// it (the object is read whole whatever its size; see [`crate::core::store::Backend::read_sized`]);
-/// `expect_size`: the size `verify` requires.
+/// `expect_size`: the size `verify` requires. Done on the calling thread when the backend reads
+/// inline.
 pub async fn read_object(
     ep: &Endpoint,
     key: &str,
@@ -77,29 +117,22 @@ pub async fn read_object(
     expect_size: Option<u64>,
     first: Option<&OnceLock<Instant>>,
 ) -> Result<u64, StoreError> {
-    if let Some(r) = read_object_inline(ep, key, range, listed, gen, expect_size, first) {
-        return r;
-    }
-    let Some(g) = gen else {
-        if first.is_none() {
-            return backend_read(ep, key, range, listed, None).await;
-        }
-        let mut sink = |_: u64, d: &[u8]| stamp(first, d);
-        return backend_read(ep, key, range, listed, Some(&mut sink)).await;
-    };
-    let mut chk = Checker::new(g, key, Vec::new());
+    let known = listed.filter(|_| range.is_none());
+    let mut feed = Feed::new(key, gen, first);
     let read = {
-        let mut sink = |off: u64, d: &[u8]| {
-            stamp(first, d);
-            chk.check(off, d)
-        };
-        backend_read(ep, key, range, listed, Some(&mut sink)).await
+        let wanted = feed.wanted();
+        let mut take = |off: u64, d: &[u8]| feed.take(off, d);
+        let mut sink: Option<Sink<'_>> = if wanted { Some(&mut take) } else { None };
+        match ep.backend.read_inline(key, range, known, &mut sink) {
+            Some(r) => r,
+            None => backend_read(ep, key, range, known, sink).await,
+        }
     };
-    verified(ep, key, read, chk.mismatch, expect_size)
+    feed.outcome(ep, key, read, expect_size)
 }
 
-/// [`read_object`] on the calling thread, without a future, when the endpoint's backend reads
-/// inline (local files: the hot path of a GET); `None` when it does not.
+/// [`read_object`] without a future, for a backend that reads inline (local files: the hot path
+/// of a GET); `None` when it does not.
 pub fn read_object_inline(
     ep: &Endpoint,
     key: &str,
@@ -110,24 +143,14 @@ pub fn read_object_inline(
     first: Option<&OnceLock<Instant>>,
 ) -> Option<Result<u64, StoreError>> {
     let known = listed.filter(|_| range.is_none());
-    let Some(g) = gen else {
-        let mut stamp_first = |_: u64, d: &[u8]| stamp(first, d);
-        let mut sink: Option<Sink<'_>> = match first {
-            Some(_) => Some(&mut stamp_first),
-            None => None,
-        };
-        return ep.backend.read_inline(key, range, known, &mut sink);
-    };
-    let mut chk = Checker::new(g, key, Vec::new());
+    let mut feed = Feed::new(key, gen, first);
     let read = {
-        let mut check = |off: u64, d: &[u8]| {
-            stamp(first, d);
-            chk.check(off, d)
-        };
-        let mut sink: Option<Sink<'_>> = Some(&mut check);
+        let wanted = feed.wanted();
+        let mut take = |off: u64, d: &[u8]| feed.take(off, d);
+        let mut sink: Option<Sink<'_>> = if wanted { Some(&mut take) } else { None };
         ep.backend.read_inline(key, range, known, &mut sink)?
     };
-    Some(verified(ep, key, read, chk.mismatch, expect_size))
+    Some(feed.outcome(ep, key, read, expect_size))
 }
 
 /// The outcome of a verified read: a missing object, a byte that differs (`mismatch`) or a size
