@@ -26,6 +26,11 @@ KINDS = {
 NOTES = {"fio-read": f"fio: {W} jobs x {PER_JOB} files each, kept open (no open/close per read): an upper bound",
          "floor-get": "floor: open, one read, close per GET, nothing else",
          "floor-put": "floor: open(O_CREAT|O_TRUNC), one write, close per PUT of a new file, nothing else"}
+# The floor's threads each have a private descriptor table and credentials, as processes do
+# (floor.c); FLOOR_SHARED=1 in the environment keeps them shared.
+SHARED = os.environ.get("FLOOR_SHARED", "0") not in ("", "0")
+for _k in ("floor-get", "floor-put"):
+    NOTES[_k] += " (threads share one descriptor table)" if SHARED else ""
 
 SETTLE = int(os.environ.get("BENCH_SETTLE", "30"))
 deleted = [False]

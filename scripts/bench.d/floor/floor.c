@@ -7,12 +7,20 @@
  *                                     bytes from the thread's buffer, close(); a new file of DIR each
  *                                     time; stops early after MAX_OPS files (to spare the disk)
  *
+ * Each thread first takes a private copy of the process's descriptor table (unshare(CLONE_FILES))
+ * and credentials (prctl(PR_SET_KEEPCAPS) with the value it has): every open and close writes
+ * both, and shared by all threads they are cache lines that travel between the cores at every
+ * request, which separate processes (fio's jobs) do not pay. sai3's file:// workers do the same
+ * (src/core/exec/placement.rs). FLOOR_SHARED=1 keeps them shared, to see what that costs.
+ *
  * Prints one line: "mode=get ops=N errors=0 elapsed=S.SSSSSS capped=0" (elapsed from the start of
  * the threads to the end of the last one; capped=1 when MAX_OPS ended the run).
  * Exits 1 when any call failed or transferred fewer bytes.
  * Built and run by scripts/bench.d/bench_local.py (cc -O2 -pthread).
  */
 #define _GNU_SOURCE
+#include <sched.h>
+#include <sys/prctl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +52,7 @@ static atomic_int stop;
 static unsigned long long max_ops;
 static atomic_ullong issued;
 static pthread_barrier_t start;
+static int shared;
 
 static double now(void) {
     struct timespec ts;
@@ -70,6 +79,13 @@ static void *run(void *arg) {
     size_t dlen = strlen(dir);
     char *name = malloc(dlen + 64);
     uint64_t seq = 0;
+    if (!shared) {
+        /* Best effort: a sandbox that refuses either leaves it shared. */
+        unshare(CLONE_FILES);
+        int keep = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
+        if (keep >= 0)
+            prctl(PR_SET_KEEPCAPS, (unsigned long)keep, 0, 0, 0);
+    }
     pthread_barrier_wait(&start);
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         if (put_mode) {
@@ -141,6 +157,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     put_mode = !strcmp(argv[1], "put");
+    shared = getenv("FLOOR_SHARED") && strcmp(getenv("FLOOR_SHARED"), "0");
     dir = argv[2];
     size = strtoull(argv[3], NULL, 10);
     int threads = atoi(argv[4]);

@@ -10,6 +10,7 @@ mod merge;
 mod outcome;
 mod phase;
 mod pipeline;
+mod placement;
 mod prepare;
 mod reads;
 mod replay;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cpu::CpuSampler;
 use super::outcome::{CpuSample, IntervalRow, PhaseResult, StageTag};
+use super::placement::{make_private, Placement};
 use super::rows::RowSink;
 use super::run::RunObserver;
 use super::spill::{Rows, SpillStore};
@@ -38,8 +39,8 @@ pub struct PhaseSpec {
     /// The first part of the phase whose rows are tagged warmup and kept out of the totals.
     pub warmup: Option<Duration>,
     pub workers: usize,
-    /// Run each worker on its own OS thread.
-    pub threads: bool,
+    /// Where the workers run (their own OS threads when every backend blocks).
+    pub placement: Placement,
     pub tick: Duration,
     /// Stops the workers; cancelled by the caller (abort) or by `check`.
     pub cancel: CancellationToken,
@@ -257,9 +258,13 @@ fn spawn_workers(
                 done.notify_one();
             }
         };
-        if spec.threads {
+        let placement = spec.placement;
+        if placement != Placement::Tasks {
             let spawned = std::thread::Builder::new().name(format!("sai3-w{w}")).spawn(move || {
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if placement == Placement::PrivateThreads {
+                    make_private();
+                }
+                match placement.worker_runtime() {
                     Ok(rt) => {
                         rt.block_on(async move {
                             opened.await;

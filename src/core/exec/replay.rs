@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::phase::PhaseJob;
+use super::placement::Placement;
 use super::reads::read_object;
 use super::run::{RunError, RunRole};
 use crate::core::config::{DataSpec, Plan, ReplayStage, Strategy};
@@ -87,9 +88,9 @@ impl ReplayJob {
         let _ = self.cancel.set(cancel);
     }
 
-    /// Whether every backend is a local file system (workers then run on their own threads).
-    pub fn all_blocking(&self) -> bool {
-        self.stores.iter().all(|s| s.endpoints.iter().all(|e| e.backend.is_blocking()))
+    /// Where workers run: what every backend allows.
+    pub fn placement(&self) -> Placement {
+        Placement::of(self.stores.iter().flat_map(|s| s.endpoints.iter().map(|e| &*e.backend)))
     }
 
     async fn issue(

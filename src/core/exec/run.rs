@@ -303,7 +303,7 @@ impl Runner {
             stage,
             warmup: None,
             workers: workers.max(1),
-            threads: self.stores.all_blocking(),
+            placement: self.stores.placement(),
             tick: self.opts.tick,
             cancel,
             oplog: self.opts.oplog.clone(),
@@ -514,7 +514,7 @@ impl Runner {
                     detail: &detail,
                 });
                 let mut spec = self.spec(tag, workers, token.clone());
-                spec.threads = job.all_blocking();
+                spec.placement = job.placement();
                 job.arm(Instant::now(), token.clone());
                 let out = run_phase(job, spec, &*self.opts.observer).await;
                 self.absorb(out, &mut st);

@@ -10,6 +10,7 @@ use crate::core::store::{Store, StoreError};
 use crate::core::workload::split_absolute;
 
 use super::outcome::EndpointInfo;
+use super::placement::Placement;
 use super::run::{RunError, RunRole};
 
 /// Every store a run uses, opened once.
@@ -59,9 +60,9 @@ impl Stores {
         self.main.iter().chain(self.target.iter()).chain(self.extra.values()).collect()
     }
 
-    /// True when every backend completes requests without awaiting (local file systems).
-    pub fn all_blocking(&self) -> bool {
-        self.all().iter().all(|s| s.endpoints.iter().all(|e| e.backend.is_blocking()))
+    /// Where workers run: what every backend allows.
+    pub fn placement(&self) -> Placement {
+        Placement::of(self.all().iter().flat_map(|s| s.endpoints.iter().map(|e| &*e.backend)))
     }
 
     /// The store and relative key for a config path or base URI.

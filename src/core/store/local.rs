@@ -408,6 +408,9 @@ impl Backend for LocalBackend {
     fn is_blocking(&self) -> bool {
         true
     }
+    fn own_descriptors(&self) -> bool {
+        true
+    }
     fn preflight<'a>(&'a self, write: bool) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_preflight(write)))
     }

@@ -166,6 +166,12 @@ pub trait Backend: Send + Sync {
     /// True when each request completes without awaiting anything (local file systems):
     /// the engine then runs each worker on its own OS thread.
     fn is_blocking(&self) -> bool;
+    /// True when every request opens and closes its own file descriptors on the calling thread
+    /// and keeps none between requests (local file systems): a worker thread may then have a
+    /// private descriptor table (`exec::placement`). Pooled connections are shared: false.
+    fn own_descriptors(&self) -> bool {
+        false
+    }
     /// Check, before any I/O of the run, that the endpoint is reachable and (if `write`) writable.
     fn preflight<'a>(&'a self, write: bool) -> BoxFuture<'a, Result<(), StoreError>>;
 }
