@@ -18,6 +18,7 @@ mod rows;
 mod run;
 mod spill;
 mod stopflag;
+mod stopwatch;
 mod stores;
 mod workload;
 

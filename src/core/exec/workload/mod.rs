@@ -20,6 +20,7 @@ use super::prepare::PutRun;
 use super::reads::{range_for, read_object, read_object_inline, read_parts};
 use super::run::{RunError, RunRole};
 use super::stopflag::StopFlag;
+use super::stopwatch::{FirstByte, Stopwatch};
 use super::stores::Stores;
 use crate::core::config::{PartSpec, Plan, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
@@ -424,7 +425,7 @@ impl WorkloadJob {
         ep: &Endpoint,
         pick: &Pick<'_>,
         check: Option<&Generator>,
-        first: &OnceLock<Instant>,
+        first: &FirstByte,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         let key: &str = &pick.key;
@@ -458,7 +459,7 @@ impl WorkloadJob {
         ep: &Endpoint,
         pick: &Pick<'_>,
         check: Option<&Generator>,
-        first: &OnceLock<Instant>,
+        first: &FirstByte,
     ) -> Option<Result<u64, StoreError>> {
         match (op.kind, op.parts) {
             (OpKind::Get, None) => {
@@ -528,7 +529,8 @@ impl WorkloadJob {
             // The request starts now: choosing it (generating a PUT's body, waiting for a
             // `from: written` object) is not part of its latency in closed loop, nor of its
             // service time in open loop.
-            let actual = Instant::now();
+            let watch = Stopwatch::start();
+            let actual = watch.started();
             if !open_loop {
                 intended = actual;
             } else if actual.duration_since(intended) > Duration::from_millis(1) {
@@ -544,7 +546,7 @@ impl WorkloadJob {
             // Set by the first attempt (there is always one).
             let mut result: Result<u64, StoreError> = Ok(0);
             // GET: when the first bytes of the body came (set by the read; each attempt anew).
-            let mut first = OnceLock::new();
+            let first = FirstByte::new(watch);
             // Attempts beyond the first: each counted in `retries` (none hidden in the client).
             let mut retries = 0u32;
             // The hard stop ended the request (its flag may be set a moment after the token's
@@ -552,7 +554,7 @@ impl WorkloadJob {
             let mut abandoned = false;
             for attempt in 0..=self.retries {
                 retries = attempt;
-                first.take();
+                first.reset();
                 // The request first: one that completes when first polled (every file:// one)
                 // never touches the token.
                 result = match self.once_inline(op, ep, &pick, check, &first) {
@@ -571,9 +573,9 @@ impl WorkloadJob {
                 }
             }
             drop(guard);
-            let end = Instant::now();
+            let end = watch.now();
             now = end;
-            let first_byte: Option<Instant> = first.get().copied();
+            let first_byte: Option<Instant> = first.get();
             if result.is_ok() {
                 self.note_written(op, &pick, w, &mut made);
             }
