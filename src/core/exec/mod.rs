@@ -18,7 +18,6 @@ mod rows;
 mod run;
 mod spill;
 mod stopflag;
-mod stopwatch;
 mod stores;
 mod workload;
 

@@ -15,7 +15,6 @@ use super::phase::PhaseJob;
 use super::placement::Placement;
 use super::reads::read_object;
 use super::run::{RunError, RunRole};
-use super::stopwatch::{FirstByte, Stopwatch};
 use crate::core::config::{DataSpec, Plan, ReplayStage, Strategy};
 use crate::core::metrics::WorkerRecorder;
 use crate::core::oplog::{error_text, load_schedule, OpRecord, Schedule};
@@ -100,7 +99,7 @@ impl ReplayJob {
         ep: &Endpoint,
         key: &str,
         bytes: u64,
-        first: &FirstByte,
+        first: &OnceLock<Instant>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         match op {
@@ -146,20 +145,19 @@ impl ReplayJob {
             if cancel.is_cancelled() {
                 break;
             }
-            let watch = Stopwatch::start();
-            let actual = watch.started();
+            let actual = Instant::now();
             if actual.duration_since(intended) > Duration::from_millis(1) {
                 rec.record_late_start();
             }
             let (ep, guard) = self.stores[op.base].pick(&mut cursor);
-            let first = FirstByte::new(watch);
+            let first = OnceLock::new();
             let result = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => Err(StoreError::Other("abandoned: the stage was stopped".into())),
                 r = self.issue(op.op, ep, &op.key, op.bytes, &first) => r,
             };
             drop(guard);
-            let end = watch.now();
+            let end = Instant::now();
             self.done.fetch_add(1, Ordering::AcqRel);
             let record = |bytes: u64, error: Option<Box<str>>| OpRecord {
                 op: op.op,
@@ -170,7 +168,7 @@ impl ReplayJob {
                 error,
                 intended: Some(intended),
                 start: actual,
-                first_byte: first.get(),
+                first_byte: first.get().copied(),
                 end,
             };
             match result {
@@ -178,7 +176,7 @@ impl ReplayJob {
                     let lat = end.duration_since(intended).as_micros() as u64;
                     let service = Some(end.duration_since(actual).as_micros() as u64);
                     let ttfb = (op.op == OpKind::Get)
-                        .then(|| first.get().unwrap_or(end).duration_since(intended).as_micros() as u64);
+                        .then(|| first.get().copied().unwrap_or(end).duration_since(intended).as_micros() as u64);
                     let log = rec.logging().then(|| record(bytes, None));
                     rec.record_ok_logged(op.op, None, bytes, lat, service, ttfb, 0, log);
                 }

@@ -238,8 +238,6 @@ impl Runner {
     /// Open the stores (clients only; no request is sent).
     pub async fn new(plan: Arc<Plan>, role: RunRole, opts: RunOptions) -> Result<Runner, RunError> {
         let stores = Arc::new(open_stores(&plan, &role).await?);
-        // The requests' clock, calibrated (~10 ms, once per process) long before any start.
-        let _ = tokio::task::spawn_blocking(super::stopwatch::calibrate).await;
         let ep = plan.effective_endpoints(role.agent_index);
         let mut report = AgentReport::empty(&role.agent_id, "local");
         report.concurrency = plan.effective_concurrency(role.agent_index);

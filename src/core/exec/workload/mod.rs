@@ -20,7 +20,6 @@ use super::prepare::PutRun;
 use super::reads::{range_for, read_object, read_object_inline, read_parts};
 use super::run::{RunError, RunRole};
 use super::stopflag::StopFlag;
-use super::stopwatch::{FirstByte, Stopwatch};
 use super::stores::Stores;
 use crate::core::config::{PartSpec, Plan, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
@@ -425,7 +424,7 @@ impl WorkloadJob {
         ep: &Endpoint,
         pick: &Pick<'_>,
         check: Option<&Generator>,
-        first: &FirstByte,
+        first: &OnceLock<Instant>,
     ) -> Result<u64, StoreError> {
         let b = &ep.backend;
         let key: &str = &pick.key;
@@ -459,7 +458,7 @@ impl WorkloadJob {
         ep: &Endpoint,
         pick: &Pick<'_>,
         check: Option<&Generator>,
-        first: &FirstByte,
+        first: &OnceLock<Instant>,
     ) -> Option<Result<u64, StoreError>> {
         match (op.kind, op.parts) {
             (OpKind::Get, None) => {
@@ -529,8 +528,7 @@ impl WorkloadJob {
             // The request starts now: choosing it (generating a PUT's body, waiting for a
             // `from: written` object) is not part of its latency in closed loop, nor of its
             // service time in open loop.
-            let watch = Stopwatch::start();
-            let actual = watch.started();
+            let actual = Instant::now();
             if !open_loop {
                 intended = actual;
             } else if actual.duration_since(intended) > Duration::from_millis(1) {
@@ -546,7 +544,7 @@ impl WorkloadJob {
             // Set by the first attempt (there is always one).
             let mut result: Result<u64, StoreError> = Ok(0);
             // GET: when the first bytes of the body came (set by the read; each attempt anew).
-            let first = FirstByte::new(watch);
+            let mut first = OnceLock::new();
             // Attempts beyond the first: each counted in `retries` (none hidden in the client).
             let mut retries = 0u32;
             // The hard stop ended the request (its flag may be set a moment after the token's
@@ -554,7 +552,7 @@ impl WorkloadJob {
             let mut abandoned = false;
             for attempt in 0..=self.retries {
                 retries = attempt;
-                first.reset();
+                first.take();
                 // The request first: one that completes when first polled (every file:// one)
                 // never touches the token.
                 result = match self.once_inline(op, ep, &pick, check, &first) {
@@ -573,9 +571,9 @@ impl WorkloadJob {
                 }
             }
             drop(guard);
-            let end = watch.now();
+            let end = Instant::now();
             now = end;
-            let first_byte: Option<Instant> = first.get();
+            let first_byte: Option<Instant> = first.get().copied();
             if result.is_ok() {
                 self.note_written(op, &pick, w, &mut made);
             }
