@@ -114,6 +114,14 @@ workload:
         // The wall's ends are read with the same clock as the records', to the microsecond.
         assert!(span <= wall + 2e-6, "requests span {span:.6} s, the wall is {wall:.6} s");
         assert!(wall >= 0.999, "a 1 s workload measured over {wall:.6} s");
+        // The prepare (the first time: later runs find the objects) the same way.
+        let prep = meta(&dir)["stages"].as_array().unwrap().iter().find(|s| s["type"] == "prepare").cloned().unwrap();
+        let pname = prep["name"].as_str().unwrap().to_string();
+        if log.count("PUT", &pname) > 0 {
+            assert_eq!(log.count("PUT", &pname), 200);
+            let (span, wall) = (log.span_s(&pname), prep["wall_s"].as_f64().unwrap());
+            assert!(span <= wall + 2e-6, "prepare requests span {span:.6} s, its wall is {wall:.6} s");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -52,7 +52,8 @@ pub struct PhaseSpec {
     pub spill: Option<Arc<SpillStore>>,
     /// Start here, not at once: the workers are started first and wait at a gate that opens at
     /// this instant, so that what happens at the instant is only the gate opening (a fleet's
-    /// start skew is each agent's wake-up, not its setting up).
+    /// start skew is each agent's wake-up, not its setting up). `None`: the gate opens as soon
+    /// as every worker is spawned.
     pub start_at: Option<Instant>,
 }
 
@@ -87,10 +88,16 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     let done = Arc::new(Notify::new());
     let finished_at = Arc::new(OnceLock::new());
     let (open, gate) = tokio::sync::watch::channel(false);
-    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, spec.start_at.map(|_| &gate));
+    // Every worker waits at the gate: none works before the phase's clock starts, however long
+    // spawning the others takes (on a busy machine, spawning next to running workers is slow).
+    spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, &gate);
     let (start, start_wall) = match spec.start_at {
         Some(t) => open_at(t, &spec.cancel, open).await,
-        None => (Instant::now(), SystemTime::now()),
+        None => {
+            let at = (Instant::now(), SystemTime::now());
+            let _ = open.send(true);
+            at
+        }
     };
     let mut cpu = CpuSampler::new();
     let mut cpu_total = cpu.clone();
@@ -236,15 +243,13 @@ fn spawn_workers(
     remaining: &Arc<AtomicUsize>,
     done: &Arc<Notify>,
     finished_at: &Arc<OnceLock<Instant>>,
-    gate: Option<&tokio::sync::watch::Receiver<bool>>,
+    gate: &tokio::sync::watch::Receiver<bool>,
 ) {
     for (w, rec) in recorders.iter().enumerate() {
-        let gate = gate.cloned();
+        let mut gate = gate.clone();
         let opened = async move {
-            if let Some(mut g) = gate {
-                // An error (the phase went away) opens it too: the worker then finds the stop.
-                let _ = g.wait_for(|open| *open).await;
-            }
+            // An error (the phase went away) opens it too: the worker then finds the stop.
+            let _ = gate.wait_for(|open| *open).await;
         };
         let job = job.clone();
         let rec = rec.clone();
