@@ -80,8 +80,8 @@ fn run(cfg: &Path, cwd: &Path) -> PathBuf {
 /// Every request of a workload falls inside its measured wall, even when its workers are many
 /// and the machine is busy while they are spawned: the first request starts no earlier than the
 /// wall's start, so the span of the records is at most the wall (before the phases gated their
-/// workers at a common start, the first workers ran while the last were being spawned, up to
-/// 60 ms outside a 1 s wall, and the rate was that much too high).
+/// workers at a common start, the first workers ran while the last were being spawned: with these
+/// 256 workers on 2 cores the workload's wall was 1.5 ms and the prepare's 0.6 ms).
 #[test]
 fn the_wall_covers_every_request_of_a_busy_start() {
     let tmp = tempfile::tempdir().unwrap();
