@@ -26,6 +26,9 @@ use crate::core::oplog::OpLog;
 pub trait PhaseJob: Send + Sync + 'static {
     /// Run worker `w` to completion, recording into `rec`.
     fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The phase starts at `at`: called before the gate opens (jobs with a deadline or a
+    /// schedule count from it).
+    fn started(&self, _at: Instant) {}
     /// Called after each interval with the interval's snapshot; returning `Some(reason)` stops
     /// the phase (error thresholds).
     fn check(&self, _interval: &Snapshot) -> Option<String> {
@@ -92,9 +95,13 @@ pub async fn run_phase(job: Arc<dyn PhaseJob>, spec: PhaseSpec, observer: &dyn R
     // spawning the others takes (on a busy machine, spawning next to running workers is slow).
     spawn_workers(&job, &spec, &recorders, &remaining, &done, &finished_at, &gate);
     let (start, start_wall) = match spec.start_at {
-        Some(t) => open_at(t, &spec.cancel, open).await,
+        Some(t) => {
+            job.started(t);
+            open_at(t, &spec.cancel, open).await
+        }
         None => {
             let at = (Instant::now(), SystemTime::now());
+            job.started(at.0);
             let _ = open.send(true);
             at
         }

@@ -82,9 +82,9 @@ impl ReplayJob {
         self.sched.ops.len()
     }
 
-    /// The scheduled times count from `start`; `cancel` stops the replay.
-    pub fn arm(&self, start: Instant, cancel: CancellationToken) {
-        let _ = self.start.set(start);
+    /// `cancel` stops the replay. The scheduled times count from the phase's start
+    /// ([`PhaseJob::started`]).
+    pub fn arm(&self, cancel: CancellationToken) {
         let _ = self.cancel.set(cancel);
     }
 
@@ -191,6 +191,9 @@ impl ReplayJob {
 }
 
 impl PhaseJob for ReplayJob {
+    fn started(&self, at: Instant) {
+        let _ = self.start.set(at);
+    }
     fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run(w, rec))
     }

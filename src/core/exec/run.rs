@@ -227,13 +227,6 @@ pub struct Runner {
     spill: Option<Arc<super::spill::SpillStore>>,
 }
 
-/// How far ahead of now a phase that starts at once (not at a fleet's instant) puts its start:
-/// its workers are spawned first and wait at the start gate, so that none begins while others
-/// are still being spawned (on a busy machine spawning 16 threads next to running ones took
-/// 30–60 ms, which the first workers spent working before the phase's clock had started). A
-/// phase whose workers take longer to spawn starts when the last one is ready.
-const SPAWN_LEAD: Duration = Duration::from_millis(20);
-
 impl Runner {
     /// Open the stores (clients only; no request is sent).
     pub async fn new(plan: Arc<Plan>, role: RunRole, opts: RunOptions) -> Result<Runner, RunError> {
@@ -483,10 +476,8 @@ impl Runner {
             (Pending::Workload { job, duration, warmup, workers }, _) => {
                 let mut spec = self.spec(tag.clone(), workers, token.clone());
                 spec.warmup = Some(warmup).filter(|w| !w.is_zero());
-                // Every worker waits at the gate until all are spawned (see `SPAWN_LEAD`).
-                let start = gated.unwrap_or_else(|| Instant::now() + SPAWN_LEAD);
-                spec.start_at = Some(start);
-                job.arm(start, duration, self.opts.grace, spec.cancel.clone());
+                spec.start_at = gated;
+                job.arm(duration, self.opts.grace, spec.cancel.clone());
                 let shown = Some(duration).filter(|d| *d != Duration::MAX);
                 self.opts.observer.on_phase_start(&PhaseStart {
                     stage: &tag,
@@ -522,9 +513,7 @@ impl Runner {
                 });
                 let mut spec = self.spec(tag, workers, token.clone());
                 spec.placement = job.placement();
-                let start = Instant::now() + SPAWN_LEAD;
-                spec.start_at = Some(start);
-                job.arm(start, token.clone());
+                job.arm(token.clone());
                 let out = run_phase(job, spec, &*self.opts.observer).await;
                 self.absorb(out, &mut st);
             }

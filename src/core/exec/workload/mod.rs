@@ -130,7 +130,7 @@ struct ResolvedOp {
     recursive: bool,
 }
 
-/// When the workload runs; set by `arm` right before the phase starts.
+/// When the workload runs; set when the phase starts ([`PhaseJob::started`]).
 struct Clock {
     start: Instant,
     deadline: Instant,
@@ -144,6 +144,8 @@ pub struct WorkloadJob {
     ops: Vec<ResolvedOp>,
     mix: OpMix,
     clock: OnceLock<Clock>,
+    /// What `arm` fixed for the clock `started` sets: duration, grace, the phase's stop token.
+    arming: OnceLock<(Duration, Duration, CancellationToken)>,
     /// Target ops/s of this process, spread evenly over the workers, and how arrivals are spaced.
     rate: Option<f64>,
     arrival: Arrival,
@@ -332,6 +334,7 @@ pub async fn resolve(
         ops,
         mix: OpMix::new(plan.workload.iter().map(|o| if o.concurrency.is_some() { 0 } else { o.weight })),
         clock: OnceLock::new(),
+        arming: OnceLock::new(),
         rate: plan.io_rate,
         arrival: plan.arrival,
         workers: plan.workload_workers(role.agent_index).max(1),
@@ -371,24 +374,10 @@ impl WorkloadJob {
         self.op_limit = Some(n);
     }
 
-    /// Fix the start and deadline (`duration` may be `Duration::MAX`: no deadline); `cancel` is
-    /// the phase's stop token.
-    pub fn arm(&self, start: Instant, duration: Duration, grace: Duration, cancel: CancellationToken) {
-        let hard = cancel.child_token();
-        // No deadline: a year stands in for "never" (tokio timers reach about two years).
-        let deadline = start + duration.min(Duration::from_secs(365 * 86_400));
-        let stop = self.stop.clone();
-        let h = hard.clone();
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep_until((deadline + grace).into()) => h.cancel(),
-                _ = stop.cancelled() => c.cancel(),
-                _ = c.cancelled() => {}
-            }
-        });
-        let stopped = StopFlag::watch(&hard);
-        let _ = self.clock.set(Clock { start, deadline, hard, stopped });
+    /// Fix how long the workload runs (`duration` may be `Duration::MAX`: no deadline); `cancel`
+    /// is the phase's stop token. The start is the phase's ([`PhaseJob::started`]).
+    pub fn arm(&self, duration: Duration, grace: Duration, cancel: CancellationToken) {
+        let _ = self.arming.set((duration, grace, cancel));
     }
 
     /// What this stage's PUTs and MKDIRs made and its DELETEs and RMDIRs of written ones removed.
@@ -629,6 +618,26 @@ impl WorkloadJob {
 }
 
 impl PhaseJob for WorkloadJob {
+    /// The start and deadline, from the phase's start and what `arm` fixed.
+    fn started(&self, start: Instant) {
+        let Some((duration, grace, cancel)) = self.arming.get().cloned() else { return };
+        let hard = cancel.child_token();
+        // No deadline: a year stands in for "never" (tokio timers reach about two years).
+        let deadline = start + duration.min(Duration::from_secs(365 * 86_400));
+        let stop = self.stop.clone();
+        let h = hard.clone();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until((deadline + grace).into()) => h.cancel(),
+                _ = stop.cancelled() => c.cancel(),
+                _ = c.cancelled() => {}
+            }
+        });
+        let stopped = StopFlag::watch(&hard);
+        let _ = self.clock.set(Clock { start, deadline, hard, stopped });
+    }
+
     fn worker(self: Arc<Self>, w: usize, rec: WorkerRecorder) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run(w, rec))
     }
