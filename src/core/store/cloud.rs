@@ -249,10 +249,10 @@ impl CloudBackend {
         range: Option<(u64, u64)>,
         mut sink: Option<Sink<'_>>,
     ) -> Result<u64, StoreError> {
-        let path = self.path(key);
         if let Some(f) = &self.fast {
-            return f.get(key, path.as_ref(), range, sink).await;
+            return f.get(&self.prefix, key, range, sink).await;
         }
+        let path = self.path(key);
         let (r, start) = match range {
             Some((off, len)) if len > 0 => {
                 let opts =
@@ -274,15 +274,15 @@ impl CloudBackend {
     }
 
     async fn do_put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
-        let path = self.path(key);
         if (data.len() as u64) < self.threshold {
             if let Some(f) = &self.fast {
-                return f.put(key, path.as_ref(), data).await;
+                return f.put(&self.prefix, key, data).await;
             }
+            let path = self.path(key);
             self.store.put(&path, PutPayload::from(data)).await.map_err(|e| self.err("PUT", key, &e))?;
             return Ok(());
         }
-        let (store, part) = (self.store.clone(), self.part);
+        let (store, part, path) = (self.store.clone(), self.part, self.path(key));
         self.on_home(key, async move {
             let mut upload = store.put_multipart(&path).await.map_err(|e| ("PUT (multipart)", e))?;
             let mut off = 0;

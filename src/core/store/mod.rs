@@ -18,6 +18,7 @@ mod errmap;
 mod local;
 mod s3http;
 mod s3wire;
+mod sigv4;
 mod uri;
 
 pub use buffered::Sink;

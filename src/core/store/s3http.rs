@@ -13,14 +13,15 @@
 //! back) is sent again once on a new connection; nothing of it had reached the server.
 
 use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use ring::{digest, hmac};
 
 use super::errmap::http_status_error;
 use super::s3wire::Wire;
+pub(super) use super::sigv4::Credentials;
+use super::sigv4::{as_str, encode_path, object_path, sha256_hex, Extra, Signer};
 use super::{Sink, StoreError};
 
 /// Idle connections kept per endpoint beyond which a returned one is closed.
@@ -32,25 +33,13 @@ const READ_BUF: usize = 64 << 10;
 /// A PUT body up to this size goes out in the same write as the request head.
 const INLINE_BODY: usize = 64 << 10;
 
-/// Static credentials (from the environment, as object_store reads them).
-pub(super) struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub token: Option<String>,
-}
-
 /// One S3 endpoint's data path.
 pub(super) struct S3Http {
     /// `host:port` to connect to.
     addr: String,
-    /// The `host` header (with the bucket in front for virtual-hosted style).
-    host: String,
-    /// URI-encoded path up to the object key: `/bucket/prefix/` or `/prefix/`.
+    /// URI-encoded path up to the object's name: `/bucket/` or `/`.
     base_path: String,
-    region: String,
-    creds: Credentials,
-    /// The day's signing key, derived once per UTC day.
-    key: Mutex<Option<(String, hmac::Key)>>,
+    signer: Signer,
     idle: Mutex<Vec<Conn>>,
     timeout: Duration,
     /// `s3://host/bucket/` for messages.
@@ -95,11 +84,8 @@ impl S3Http {
         };
         S3Http {
             addr: ep.authority.to_string(),
-            host,
             base_path,
-            region,
-            creds,
-            key: Mutex::new(None),
+            signer: Signer::new(host, region, creds),
             idle: Mutex::new(Vec::new()),
             timeout,
             uri,
@@ -114,28 +100,29 @@ impl S3Http {
         self
     }
 
-    /// GET `key` (at object_store path `location`), or `range` = (offset, length) of it, feeding
+    /// GET `key` (the object `prefix` + `key`), or `range` = (offset, length) of it, feeding
     /// `sink`; returns the body's bytes.
     pub(super) async fn get(
         &self,
+        prefix: &str,
         key: &str,
-        location: &str,
         range: Option<(u64, u64)>,
         mut sink: Option<Sink<'_>>,
     ) -> Result<u64, StoreError> {
-        let path = self.object_path(location);
-        let range_hdr = range.filter(|r| r.1 > 0).map(|(off, len)| (off, off.saturating_add(len) - 1));
-        let start = range_hdr.map_or(0, |r| r.0);
-        let head = self.request_head("GET", &path, None, range_hdr);
+        let path = object_path(&self.base_path, prefix, key);
+        let range = range.filter(|r| r.1 > 0).map(|(off, len)| (off, off.saturating_add(len) - 1));
+        let start = range.map_or(0, |r| r.0);
+        let head = self.signer.head("GET", &path, &Extra { payload_hash: None, range, content_length: None });
         let fut = self.exchange("GET", key, &head, None, Body::Read(start, sink.as_mut()));
         self.timed("GET", key, fut).await
     }
 
-    /// PUT `data` as `key` (at object_store path `location`) in one request.
-    pub(super) async fn put(&self, key: &str, location: &str, data: Bytes) -> Result<(), StoreError> {
-        let path = self.object_path(location);
-        let hash = hex(digest::digest(&digest::SHA256, &data).as_ref());
-        let head = self.request_head("PUT", &path, Some((&hash, data.len())), None);
+    /// PUT `data` as `key` (the object `prefix` + `key`) in one request.
+    pub(super) async fn put(&self, prefix: &str, key: &str, data: Bytes) -> Result<(), StoreError> {
+        let path = object_path(&self.base_path, prefix, key);
+        let hash = sha256_hex(&data);
+        let extra = Extra { payload_hash: Some(as_str(&hash)), range: None, content_length: Some(data.len()) };
+        let head = self.signer.head("PUT", &path, &extra);
         let fut = self.exchange("PUT", key, &head, Some(&data), Body::Discard);
         self.timed("PUT", key, fut).await.map(|_| ())
     }
@@ -153,97 +140,6 @@ impl S3Http {
                 self.uri
             ))),
         }
-    }
-
-    /// The request path of an object: `location` is its object_store path (prefix and key, with
-    /// object_store's own escaping of characters it does not keep in names), URI-encoded as
-    /// object_store encodes it, so both clients name every object the same.
-    fn object_path(&self, location: &str) -> String {
-        let mut p = String::with_capacity(self.base_path.len() + location.len() + 8);
-        p.push_str(&self.base_path);
-        encode_into(&mut p, location);
-        p
-    }
-
-    /// The request line and headers, signed (SigV4).
-    fn request_head(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, usize)>,
-        range: Option<(u64, u64)>,
-    ) -> Vec<u8> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let amz_date = amz_date(now);
-        let day = &amz_date[..8];
-        let payload = body.map_or("UNSIGNED-PAYLOAD", |b| b.0);
-        let token = self.creds.token.as_deref();
-        let mut canonical = String::with_capacity(320 + path.len());
-        canonical.push_str(method);
-        canonical.push('\n');
-        canonical.push_str(path);
-        canonical.push_str("\n\nhost:");
-        canonical.push_str(&self.host);
-        canonical.push_str("\nx-amz-content-sha256:");
-        canonical.push_str(payload);
-        canonical.push_str("\nx-amz-date:");
-        canonical.push_str(&amz_date);
-        if let Some(t) = token {
-            canonical.push_str("\nx-amz-security-token:");
-            canonical.push_str(t);
-        }
-        let signed = if token.is_some() {
-            "host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
-        } else {
-            "host;x-amz-content-sha256;x-amz-date"
-        };
-        canonical.push_str("\n\n");
-        canonical.push_str(signed);
-        canonical.push('\n');
-        canonical.push_str(payload);
-        let scope = format!("{day}/{}/s3/aws4_request", self.region);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
-        );
-        let signature = {
-            let mut cached = self.key.lock();
-            if cached.as_ref().is_none_or(|(d, _)| d != day) {
-                *cached = Some((day.to_string(), signing_key(&self.creds.secret_key, day, &self.region)));
-            }
-            let (_, k) = cached.as_ref().expect("set above");
-            hex(hmac::sign(k, to_sign.as_bytes()).as_ref())
-        };
-        let mut h = String::with_capacity(512 + path.len());
-        h.push_str(method);
-        h.push(' ');
-        h.push_str(path);
-        h.push_str(" HTTP/1.1\r\nhost: ");
-        h.push_str(&self.host);
-        h.push_str("\r\nx-amz-date: ");
-        h.push_str(&amz_date);
-        h.push_str("\r\nx-amz-content-sha256: ");
-        h.push_str(payload);
-        if let Some(t) = token {
-            h.push_str("\r\nx-amz-security-token: ");
-            h.push_str(t);
-        }
-        h.push_str("\r\nauthorization: AWS4-HMAC-SHA256 Credential=");
-        h.push_str(&self.creds.access_key);
-        h.push('/');
-        h.push_str(&scope);
-        h.push_str(", SignedHeaders=");
-        h.push_str(signed);
-        h.push_str(", Signature=");
-        h.push_str(&signature);
-        if let Some((first, last)) = range {
-            h.push_str(&format!("\r\nrange: bytes={first}-{last}"));
-        }
-        if let Some((_, len)) = body {
-            h.push_str(&format!("\r\ncontent-length: {len}"));
-        }
-        h.push_str("\r\n\r\n");
-        h.into_bytes()
     }
 
     /// Send the request and read the answer. A reused connection that the server had closed is
@@ -563,91 +459,11 @@ impl Chunked {
     }
 }
 
-fn signing_key(secret: &str, day: &str, region: &str) -> hmac::Key {
-    let sign = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
-    let k_date = sign(format!("AWS4{secret}").as_bytes(), day);
-    let k_region = sign(k_date.as_ref(), region);
-    let k_service = sign(k_region.as_ref(), "s3");
-    let k_signing = sign(k_service.as_ref(), "aws4_request");
-    hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
-}
-
-/// `YYYYMMDDTHHMMSSZ` of a Unix time (UTC).
-fn amz_date(secs: u64) -> String {
-    let (y, m, d) = crate::core::oplog::civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// A key or prefix as an S3 canonical path: every byte but unreserved ones and `/` as `%XX`.
-fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    encode_into(&mut out, s);
-    out
-}
-
-fn encode_into(out: &mut String, s: &str) {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(DIGITS[(b >> 4) as usize] as char);
-            out.push(DIGITS[(b & 15) as usize] as char);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-
-    #[test]
-    fn dates_are_utc_civil_dates() {
-        assert_eq!(amz_date(0), "19700101T000000Z");
-        // 2013-05-24T00:00:00Z, the date of AWS's published SigV4 examples.
-        assert_eq!(amz_date(1_369_353_600), "20130524T000000Z");
-        // A leap day and the end of a day.
-        assert_eq!(amz_date(1_709_251_199), "20240229T235959Z");
-        assert_eq!(amz_date(4_102_444_800), "21000101T000000Z");
-    }
-
-    #[test]
-    fn paths_encode_everything_but_unreserved_and_slash() {
-        assert_eq!(encode_path("a b/c+d%e/ü~_.-"), "a%20b/c%2Bd%25e/%C3%BC~_.-");
-    }
-
-    /// AWS's published example (S3 documentation, "Signature calculation: GET object"): its
-    /// signing key, scope and canonical form give its signature.
-    #[test]
-    fn signature_matches_the_published_example() {
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1");
-        let empty = hex(digest::digest(&digest::SHA256, b"").as_ref());
-        let canonical = format!(
-            "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\nx-amz-content-sha256:{empty}\nx-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n{empty}"
-        );
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n{}",
-            hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
-        );
-        assert_eq!(
-            hex(hmac::sign(&key, to_sign.as_bytes()).as_ref()),
-            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-        );
-    }
 
     #[test]
     fn heads_give_status_framing_and_keep_alive() {
@@ -732,21 +548,21 @@ mod tests {
         });
         let ep = Endpoint { authority: &addr, bucket: "bkt", path_style: true };
         let creds = Credentials { access_key: "AK".into(), secret_key: "SK".into(), token: None };
-        let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/".into(), "hint")
+        let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/dir/".into(), "hint")
             .with_blocking(blocking);
         let read = |key: &'static str| {
             let c = &c;
             async move {
                 let mut got = Vec::new();
                 let mut sink = |_: u64, b: &[u8]| got.extend_from_slice(b);
-                let r = c.get(key, key, None, Some(&mut sink)).await;
+                let r = c.get("dir/", key, None, Some(&mut sink)).await;
                 r.map(|n| (n, got))
             }
         };
-        assert_eq!(read("dir/a b").await.ok(), Some((5, b"hello".to_vec())));
+        assert_eq!(read("a b").await.ok(), Some((5, b"hello".to_vec())));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(read("dir/x").await.ok(), Some((5, b"world".to_vec())), "resent on a new connection");
-        match read("dir/y").await {
+        assert_eq!(read("x").await.ok(), Some((5, b"world".to_vec())), "resent on a new connection");
+        match read("y").await {
             Err(StoreError::NotFound(m)) => {
                 assert!(m.contains("NoSuchKey: gone") && m.contains("s3://x/bkt/dir/y"), "{m}")
             }
