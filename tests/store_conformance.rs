@@ -142,6 +142,26 @@ async fn s3_clients_read_each_others_objects() {
     }
 }
 
+/// `storage.unsigned_payload: true`: both clients' PUTs are accepted and read back the same.
+#[tokio::test]
+async fn s3_unsigned_payload_puts_read_back() {
+    let Some(base) = testbed("SAI3_TEST_S3_URI") else { return };
+    let base = format!("{base}{}/", unique("conf"));
+    let mut opts = StorageOptions { unsigned_payload: Some(true), ..StorageOptions::default() };
+    let native = open_backend(&base, &opts).await.unwrap();
+    opts.s3_client = sai3::core::config::S3Client::ObjectStore;
+    let os = open_backend(&base, &opts).await.unwrap();
+    for (b, key) in [(&native, "u/native.dat"), (&os, "u/object_store.dat")] {
+        let body = data(5000, 7);
+        b.put(key, body.clone()).await.unwrap_or_else(|e| panic!("{key}: put: {e}"));
+        let mut got = Vec::new();
+        let mut sink = |_: u64, d: &[u8]| got.extend_from_slice(d);
+        assert_eq!(b.read(key, None, Some(&mut sink)).await.unwrap(), body.len() as u64, "{key}");
+        assert!(got == body[..], "{key}: the bytes read differ from those written");
+        b.delete(key).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn s3_second_endpoint_sees_the_same_namespace() {
     let Some([a, b]) = testbed_vars(["SAI3_TEST_S3_URI", "SAI3_TEST_S3_URI2"]) else { return };

@@ -390,6 +390,9 @@ pub struct StorageOptions {
     pub page_cache: PageCache,
     /// `storage.s3_client`: which client carries S3 GETs and PUTs.
     pub s3_client: S3Client,
+    /// `storage.unsigned_payload`: S3 PUTs send `UNSIGNED-PAYLOAD` instead of the body's
+    /// SHA-256 (None: `AWS_UNSIGNED_PAYLOAD`, else signed).
+    pub unsigned_payload: Option<bool>,
 }
 
 /// `storage.s3_client`: `auto` sends the GETs and single-request PUTs of plain-HTTP S3 endpoints

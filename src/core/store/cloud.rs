@@ -89,7 +89,12 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
                 return Err(missing(&shown, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or storage.use_instance_metadata: true on cloud hosts)"));
             }
             let allow_http = opts.allow_http.unwrap_or_else(|| env_true("AWS_ALLOW_HTTP"));
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(allow_http);
+            // Both clients send the same: SHA-256 of a PUT's body, unless asked not to.
+            let unsigned = opts.unsigned_payload.unwrap_or_else(|| env_true("AWS_UNSIGNED_PAYLOAD"));
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_allow_http(allow_http)
+                .with_unsigned_payload(unsigned);
             if let Some(ep) = endpoint {
                 let scheme = if allow_http { "http" } else { "https" };
                 b = b.with_endpoint(format!("{scheme}://{ep}"));
@@ -214,7 +219,8 @@ fn s3_data_path(
     let ep = Endpoint { authority: &authority, bucket, path_style: opts.path_style.unwrap_or(true) };
     let timeout = opts.request_timeout.unwrap_or(Duration::from_secs(30));
     let http = S3Http::new(ep, region, creds, timeout, shown.to_string(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
-    Some(http.with_blocking(opts.s3_client == S3Client::Threads))
+    let unsigned = opts.unsigned_payload.unwrap_or_else(|| env_true("AWS_UNSIGNED_PAYLOAD"));
+    Some(http.with_blocking(opts.s3_client == S3Client::Threads).with_unsigned_payload(unsigned))
 }
 
 impl CloudBackend {

@@ -47,6 +47,8 @@ pub(super) struct S3Http {
     cred_hint: &'static str,
     /// Blocking sockets (see s3wire.rs).
     blocking: bool,
+    /// PUTs send `UNSIGNED-PAYLOAD` instead of their body's SHA-256.
+    unsigned_payload: bool,
 }
 
 struct Conn {
@@ -91,12 +93,19 @@ impl S3Http {
             uri,
             cred_hint,
             blocking: false,
+            unsigned_payload: false,
         }
     }
 
     /// The same over blocking sockets (`storage.s3_client: threads`).
     pub(super) fn with_blocking(mut self, blocking: bool) -> Self {
         self.blocking = blocking;
+        self
+    }
+
+    /// PUTs with `UNSIGNED-PAYLOAD` (`storage.unsigned_payload`).
+    pub(super) fn with_unsigned_payload(mut self, unsigned: bool) -> Self {
+        self.unsigned_payload = unsigned;
         self
     }
 
@@ -120,8 +129,9 @@ impl S3Http {
     /// PUT `data` as `key` (the object `prefix` + `key`) in one request.
     pub(super) async fn put(&self, prefix: &str, key: &str, data: Bytes) -> Result<(), StoreError> {
         let path = object_path(&self.base_path, prefix, key);
-        let hash = sha256_hex(&data);
-        let extra = Extra { payload_hash: Some(as_str(&hash)), range: None, content_length: Some(data.len()) };
+        let hash = (!self.unsigned_payload).then(|| sha256_hex(&data));
+        let extra =
+            Extra { payload_hash: hash.as_ref().map(|h| as_str(h)), range: None, content_length: Some(data.len()) };
         let head = self.signer.head("PUT", &path, &extra);
         let fut = self.exchange("PUT", key, &head, Some(&data), Body::Discard);
         self.timed("PUT", key, fut).await.map(|_| ())
@@ -377,10 +387,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<(u16, Framing, bool, usize)>, Fail> {
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
         } else if h.name.eq_ignore_ascii_case("connection") {
-            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if v.contains("close") {
+            let has = |word: &[u8]| h.value.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+            if has(b"close") {
                 keep = false;
-            } else if v.contains("keep-alive") {
+            } else if has(b"keep-alive") {
                 keep = true;
             }
         }
@@ -476,6 +486,10 @@ mod tests {
                 .flatten()
                 .expect("complete");
         assert_eq!((s, f, k), (404, Framing::Chunked, false));
+        let keep = |head: &[u8]| parse_head(head).ok().flatten().expect("complete").2;
+        assert!(keep(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n"));
+        assert!(!keep(b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        assert!(!keep(b"HTTP/1.1 200 OK\r\nconnection: CLOSE\r\ncontent-length: 0\r\n\r\n"));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-len").ok().expect("no error").is_none());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err(), "no framing: refused");
     }
@@ -572,6 +586,39 @@ mod tests {
         let modes: Vec<bool> = c.idle.lock().iter().map(|k| k.stream.is_blocking()).collect();
         assert!(!modes.is_empty() && modes.iter().all(|m| *m == expect), "blocking: {expect}: {modes:?}");
         assert!(server.await.unwrap(), "no request was sent a second time beyond the one resend");
+    }
+
+    /// A PUT carries its body's SHA-256, or `UNSIGNED-PAYLOAD` when asked (and the same
+    /// content-length and body either way).
+    #[tokio::test]
+    async fn puts_sign_their_payload_unless_asked_not_to() {
+        for unsigned in [false, true] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let server = tokio::spawn(async move {
+                let (mut c, _) = listener.accept().await.unwrap();
+                let mut head = read_request(&mut c).await;
+                while !head.ends_with("\r\n\r\nhello") {
+                    let mut b = [0u8; 16];
+                    let n = c.read(&mut b).await.unwrap();
+                    assert!(n > 0, "the body was cut short: {head}");
+                    head.push_str(std::str::from_utf8(&b[..n]).unwrap());
+                }
+                c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+                head
+            });
+            let ep = Endpoint { authority: &addr, bucket: "bkt", path_style: true };
+            let creds = Credentials { access_key: "AK".into(), secret_key: "SK".into(), token: None };
+            let c = S3Http::new(ep, "us-east-1".into(), creds, Duration::from_secs(5), "s3://x/bkt/".into(), "hint")
+                .with_unsigned_payload(unsigned);
+            c.put("", "k", Bytes::from_static(b"hello")).await.unwrap();
+            let head = server.await.unwrap();
+            let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+            let want = if unsigned { "UNSIGNED-PAYLOAD" } else { sha };
+            assert!(head.starts_with("PUT /bkt/k HTTP/1.1\r\n"), "{head}");
+            assert!(head.contains(&format!("x-amz-content-sha256: {want}\r\n")), "{head}");
+            assert!(head.contains("content-length: 5\r\n"), "{head}");
+        }
     }
 
     #[test]

@@ -12,10 +12,21 @@ pub fn prepared_name(j: u64) -> String {
 /// (`<run>-a<agent>-w<worker>-<counter>`); a template ending in `/` gets `sai3-<unique>.dat`
 /// under it; any other template gets `-<unique>` before its extension.
 pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize, counter: u64) -> String {
-    let mut unique = String::with_capacity(run_id.len() + 24);
-    let _ = write!(unique, "{run_id}-a{agent}-w{worker}-{counter}");
-    if template.contains("{}") {
-        template.replacen("{}", &unique, 1)
+    // Written out by hand: one PUT of a small object costs a few µs, and this is on every one.
+    let mut unique = String::with_capacity(run_id.len() + 48);
+    unique.push_str(run_id);
+    unique.push_str("-a");
+    push_dec(&mut unique, agent as u64);
+    unique.push_str("-w");
+    push_dec(&mut unique, worker as u64);
+    unique.push('-');
+    push_dec(&mut unique, counter);
+    if let Some(at) = template.find("{}") {
+        let mut key = String::with_capacity(template.len() + unique.len());
+        key.push_str(&template[..at]);
+        key.push_str(&unique);
+        key.push_str(&template[at + 2..]);
+        key
     } else if template.is_empty() || template.ends_with('/') {
         format!("{template}sai3-{unique}.dat")
     } else {
@@ -25,6 +36,23 @@ pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize,
             }
             _ => format!("{template}-{unique}"),
         }
+    }
+}
+
+/// Append `v` in decimal.
+fn push_dec(out: &mut String, v: u64) {
+    let mut digits = [0u8; 20];
+    let (mut i, mut v) = (digits.len(), v);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
     }
 }
 
@@ -183,6 +211,8 @@ mod tests {
         assert_eq!(unique_put_key("objects/", "r1", 0, 1, 2), "objects/sai3-r1-a0-w1-2.dat");
         assert_eq!(unique_put_key("x/file.bin", "r", 0, 0, 0), "x/file-r-a0-w0-0.bin");
         assert_eq!(unique_put_key("x.d/file", "r", 0, 0, 0), "x.d/file-r-a0-w0-0");
+        // Only the first `{}` is replaced; numbers are written out in full.
+        assert_eq!(unique_put_key("{}/{}", "r", 10, 305, u64::MAX), "r-a10-w305-18446744073709551615/{}");
     }
 
     #[test]

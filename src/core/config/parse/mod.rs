@@ -111,6 +111,7 @@ const STORAGE_KEYS: &[&str] = &[
     "use_instance_metadata",
     "page_cache",
     "s3_client",
+    "unsigned_payload",
 ];
 const SCHEMES: &[&str] = &["file", "direct", "s3", "az", "gs"];
 /// S3 refuses multipart parts below this (except the last).
@@ -728,6 +729,7 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
             let clients =
                 [("auto", S3Client::Auto), ("object_store", S3Client::ObjectStore), ("threads", S3Client::Threads)];
             s.s3_client = ctx.choice(o.get("s3_client"), &o.at("s3_client"), &clients).unwrap_or_default();
+            s.unsigned_payload = ctx.boolean(o.get("unsigned_payload"), &o.at("unsigned_payload"));
         }
     }
 
