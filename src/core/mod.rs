@@ -1,6 +1,7 @@
 //! The engine: configuration, storage, workload generation, execution and metrics.
 //! Must not name tonic, prost, russh, clap, polars or rust_xlsxwriter.
 pub mod config;
+pub mod decimal;
 pub mod exec;
 pub mod metrics;
 pub mod oplog;

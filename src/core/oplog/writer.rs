@@ -284,22 +284,10 @@ impl DateCache {
     }
 }
 
-/// Append `v` in decimal (at least `width` digits, zero-padded) without the formatting
-/// machinery: the writer formats several numbers per operation.
-fn push_digits(out: &mut String, mut v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let start = i.min(buf.len() - width.min(buf.len()));
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
+/// Append `v` in decimal (at least `width` digits, zero-padded): the writer formats several
+/// numbers per operation.
+fn push_digits(out: &mut String, v: u64, width: usize) {
+    out.push_str(crate::core::decimal::Decimal::new(v, width).as_str());
 }
 
 fn format_record(out: &mut String, idx: u64, r: &OpRecord, stage: &str, s: &Shared, dates: &mut DateCache) {

@@ -192,18 +192,7 @@ pub(super) fn as_str(b: &[u8]) -> &str {
 }
 
 fn push_u64(out: &mut Vec<u8>, v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(crate::core::decimal::Decimal::new(v, 0).as_str().as_bytes());
 }
 
 /// A key or prefix as an S3 canonical path: every byte but unreserved ones and `/` as `%XX`.

@@ -41,19 +41,7 @@ pub fn unique_put_key(template: &str, run_id: &str, agent: usize, worker: usize,
 
 /// Append `v` in decimal.
 fn push_dec(out: &mut String, v: u64) {
-    let mut digits = [0u8; 20];
-    let (mut i, mut v) = (digits.len(), v);
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    out.push_str(crate::core::decimal::Decimal::new(v, 0).as_str());
 }
 
 /// Key of a new directory made by MKDIR in `parent` (a key ending in `/`, or empty for the
