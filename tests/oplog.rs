@@ -106,7 +106,9 @@ workload:
     for _ in 0..3 {
         let dir = run(&cfg, tmp.path());
         let log = Log::read(&dir.join("oplog.tsv.zst"));
-        let stage = meta(&dir)["stages"].as_array().unwrap().iter().find(|s| s["type"] == "workload").cloned().unwrap();
+        let meta = meta(&dir);
+        let stage_of = |kind: &str| meta["stages"].as_array().unwrap().iter().find(|s| s["type"] == kind).unwrap();
+        let stage = stage_of("workload");
         let wall = stage["wall_s"].as_f64().unwrap();
         let name = stage["name"].as_str().unwrap().to_string();
         let span = log.span_s(&name);
@@ -115,7 +117,7 @@ workload:
         assert!(span <= wall + 2e-6, "requests span {span:.6} s, the wall is {wall:.6} s");
         assert!(wall >= 0.999, "a 1 s workload measured over {wall:.6} s");
         // The prepare (the first time: later runs find the objects) the same way.
-        let prep = meta(&dir)["stages"].as_array().unwrap().iter().find(|s| s["type"] == "prepare").cloned().unwrap();
+        let prep = stage_of("prepare");
         let pname = prep["name"].as_str().unwrap().to_string();
         if log.count("PUT", &pname) > 0 {
             assert_eq!(log.count("PUT", &pname), 200);

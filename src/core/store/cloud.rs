@@ -113,7 +113,8 @@ pub(super) fn open(uri: &str, loc: &Location, opts: &StorageOptions) -> Result<A
                 .with_retry(retry(opts))
                 .build()
                 .map_err(build_err)?;
-            fast = s3_data_path(endpoint.as_deref(), bucket, opts, allow_http, &shown);
+            fast = s3_data_path(endpoint.as_deref(), bucket, opts, allow_http, &shown)
+                .map(|f| f.with_unsigned_payload(unsigned));
             (Arc::new(s), prefix.clone(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
         }
         Location::Azure { account, container, prefix } => {
@@ -219,8 +220,7 @@ fn s3_data_path(
     let ep = Endpoint { authority: &authority, bucket, path_style: opts.path_style.unwrap_or(true) };
     let timeout = opts.request_timeout.unwrap_or(Duration::from_secs(30));
     let http = S3Http::new(ep, region, creds, timeout, shown.to_string(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
-    let unsigned = opts.unsigned_payload.unwrap_or_else(|| env_true("AWS_UNSIGNED_PAYLOAD"));
-    Some(http.with_blocking(opts.s3_client == S3Client::Threads).with_unsigned_payload(unsigned))
+    Some(http.with_blocking(opts.s3_client == S3Client::Threads))
 }
 
 impl CloudBackend {
