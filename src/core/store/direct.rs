@@ -2,7 +2,6 @@
 //! per-thread buffer aligned to [`ALIGN`] bytes, plus the checks that a directory's file system
 //! really does direct I/O. Linux only. Must not fall back to buffered I/O silently.
 
-use std::alloc::{self, Layout};
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -10,68 +9,29 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::ptr::NonNull;
 
 use super::buffered::close_checked;
+use super::pagebuf::PageBuf;
 
 /// Alignment of buffers, offsets and lengths for O_DIRECT (bytes). 4096 also satisfies devices
 /// with 512-byte logical blocks.
-pub(super) const ALIGN: usize = 4096;
+pub(super) const ALIGN: usize = super::pagebuf::PAGE;
 /// Size of one aligned transfer (bytes); objects larger than this move in several requests.
 const CHUNK: usize = 1024 * 1024;
 
-/// A heap buffer of `CHUNK` bytes aligned to `ALIGN`, zeroed on allocation.
-struct AlignedBuf {
-    ptr: NonNull<u8>,
-}
-
-impl AlignedBuf {
-    fn layout() -> io::Result<Layout> {
-        Layout::from_size_align(CHUNK, ALIGN).map_err(io::Error::other)
-    }
-
-    fn new() -> io::Result<Self> {
-        let layout = Self::layout()?;
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc_zeroed(layout) };
-        NonNull::new(raw)
-            .map(|ptr| AlignedBuf { ptr })
-            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "cannot allocate an O_DIRECT buffer"))
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` points to CHUNK initialised (zeroed) bytes owned by `self`, and the
-        // `&mut self` borrow makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), CHUNK) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        if let Ok(layout) = Self::layout() {
-            // SAFETY: allocated in `new` with this same layout, freed once.
-            unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) }
-        }
-    }
-}
-
 thread_local! {
-    static BUF: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
+    static BUF: RefCell<PageBuf> = const { RefCell::new(PageBuf::empty()) };
 }
 
-/// Run `f` with this thread's aligned buffer (a private one if the thread's is in use).
+/// Run `f` with this thread's aligned buffer of `CHUNK` bytes (a private one if the thread's is
+/// in use).
 fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
     BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut slot) => {
-            if slot.is_none() {
-                *slot = Some(AlignedBuf::new()?);
-            }
-            match slot.as_mut() {
-                Some(buf) => f(buf.as_mut_slice()),
-                None => f(AlignedBuf::new()?.as_mut_slice()),
-            }
+        Ok(mut buf) => {
+            buf.grow(CHUNK)?;
+            f(&mut buf)
         }
-        Err(_) => f(AlignedBuf::new()?.as_mut_slice()),
+        Err(_) => f(&mut PageBuf::zeroed(CHUNK)?),
     })
 }
 

@@ -16,6 +16,7 @@ mod cloud;
 mod direct;
 mod errmap;
 mod local;
+mod pagebuf;
 mod s3http;
 mod s3wire;
 mod sigv4;
