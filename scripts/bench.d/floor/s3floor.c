@@ -44,7 +44,6 @@ struct req {
 };
 
 struct worker {
-    pthread_t tid;
     int index;
     int fds[MAX_EP];
     int next;     /* the endpoint of the request in flight */

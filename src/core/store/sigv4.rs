@@ -11,6 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use ring::{digest, hmac};
 
+use crate::core::decimal::Decimal;
+
 /// Static credentials (from the environment, as object_store reads them).
 pub(super) struct Credentials {
     pub access_key: String,
@@ -154,11 +156,9 @@ pub(super) fn amz_date(secs: u64) -> [u8; 16] {
     let (y, m, d) = crate::core::oplog::civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     let mut out = *b"00000000T000000Z";
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+    // Every field fits its width: the year is clamped, the others are below 100.
+    let mut put = |at: usize, width: usize, v: u64| {
+        out[at..at + width].copy_from_slice(Decimal::new(v, width).as_str().as_bytes());
     };
     put(0, 4, y.clamp(0, 9999) as u64);
     put(4, 2, m as u64);
@@ -192,7 +192,7 @@ pub(super) fn as_str(b: &[u8]) -> &str {
 }
 
 fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(crate::core::decimal::Decimal::new(v, 0).as_str().as_bytes());
+    out.extend_from_slice(Decimal::new(v, 0).as_str().as_bytes());
 }
 
 /// A key or prefix as an S3 canonical path: every byte but unreserved ones and `/` as `%XX`.
