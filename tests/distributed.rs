@@ -287,9 +287,11 @@ fn rejected_config_names_the_agent_and_touches_nothing() {
     assert!(text(&p).contains("clock offset "), "{}", text(&p));
 }
 
+/// A GET workload of `secs` seconds. With blocking reads (`io_engine: sync`): the tests watch
+/// an agent's progress in its `rchar` (`Agent::wait_for_reads`), which io_uring reads do not add to.
 fn long_run_yaml(data: &Path, agents: &str, secs: u64) -> String {
     format!(
-        "target: \"file://{d}/\"\nduration: {secs}s\nconcurrency: 2\ndistributed:\n  start_delay: 1\n{agents}\
+        "target: \"file://{d}/\"\nduration: {secs}s\nconcurrency: 2\nstorage:\n  io_engine: sync\ndistributed:\n  start_delay: 1\n{agents}\
 prepare:\n  ensure_objects:\n    - base_uri: \"x/\"\n      count: 20\n      size_spec: 4KiB\nworkload:\n  - op: get\n    path: \"x/*\"\n",
         d = data.display()
     )

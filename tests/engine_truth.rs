@@ -256,3 +256,53 @@ async fn a_streaming_run_keeps_no_rows_but_streams_them_all() {
     assert!(totals > 0);
     assert_eq!(seen.ops.load(Ordering::Relaxed), totals, "every operation of every phase was in a streamed row");
 }
+
+fn rchar() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines().find_map(|l| l.strip_prefix("rchar:")).and_then(|v| v.trim().parse().ok()).unwrap()
+}
+
+/// A GET-only file:// workload runs on io_uring threads by default and with blocking reads with
+/// `io_engine: sync`; both count every GET with its bytes. Which one ran is told by the
+/// process's `rchar` (bytes through read system calls), which io_uring reads do not add to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_gets_run_on_io_uring_unless_sync_and_count_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = sai3::core::store::uring::available();
+    for engine in ["auto", "sync"] {
+        let yaml = format!(
+            "target: \"file://{}/\"\nduration: 1s\nconcurrency: 6\nstorage:\n  io_engine: {engine}\n\
+             prepare:\n  ensure_objects:\n    - base_uri: \"data/\"\n      count: 60\n      size_spec: 12KiB\n\
+             workload:\n  - op: get\n    path: \"data/*\"\n    weight: 3\n  - op: get\n    path: \"data/*\"\n    weight: 1\n    range: {{length: 1000, offset: 500}}\n",
+            dir.path().display()
+        );
+        let before = rchar();
+        let rep = run_yaml(&yaml, 200).await;
+        let read_calls = rchar() - before;
+        let wl = rep.workload.as_ref().expect("workload ran");
+        assert_eq!(wl.totals.total_errors(), 0, "{engine}: {:?}", wl.totals.errors);
+        let g = wl.totals.op_total(OpKind::Get).unwrap();
+        assert!(g.count > 1000, "{engine}: {} GETs", g.count);
+        // Whole objects of 12 KiB and ranges of 1000 bytes: the bytes say how many of each.
+        let whole = (g.bytes - g.count * 1000) / (12288 - 1000);
+        let ranged = g.count - whole;
+        assert_eq!(whole * 12288 + ranged * 1000, g.bytes, "{engine}: every GET read all it asked for");
+        assert!(whole > ranged, "{engine}: weights 3:1 ({whole} whole, {ranged} ranged)");
+        let from_rows: u64 = rep
+            .intervals
+            .iter()
+            .map(Result::unwrap)
+            .filter(|r| &*r.stage.name == "workload")
+            .map(|r| r.op_count(OpKind::Get))
+            .sum();
+        assert_eq!(from_rows, g.count, "{engine}: the intervals sum to the total");
+        if engine == "auto" && ring.is_ok() {
+            assert!(read_calls < g.bytes / 10, "io_uring reads: {read_calls} bytes by read calls for {} read", g.bytes);
+        } else {
+            assert!(read_calls >= g.bytes, "blocking reads: {read_calls} bytes by read calls for {} read", g.bytes);
+        }
+    }
+    if let Err(why) = ring {
+        eprintln!("io_uring not checked: {why}");
+    }
+}

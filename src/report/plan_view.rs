@@ -91,6 +91,9 @@ pub fn describe(plan: &Plan, agent_index: Option<usize>) -> String {
     if plan.storage.page_cache != crate::core::config::PageCache::Auto {
         let _ = writeln!(s, "Page cache: {} (file:// reads)", plan.storage.page_cache.name());
     }
+    if plan.storage.io_engine == crate::core::config::IoEngine::Sync {
+        let _ = writeln!(s, "I/O engine: sync (file:// GETs with blocking calls, a thread per worker)");
+    }
     let total: u64 = plan.workload.iter().filter(|o| o.concurrency.is_none()).map(|o| u64::from(o.weight)).sum();
     if !plan.workload.is_empty() {
         let _ = writeln!(s, "Workload:");

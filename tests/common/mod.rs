@@ -336,7 +336,9 @@ impl Agent {
         self.run.wait_for_stderr(needle, within)
     }
 
-    /// Wait until the agent has read 64 KiB more (its GETs, once the workload runs).
+    /// Wait until the agent has read 64 KiB more (its GETs, once the workload runs) with read
+    /// system calls (`rchar`: io_uring reads are not in it — run such a workload with
+    /// `io_engine: sync`).
     pub fn wait_for_reads(&self) {
         let from = bytes_read(self.run.pid());
         wait_for(PATIENCE, "the agent to read 64 KiB of objects", || bytes_read(self.run.pid()) >= from + 64 * 1024);

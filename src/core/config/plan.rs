@@ -390,6 +390,8 @@ pub struct StorageOptions {
     pub page_cache: PageCache,
     /// `storage.s3_client`: which client carries S3 GETs and PUTs.
     pub s3_client: S3Client,
+    /// `storage.io_engine`: how `file://` GETs reach the kernel.
+    pub io_engine: IoEngine,
     /// `storage.unsigned_payload`: S3 PUTs send `UNSIGNED-PAYLOAD` instead of the body's
     /// SHA-256 (None: `AWS_UNSIGNED_PAYLOAD`, else signed).
     pub unsigned_payload: Option<bool>,
@@ -405,6 +407,16 @@ pub enum S3Client {
     ObjectStore,
     /// As `auto`, over blocking sockets from workers with an OS thread each.
     Threads,
+}
+
+/// `storage.io_engine`: `auto` runs a workload whose every request is a `file://` GET on io_uring
+/// threads when the kernel allows it (`exec::placement::Placement::Rings`), everything else
+/// with blocking system calls on a thread per worker; `sync` always the latter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoEngine {
+    #[default]
+    Auto,
+    Sync,
 }
 
 /// `storage.page_cache`: what `file://` GETs tell the kernel about the file they read.

@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::cpu::CpuSampler;
 use super::outcome::{CpuSample, IntervalRow, PhaseResult, StageTag};
-use super::placement::{make_private, Placement};
+use super::placement::{make_private, make_private_credentials, Placement};
 use super::rows::RowSink;
 use super::run::RunObserver;
 use super::spill::{Rows, SpillStore};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::oplog::OpLog;
+use crate::core::store::uring;
 
 /// The per-worker body of a phase.
 pub trait PhaseJob: Send + Sync + 'static {
@@ -252,60 +253,93 @@ fn spawn_workers(
     finished_at: &Arc<OnceLock<Instant>>,
     gate: &tokio::sync::watch::Receiver<bool>,
 ) {
-    for (w, rec) in recorders.iter().enumerate() {
+    // Each worker's run: the gate, then the job's worker, then its count as finished.
+    let runs = recorders.iter().enumerate().map(|(w, rec)| {
         let mut gate = gate.clone();
-        let opened = async move {
-            // An error (the phase went away) opens it too: the worker then finds the stop.
-            let _ = gate.wait_for(|open| *open).await;
-        };
         let job = job.clone();
         let rec = rec.clone();
-        let (remaining_outer, done_outer) = (remaining.clone(), done.clone());
         let remaining = remaining.clone();
         let done = done.clone();
         let at = finished_at.clone();
-        let finish = move || {
+        async move {
+            // An error (the phase went away) opens it too: the worker then finds the stop.
+            let _ = gate.wait_for(|open| *open).await;
+            job.worker(w, rec).await;
             if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 let _ = at.set(Instant::now());
                 done.notify_one();
             }
-        };
-        let placement = spec.placement;
-        if placement != Placement::Tasks {
-            let spawned = std::thread::Builder::new().name(format!("sai3-w{w}")).spawn(move || {
-                if placement == Placement::PrivateThreads {
-                    make_private();
-                }
-                match placement.worker_runtime() {
-                    Ok(rt) => {
-                        rt.block_on(async move {
-                            opened.await;
-                            job.worker(w, rec).await
-                        });
-                        // The worker is done when its future is: the runtime's teardown is not
-                        // part of the phase.
-                        finish();
-                        drop(rt);
-                    }
-                    Err(e) => {
-                        eprintln!("sai3: worker {w} could not start its runtime: {e}");
-                        finish();
-                    }
-                }
-            });
-            if let Err(e) = spawned {
-                eprintln!("sai3: could not start worker thread {w}: {e}");
-                // The closure (and its `finish`) was dropped: count the worker as finished here.
-                if remaining_outer.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    done_outer.notify_one();
+        }
+    });
+    let placement = spec.placement;
+    if placement == Placement::Tasks {
+        for run in runs {
+            tokio::spawn(run);
+        }
+        return;
+    }
+    // The workers of each thread (thread t: workers t, t + n, t + 2n, ...).
+    let n = placement.threads(recorders.len());
+    let mut groups: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+    for (w, run) in runs.enumerate() {
+        groups[w % n].push(run);
+    }
+    for (t, group) in groups.into_iter().enumerate() {
+        let count = group.len();
+        // Counts `count` workers as finished (they could not run).
+        let give_up = {
+            let (remaining, done) = (remaining.clone(), done.clone());
+            move |why: &str| {
+                eprintln!("sai3: worker thread {t} {why}");
+                if remaining.fetch_sub(count, Ordering::AcqRel) == count {
+                    done.notify_one();
                 }
             }
-        } else {
-            tokio::spawn(async move {
-                opened.await;
-                job.worker(w, rec).await;
-                finish();
+        };
+        let on_error = give_up.clone();
+        let spawned = std::thread::Builder::new().name(format!("sai3-w{t}")).spawn(move || {
+            match placement {
+                Placement::PrivateThreads => make_private(),
+                Placement::Rings => make_private_credentials(),
+                _ => {}
+            }
+            let rt = match placement.worker_runtime() {
+                Ok(rt) => rt,
+                Err(e) => return on_error(&format!("could not start its runtime: {e}")),
+            };
+            rt.block_on(async move {
+                if placement != Placement::Rings {
+                    for run in group {
+                        run.await;
+                    }
+                    return;
+                }
+                // Without a ring the workers read with blocking calls (the same results).
+                let driver = match uring::install(group.len()) {
+                    Ok(()) => Some(tokio::spawn(uring::drive())),
+                    Err(e) => {
+                        eprintln!(
+                            "sai3: worker thread {t} has no io_uring ({e}); its workers read with blocking calls"
+                        );
+                        None
+                    }
+                };
+                let tasks: Vec<_> = group.into_iter().map(tokio::spawn).collect();
+                for task in tasks {
+                    let _ = task.await;
+                }
+                if let Some(d) = driver {
+                    d.abort();
+                }
+                uring::uninstall();
             });
+            // The workers are done when their futures are: the runtime's teardown is not part
+            // of the phase.
+            drop(rt);
+        });
+        if let Err(e) = spawned {
+            // Its workers were dropped with the closure: count them here.
+            give_up(&format!("could not start: {e}"));
         }
     }
 }

@@ -23,6 +23,12 @@ pub enum Placement {
     /// An OS thread each, with a private descriptor table and credentials: every backend opens
     /// and closes its own descriptors per request and shares none (local file systems).
     PrivateThreads,
+    /// As many OS threads as the process may use cores (at most one per worker), the workers
+    /// spread over them as tasks, each thread with private credentials and an io_uring through
+    /// which its workers' GETs go (`store/uring.rs`): a phase whose every request is a
+    /// `file://` GET, when the kernel allows io_uring and `storage.io_engine` is not `sync`.
+    /// The files are opened into the ring's own table: no descriptor of the process's is used.
+    Rings,
 }
 
 impl Placement {
@@ -53,6 +59,18 @@ impl Placement {
         };
         b.build()
     }
+
+    /// How many threads carry `workers` workers: one each, or for [`Placement::Rings`] one per
+    /// core the process may use (none idle).
+    pub fn threads(self, workers: usize) -> usize {
+        match self {
+            Placement::Rings => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                cores.min(workers).max(1)
+            }
+            _ => workers,
+        }
+    }
 }
 
 /// Give the calling thread a private copy of the process's descriptor table and of its
@@ -63,11 +81,18 @@ impl Placement {
 /// the thread ends.
 pub fn make_private() {
     // SAFETY: unshare(CLONE_FILES) only replaces the calling thread's descriptor table by a copy;
-    // the prctl calls read and rewrite the calling thread's "keep capabilities" flag with the
-    // value it has (no change of privilege), which makes the kernel give the thread a private
+    // it touches no memory of ours.
+    unsafe { libc::unshare(libc::CLONE_FILES) };
+    make_private_credentials();
+}
+
+/// The credentials half of [`make_private`]: a ring thread opens into its ring's own file table
+/// and keeps the process's descriptor table (its runtime's I/O driver is woken through it).
+pub fn make_private_credentials() {
+    // SAFETY: the prctl calls read and rewrite the calling thread's "keep capabilities" flag with
+    // the value it has (no change of privilege), which makes the kernel give the thread a private
     // copy of its credentials. Neither touches memory of ours.
     unsafe {
-        libc::unshare(libc::CLONE_FILES);
         let keep = libc::prctl(libc::PR_GET_KEEPCAPS, 0, 0, 0, 0);
         if keep >= 0 {
             libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0);

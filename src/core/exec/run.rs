@@ -12,12 +12,13 @@ use super::command::{run_command, CommandEnv};
 use super::keys::Written;
 use super::outcome::{AgentReport, IntervalRow, PhaseResult, StageOutcome, StageReport, StageTag};
 use super::phase::{run_phase, PhaseOutput, PhaseSpec};
+use super::placement::Placement;
 use super::prepare::{self, Created};
 use super::replay::{self, ReplayJob};
 use super::stores::{open_stores, Stores};
 use super::workload::{self as wl, WorkloadJob};
-use crate::core::config::{PathSelection, Plan, StageKind, TreeCreationMode};
-use crate::core::store::StoreError;
+use crate::core::config::{IoEngine, PathSelection, Plan, StageKind, TreeCreationMode};
+use crate::core::store::{uring, StoreError};
 
 /// Why a run could not start or had to stop. `is_usage()` errors happen before any data is
 /// written by the workload (exit code 2).
@@ -477,6 +478,13 @@ impl Runner {
                 let mut spec = self.spec(tag.clone(), workers, token.clone());
                 spec.warmup = Some(warmup).filter(|w| !w.is_zero());
                 spec.start_at = gated;
+                if spec.placement == Placement::PrivateThreads
+                    && self.plan.storage.io_engine == IoEngine::Auto
+                    && job.ring_ready()
+                    && uring::available().is_ok()
+                {
+                    spec.placement = Placement::Rings;
+                }
                 job.arm(duration, self.opts.grace, spec.cancel.clone());
                 let shown = Some(duration).filter(|d| *d != Duration::MAX);
                 self.opts.observer.on_phase_start(&PhaseStart {

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use parking_lot::RwLock;
 
 use super::errmap::io_error;
-use super::{buffered, direct, Backend, ObjectInfo, Sink, StoreError};
+use super::{buffered, direct, uring, Backend, ObjectInfo, Sink, StoreError};
 use crate::core::config::PageCache;
 
 thread_local! {
@@ -22,19 +22,22 @@ thread_local! {
     static PATH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Write the path of `key` under `root` into `buf`, NUL-terminated (see [`with_path`]).
+fn build_path(buf: &mut Vec<u8>, root: &Path, key: &str) {
+    buf.clear();
+    buf.extend_from_slice(root.as_os_str().as_bytes());
+    if !buf.is_empty() && buf.last() != Some(&b'/') {
+        buf.push(b'/');
+    }
+    buf.extend_from_slice(key.trim_start_matches('/').as_bytes());
+    buf.push(0);
+}
+
 /// Call `f` with the path of `key` under `root` (what `root.join(key without leading '/')`
 /// gives) and the same path NUL-terminated for the system call (an error if the key holds a NUL
 /// byte), both built in the thread's reused buffer: a GET allocates and copies no path.
 fn with_path<T>(root: &Path, key: &str, f: impl FnOnce(&Path, io::Result<&CStr>) -> T) -> T {
-    let build = |buf: &mut Vec<u8>| {
-        buf.clear();
-        buf.extend_from_slice(root.as_os_str().as_bytes());
-        if !buf.is_empty() && buf.last() != Some(&b'/') {
-            buf.push(b'/');
-        }
-        buf.extend_from_slice(key.trim_start_matches('/').as_bytes());
-        buf.push(0);
-    };
+    let build = |buf: &mut Vec<u8>| build_path(buf, root, key);
     let call = |buf: &Vec<u8>| {
         let path = Path::new(OsStr::from_bytes(&buf[..buf.len() - 1]));
         let c = CStr::from_bytes_with_nul(buf)
@@ -89,6 +92,49 @@ impl LocalBackend {
         std::fs::create_dir_all(parent)?;
         self.dirs.write().insert(parent.to_path_buf());
         Ok(())
+    }
+
+    /// Whether this thread reads through its io_uring (`uring.rs`): `file://` without a page
+    /// cache hint, on a ring thread.
+    fn on_ring(&self) -> bool {
+        !self.direct && self.page_cache == PageCache::Auto && uring::active()
+    }
+
+    /// The read of [`Self::do_read`] as a linked open/read/close on the thread's ring: a whole
+    /// object of `known` size in one read of one byte more (exactly `known` bytes back is all of
+    /// it, see `buffered::read_loop`; any other count reads it again with blocking calls, as the
+    /// file is now), or `range` in one read. Blocking calls too when the ring has no room.
+    async fn ring_read(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+        known: Option<u64>,
+        sink: Option<Sink<'_>>,
+    ) -> Result<u64, StoreError> {
+        let (off, len) = match (range, known) {
+            (Some((off, len)), _) => (off, len),
+            (None, Some(size)) => (0, size + 1),
+            (None, None) => return self.do_read(key, range, known, sink),
+        };
+        let ticket = match uring::read(|buf| build_path(buf, &self.root, key), off, len) {
+            Some(Ok(t)) => t,
+            None => return self.do_read(key, range, known, sink),
+            Some(Err(e)) => return Err(io_error("GET", &self.path(key), e)),
+        };
+        let filled = ticket.await.map_err(|e| io_error("GET", &self.path(key), e))?;
+        let n = filled.len() as u64;
+        if range.is_none() && Some(n) != known {
+            drop(filled);
+            return self.do_read(key, range, known, sink);
+        }
+        if let Some(sink) = sink {
+            filled.with(|d| {
+                if !d.is_empty() {
+                    sink(off, d)
+                }
+            });
+        }
+        Ok(n)
     }
 
     /// `known`: the size the object was listed with, for a whole-object read (see
@@ -356,6 +402,9 @@ impl Backend for LocalBackend {
         range: Option<(u64, u64)>,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        if range.is_some_and(|(_, len)| len <= uring::MAX_READ) && self.on_ring() {
+            return Box::pin(self.ring_read(key, range, None, sink));
+        }
         Box::pin(std::future::ready(self.do_read(key, range, None, sink)))
     }
     fn read_sized<'a>(
@@ -364,6 +413,9 @@ impl Backend for LocalBackend {
         size: u64,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        if size < uring::MAX_READ && self.on_ring() {
+            return Box::pin(self.ring_read(key, None, Some(size), sink));
+        }
         Box::pin(std::future::ready(self.do_read(key, None, Some(size), sink)))
     }
     fn read_inline(
@@ -373,7 +425,18 @@ impl Backend for LocalBackend {
         known: Option<u64>,
         sink: &mut Option<Sink<'_>>,
     ) -> Option<Result<u64, StoreError>> {
+        let ring_sized = match (range, known) {
+            (Some((_, len)), _) => len <= uring::MAX_READ,
+            (None, Some(size)) => size < uring::MAX_READ,
+            (None, None) => false,
+        };
+        if ring_sized && self.on_ring() {
+            return None;
+        }
         Some(self.do_read(key, range, known, sink.take()))
+    }
+    fn ring_reads(&self) -> bool {
+        !self.direct && self.page_cache == PageCache::Auto
     }
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(self.do_put(key, &data)))

@@ -21,6 +21,7 @@ mod s3http;
 mod s3wire;
 mod sigv4;
 mod uri;
+pub mod uring;
 
 pub use buffered::Sink;
 pub(crate) use errmap::chain_text;
@@ -172,6 +173,11 @@ pub trait Backend: Send + Sync {
     /// and keeps none between requests (local file systems): a worker thread may then have a
     /// private descriptor table (`exec::placement`). Pooled connections are shared: false.
     fn own_descriptors(&self) -> bool {
+        false
+    }
+    /// True when a worker on a ring thread (`exec::placement`) reads through the thread's
+    /// io_uring (`uring.rs`): `file://` without a page-cache hint.
+    fn ring_reads(&self) -> bool {
         false
     }
     /// Check, before any I/O of the run, that the endpoint is reachable and (if `write`) writable.

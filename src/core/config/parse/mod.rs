@@ -112,6 +112,7 @@ const STORAGE_KEYS: &[&str] = &[
     "page_cache",
     "s3_client",
     "unsigned_payload",
+    "io_engine",
 ];
 const SCHEMES: &[&str] = &["file", "direct", "s3", "az", "gs"];
 /// S3 refuses multipart parts below this (except the last).
@@ -730,6 +731,8 @@ pub fn build(root: &Value, text: &str, source: Option<&std::path::Path>, ctx: &m
                 [("auto", S3Client::Auto), ("object_store", S3Client::ObjectStore), ("threads", S3Client::Threads)];
             s.s3_client = ctx.choice(o.get("s3_client"), &o.at("s3_client"), &clients).unwrap_or_default();
             s.unsigned_payload = ctx.boolean(o.get("unsigned_payload"), &o.at("unsigned_payload"));
+            let engines = [("auto", IoEngine::Auto), ("sync", IoEngine::Sync)];
+            s.io_engine = ctx.choice(o.get("io_engine"), &o.at("io_engine"), &engines).unwrap_or_default();
         }
     }
 

@@ -24,7 +24,7 @@ use super::stores::Stores;
 use crate::core::config::{PartSpec, Plan, RangeSpec, SizeSpec};
 use crate::core::metrics::{Snapshot, WorkerRecorder};
 use crate::core::oplog::{error_text, OpRecord};
-use crate::core::store::{Cursor, Endpoint, Store, StoreError};
+use crate::core::store::{uring, Cursor, Endpoint, Store, StoreError};
 use crate::core::workload::{
     glob_match, list_prefix, sample_size, sharded, unique_dir_key, unique_put_key, worker_seed, Arrival, Generator,
     OpMix, Schedule,
@@ -380,6 +380,18 @@ impl WorkloadJob {
         let _ = self.arming.set((duration, grace, cancel));
     }
 
+    /// Whether every request of the workload is a GET its store can do through a ring thread's
+    /// io_uring (`Placement::Rings`): whole-object or ranged reads of `file://` without a page
+    /// cache hint. Anything else would block the other workers of its thread.
+    pub fn ring_ready(&self) -> bool {
+        !self.ops.is_empty()
+            && self.ops.iter().all(|op| {
+                op.kind == OpKind::Get
+                    && op.parts.is_none()
+                    && op.store.endpoints.iter().all(|e| e.backend.ring_reads())
+            })
+    }
+
     /// What this stage's PUTs and MKDIRs made and its DELETEs and RMDIRs of written ones removed.
     pub fn made(&self) -> Made {
         std::mem::take(&mut *self.made.lock())
@@ -470,6 +482,7 @@ impl WorkloadJob {
             Schedule::new(self.workers as f64 / r, w as f64 / r, self.arrival, worker_seed(self.seed, self.agent, w, 2))
         });
         let open_loop = schedule.is_some();
+        let on_ring = uring::active();
         // Closed loop: the end of the previous request is the time the next one is chosen (the
         // clock is read twice per request: when it starts and when it ends).
         let mut now = Instant::now();
@@ -546,6 +559,9 @@ impl WorkloadJob {
                 // never touches the token.
                 result = match self.once_inline(op, ep, &pick, check, &first) {
                     Some(r) => r,
+                    // A ring thread's requests are local file reads (`Placement::Rings`): like
+                    // the inline ones, nothing to abandon, and the shared token is not touched.
+                    None if on_ring => self.once(op, ep, &pick, check, &first).await,
                     None => tokio::select! {
                         biased;
                         r = self.once(op, ep, &pick, check, &first) => r,
