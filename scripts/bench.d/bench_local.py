@@ -25,7 +25,9 @@ KINDS = {
 }
 NOTES = {"fio-read": f"fio: {W} jobs x {PER_JOB} files each, kept open (no open/close per read): an upper bound",
          "floor-get": "floor: open, one read, close per GET, nothing else",
-         "floor-put": "floor: open(O_CREAT|O_TRUNC), one write, close per PUT of a new file, nothing else"}
+         "floor-put": "floor: open(O_CREAT|O_TRUNC), one write, close per PUT of a new file, nothing else",
+         "floor-uring": "the same GET as one io_uring chain (open into the ring's file table, read, close), "
+                        "a thread's chains submitted together, nothing else"}
 # The floor's threads each have a private descriptor table and credentials, as processes do
 # (floor.c); FLOOR_SHARED=1 in the environment keeps them shared.
 SHARED = os.environ.get("FLOOR_SHARED", "0") not in ("", "0")
@@ -185,7 +187,30 @@ def build_floor(work):
         sys.exit("bench-local: no C compiler (cc) for the floor; install gcc (scripts/bench-local.sh does)")
     exe = os.path.join(work, "floor")
     subprocess.run([cc, "-O2", "-pthread", "-o", exe, os.path.join(HERE, "floor", "floor.c")], check=True)
-    return exe
+    ur = os.path.join(work, "floor_uring")
+    subprocess.run([cc, "-O2", "-pthread", "-o", ur, os.path.join(HERE, "floor", "floor_uring.c")], check=True)
+    return dict(floor=exe, uring=ur)
+
+
+def floor_uring_run(exe, root, secs, kind, work, rnd=0):
+    """The GET floor through io_uring, as sai3's ring threads do it: one thread per core, the 16
+    requests spread over them, each a linked open/read/close chain; None when io_uring is refused."""
+    k = KINDS[kind]
+    threads = min(CORES, W)
+    depth = -(-W // threads)
+    cmd = [exe, os.path.join(root, k["data"]), str(k["kib"] * 1024), str(threads), str(depth), str(secs)]
+    log = os.path.join(work, f"floor-uring-{kind}-{rnd}.log")
+    rc, cpu, wall = run_measured(cmd, log)
+    if rc == 2:
+        return None
+    if rc != 0:
+        sys.exit(f"floor_uring {kind} failed (exit {rc}); see {log}")
+    line = [l for l in open(log) if l.startswith("mode=")][-1]
+    f = dict(kv.split("=") for kv in line.split())
+    ops, elapsed = int(f["ops"]), float(f["elapsed"])
+    return dict(ops_s=ops / elapsed, mib_s=ops * k["kib"] / 1024 / elapsed, p50=None, p99=None,
+                cpu_us=cpu * 1e6 / max(ops, 1), cores=cpu / wall, ref=True,
+                note=f"{NOTES['floor-uring']} ({threads} threads x {depth} in flight)")
 
 
 def floor_run(floor, root, secs, kind, work, rnd=0):
@@ -232,21 +257,22 @@ def show(kind, title, best, rounds):
             print(f"  round {i} (ops/s, cores used): " + " / ".join(
                 f"{name} {r['ops_s']:,.0f} ({r['cores']:.2f}{' STARVED' if flag(r) else ''})" for name, r in rnd.items()))
         print("  best round of each tool:")
-    print(f"  {'':8}{'ops/s':>12}{'MiB/s':>10}{'p50 us':>10}{'p99 us':>10}{'CPU us/op':>11}{'cores':>7}")
+    print(f"  {'':12}{'ops/s':>12}{'MiB/s':>10}{'p50 us':>10}{'p99 us':>10}{'CPU us/op':>11}{'cores':>7}")
     num = lambda v: f"{v:10,.1f}" if v is not None else f"{'-':>10}"
     for name, r in best.items():
-        print(f"  {name:8}{r['ops_s']:12,.0f}{r['mib_s']:10,.1f}{num(r['p50'])}{num(r['p99'])}{r['cpu_us']:11,.1f}"
+        print(f"  {name:12}{r['ops_s']:12,.0f}{r['mib_s']:10,.1f}{num(r['p50'])}{num(r['p99'])}{r['cpu_us']:11,.1f}"
               f"{r['cores']:7.2f}   {r['note']}{flag(r)}")
-    if len(rounds) > 1 and "floor" in rounds[0]:
-        # The ratio of each round's adjacent sai3 and floor runs, and their median: less
-        # exposed to the host's drift than the ratio of each tool's best round.
-        ops = sorted(ratio(r["sai3"]["ops_s"], r["floor"]["ops_s"]) for r in rounds)
-        cpu = sorted(ratio(r["sai3"]["cpu_us"], r["floor"]["cpu_us"]) for r in rounds)
-        med = lambda v: v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-        print(f"  sai3/floor per round (adjacent runs): ops/s {', '.join(f'{x:.2f}' for x in ops)} "
-              f"(median {med(ops):.2f}x); CPU per op {', '.join(f'{x:.2f}' for x in cpu)} (median {med(cpu):.2f}x)")
+    for fl in ("floor", "floor-uring"):
+        if len(rounds) > 1 and fl in rounds[0]:
+            # The ratio of each round's adjacent sai3 and floor runs, and their median: less
+            # exposed to the host's drift than the ratio of each tool's best round.
+            ops = sorted(ratio(r["sai3"]["ops_s"], r[fl]["ops_s"]) for r in rounds)
+            cpu = sorted(ratio(r["sai3"]["cpu_us"], r[fl]["cpu_us"]) for r in rounds)
+            med = lambda v: v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+            print(f"  sai3/{fl} per round (adjacent runs): ops/s {', '.join(f'{x:.2f}' for x in ops)} "
+                  f"(median {med(ops):.2f}x); CPU per op {', '.join(f'{x:.2f}' for x in cpu)} (median {med(cpu):.2f}x)")
     s = best["sai3"]
-    for ref in ("fio", "floor"):
+    for ref in ("fio", "floor", "floor-uring"):
         if ref in best:
             r = best[ref]
             print(f"  sai3/{ref}: {ratio(s['ops_s'], r['ops_s']):.2f}x ops/s, {ratio(s['cpu_us'], r['cpu_us']):.2f}x CPU per op"
@@ -325,16 +351,26 @@ def main():
                     remove(os.path.join(root, "new"))
 
                 def run_floor():
-                    r["floor"] = floor_run(floor, root, secs, kind, work, rnd)
+                    r["floor"] = floor_run(floor["floor"], root, secs, kind, work, rnd)
                     remove(os.path.join(root, "floorput"))
 
+                def run_floor_uring():
+                    u = floor_uring_run(floor["uring"], root, secs, kind, work, rnd)
+                    if u is not None:
+                        r["floor-uring"] = u
+
                 r = {}
-                pair = [run_sai3, run_floor] if KINDS[kind]["floor"] else [run_sai3]
-                for run in pair if rnd % 2 == 0 else reversed(pair):
+                runs = [run_sai3]
+                if KINDS[kind]["floor"]:
+                    runs.append(run_floor)
+                if KINDS[kind]["floor"] == "get":
+                    runs.append(run_floor_uring)
+                # Each tool first in turn, each run adjacent to sai3's in some rounds.
+                for run in runs[rnd % len(runs):] + runs[:rnd % len(runs)]:
                     run()
                 r["fio"] = fio_run(root, secs, kind, work, rnd)
                 remove(os.path.join(root, "fio1m"))
-                rounds.append({k: r[k] for k in ("sai3", "fio", "floor") if k in r})
+                rounds.append({k: r[k] for k in ("sai3", "fio", "floor", "floor-uring") if k in r})
             best = {name: max((r[name] for r in rounds), key=lambda x: x["ops_s"]) for name in rounds[0]}
             show(kind, KINDS[kind]["title"], best, rounds)
     finally:
