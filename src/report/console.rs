@@ -349,8 +349,13 @@ impl RunObserver for ConsoleObserver {
         *self.duration.lock() = p.duration.unwrap_or(Duration::ZERO);
         let what = match (p.kind, p.duration) {
             ("prepare", _) => format!("Preparing: {}", p.detail),
-            ("workload", Some(d)) => format!("Running the workload for {:.0}s...", d.as_secs_f64()),
-            ("workload", None) => "Running the workload until its operation count...".to_string(),
+            ("workload", d) => {
+                let how = if p.detail.is_empty() { String::new() } else { format!(" ({})", p.detail) };
+                match d {
+                    Some(d) => format!("Running the workload for {:.0}s{how}...", d.as_secs_f64()),
+                    None => format!("Running the workload until its operation count{how}..."),
+                }
+            }
             (_, _) => format!("Cleaning up: {}", p.detail),
         };
         self.console.line(&what);

@@ -487,11 +487,18 @@ impl Runner {
                 }
                 job.arm(duration, self.opts.grace, spec.cancel.clone());
                 let shown = Some(duration).filter(|d| *d != Duration::MAX);
+                // Which I/O path the GETs take is part of what the figures mean: say it.
+                let detail = match spec.placement {
+                    Placement::Rings => {
+                        format!("file:// GETs through io_uring, {} threads", Placement::Rings.threads(spec.workers))
+                    }
+                    _ => String::new(),
+                };
                 self.opts.observer.on_phase_start(&PhaseStart {
                     stage: &tag,
                     kind: "workload",
                     duration: shown,
-                    detail: "",
+                    detail: &detail,
                 });
                 let out = run_phase(job.clone(), spec, &*self.opts.observer).await;
                 st.started_at = Some(out.started);
