@@ -187,30 +187,35 @@ def build_floor(work):
         sys.exit("bench-local: no C compiler (cc) for the floor; install gcc (scripts/bench-local.sh does)")
     exe = os.path.join(work, "floor")
     subprocess.run([cc, "-O2", "-pthread", "-o", exe, os.path.join(HERE, "floor", "floor.c")], check=True)
-    ur = os.path.join(work, "floor_uring")
-    subprocess.run([cc, "-O2", "-pthread", "-o", ur, os.path.join(HERE, "floor", "floor_uring.c")], check=True)
-    return dict(floor=exe, uring=ur)
+    return exe
 
 
-def floor_uring_run(exe, root, secs, kind, work, rnd=0):
-    """The GET floor through io_uring, as sai3's ring threads do it: one thread per core, the 16
-    requests spread over them, each a linked open/read/close chain; None when io_uring is refused."""
+def floor_result(log, kind, cpu, wall, note):
+    """A floor run's figures from its "mode=... ops=N ... elapsed=S capped=C" line."""
     k = KINDS[kind]
-    threads = min(CORES, W)
-    depth = -(-W // threads)
-    cmd = [exe, os.path.join(root, k["data"]), str(k["kib"] * 1024), str(threads), str(depth), str(secs)]
-    log = os.path.join(work, f"floor-uring-{kind}-{rnd}.log")
-    rc, cpu, wall = run_measured(cmd, log)
-    if rc == 2:
-        return None
-    if rc != 0:
-        sys.exit(f"floor_uring {kind} failed (exit {rc}); see {log}")
     line = [l for l in open(log) if l.startswith("mode=")][-1]
     f = dict(kv.split("=") for kv in line.split())
     ops, elapsed = int(f["ops"]), float(f["elapsed"])
     return dict(ops_s=ops / elapsed, mib_s=ops * k["kib"] / 1024 / elapsed, p50=None, p99=None,
                 cpu_us=cpu * 1e6 / max(ops, 1), cores=cpu / wall, ref=True,
-                note=f"{NOTES['floor-uring']} ({threads} threads x {depth} in flight)")
+                note=note + (f" (stopped after {elapsed:.1f} s: half the free disk written)"
+                             if f.get("capped") == "1" else ""))
+
+
+def floor_uring_run(floor, root, secs, kind, work, rnd=0):
+    """The GET floor through io_uring, as sai3's ring threads do it: one thread per core, the 16
+    requests spread over them, each a linked open/read/close chain; None when io_uring is refused."""
+    k = KINDS[kind]
+    threads = min(CORES, W)
+    depth = -(-W // threads)
+    cmd = [floor, "uring", os.path.join(root, k["data"]), str(k["kib"] * 1024), str(threads), str(secs), str(depth)]
+    log = os.path.join(work, f"floor-uring-{kind}-{rnd}.log")
+    rc, cpu, wall = run_measured(cmd, log)
+    if rc == 2:
+        return None
+    if rc != 0:
+        sys.exit(f"floor uring {kind} failed (exit {rc}); see {log}")
+    return floor_result(log, kind, cpu, wall, f"{NOTES['floor-uring']} ({threads} threads x {depth} in flight)")
 
 
 def floor_run(floor, root, secs, kind, work, rnd=0):
@@ -229,13 +234,7 @@ def floor_run(floor, root, secs, kind, work, rnd=0):
     rc, cpu, wall = run_measured(cmd, log)
     if rc != 0:
         sys.exit(f"floor {kind} failed (exit {rc}); see {log}")
-    line = [l for l in open(log) if l.startswith("mode=")][-1]
-    f = dict(kv.split("=") for kv in line.split())
-    ops, elapsed = int(f["ops"]), float(f["elapsed"])
-    return dict(ops_s=ops / elapsed, mib_s=ops * k["kib"] / 1024 / elapsed, p50=None, p99=None,
-                cpu_us=cpu * 1e6 / max(ops, 1), cores=cpu / wall, ref=True,
-                note=NOTES["floor-" + k["floor"]] + (f" (stopped after {elapsed:.1f} s: half the free disk written)"
-                                                     if f.get("capped") == "1" else ""))
+    return floor_result(log, kind, cpu, wall, NOTES["floor-" + k["floor"]])
 
 
 def flag(r):
@@ -351,11 +350,11 @@ def main():
                     remove(os.path.join(root, "new"))
 
                 def run_floor():
-                    r["floor"] = floor_run(floor["floor"], root, secs, kind, work, rnd)
+                    r["floor"] = floor_run(floor, root, secs, kind, work, rnd)
                     remove(os.path.join(root, "floorput"))
 
                 def run_floor_uring():
-                    u = floor_uring_run(floor["uring"], root, secs, kind, work, rnd)
+                    u = floor_uring_run(floor, root, secs, kind, work, rnd)
                     if u is not None:
                         r["floor-uring"] = u
 
