@@ -481,7 +481,7 @@ impl Runner {
                 if spec.placement == Placement::PrivateThreads
                     && self.plan.storage.io_engine == IoEngine::Auto
                     && job.ring_ready()
-                    && uring::available().is_ok()
+                    && uring::can_install(spec.workers.div_ceil(Placement::Rings.threads(spec.workers))).is_ok()
                 {
                     spec.placement = Placement::Rings;
                 }

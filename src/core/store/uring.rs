@@ -124,11 +124,31 @@ fn chain(slot: u32, path: &CStr, buf: &mut [u8], off: u64, len: u32) -> [squeue:
     [open, read, close]
 }
 
+/// Whether a thread can [`install`] a ring of `slots` slots ([`available`], then a ring of that
+/// size made and dropped: a kernel that counts ring memory against `RLIMIT_MEMLOCK` refuses a
+/// large one). Checked before workers are placed on ring threads, whose workers would otherwise
+/// share their thread with blocking reads.
+pub fn can_install(slots: usize) -> Result<(), String> {
+    available()?;
+    let slots = slots.clamp(1, MAX_SLOTS) as u32;
+    let ring = IoUring::new(entries(slots))
+        .map_err(|e| format!("io_uring_setup of {} entries failed: {e}", entries(slots)))?;
+    ring.submitter().register_files_sparse(slots).map_err(|e| format!("registering {slots} file slots failed: {e}"))
+}
+
+/// Slots of one ring at most (a thread with more workers reads the rest with blocking calls).
+const MAX_SLOTS: usize = 4096;
+
+/// The submission queue's size for `slots` slots: room for every slot's chain of three.
+fn entries(slots: u32) -> u32 {
+    (slots * 3).next_power_of_two().max(8)
+}
+
 /// Give the calling thread a ring with `slots` slots (one per worker it runs; a worker has one
 /// request at a time). Must be called inside the thread's tokio runtime (with its I/O driver).
 pub fn install(slots: usize) -> io::Result<()> {
-    let slots = slots.clamp(1, 4096) as u32;
-    let mut ring = IoUring::new((slots * 3).next_power_of_two().max(8))?;
+    let slots = slots.clamp(1, MAX_SLOTS) as u32;
+    let mut ring = IoUring::new(entries(slots))?;
     ring.submitter().register_files_sparse(slots)?;
     // SAFETY: eventfd returns a new descriptor owned by nothing else (or -1).
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -494,6 +514,19 @@ mod tests {
                 assert_eq!(get(&d.join("a"), 0, 100).await.unwrap(), data2[..100]);
             }
         });
+    }
+
+    /// The check before placing workers on ring threads makes a ring of the size they need.
+    #[test]
+    fn rings_of_the_needed_size_can_be_made() {
+        if available().is_err() {
+            return;
+        }
+        for slots in [1, 8, 1000, 100_000] {
+            assert_eq!(can_install(slots), Ok(()), "{slots} slots");
+        }
+        assert_eq!(entries(8), 32);
+        assert_eq!(entries(1), 8);
     }
 
     /// More requests than slots: the extra ones get `None` (the caller reads with blocking
