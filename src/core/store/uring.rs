@@ -254,7 +254,11 @@ impl Future for Ticket {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Filled>> {
         let slot = self.slot;
         let out = RING.with(|cell| {
-            let mut g = cell.borrow_mut();
+            let Ok(mut g) = cell.try_borrow_mut() else {
+                // Polled from inside the ring's own code (a waker that polls inline): later.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            };
             let Some(r) = g.as_mut() else {
                 return Poll::Ready(Err(io::Error::other("the thread's io_uring went away")));
             };
@@ -327,12 +331,9 @@ impl Filled {
 
     /// Call `f` with the bytes.
     pub fn with<T>(&self, f: impl FnOnce(&[u8]) -> T) -> T {
-        RING.with(|cell| {
-            let g = cell.borrow();
-            match g.as_ref() {
-                Some(r) => f(&r.slots[self.slot as usize].buf[..self.len]),
-                None => f(&[]),
-            }
+        RING.with(|cell| match cell.try_borrow().as_deref() {
+            Ok(Some(r)) => f(&r.slots[self.slot as usize].buf[..self.len]),
+            _ => f(&[]),
         })
     }
 }
