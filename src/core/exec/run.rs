@@ -478,10 +478,11 @@ impl Runner {
                 let mut spec = self.spec(tag.clone(), workers, token.clone());
                 spec.warmup = Some(warmup).filter(|w| !w.is_zero());
                 spec.start_at = gated;
+                let ring_threads = Placement::Rings.threads(spec.workers);
                 if spec.placement == Placement::PrivateThreads
                     && self.plan.storage.io_engine == IoEngine::Auto
                     && job.ring_ready()
-                    && uring::can_install(spec.workers.div_ceil(Placement::Rings.threads(spec.workers))).is_ok()
+                    && uring::can_install(spec.workers.div_ceil(ring_threads)).is_ok()
                 {
                     spec.placement = Placement::Rings;
                 }
@@ -489,9 +490,7 @@ impl Runner {
                 let shown = Some(duration).filter(|d| *d != Duration::MAX);
                 // Which I/O path the GETs take is part of what the figures mean: say it.
                 let detail = match spec.placement {
-                    Placement::Rings => {
-                        format!("file:// GETs through io_uring, {} threads", Placement::Rings.threads(spec.workers))
-                    }
+                    Placement::Rings => format!("file:// GETs through io_uring, {ring_threads} threads"),
                     _ => String::new(),
                 };
                 self.opts.observer.on_phase_start(&PhaseStart {

@@ -94,28 +94,32 @@ impl LocalBackend {
         Ok(())
     }
 
-    /// Whether this thread reads through its io_uring (`uring.rs`): `file://` without a page
-    /// cache hint, on a ring thread.
-    fn on_ring(&self) -> bool {
-        !self.direct && self.page_cache == PageCache::Auto && uring::active()
+    /// The one read (offset, length) through this thread's io_uring (`uring.rs`) that does the
+    /// read of [`Self::do_read`]: `range`, or a whole object of `known` size read with one byte
+    /// more (exactly `known` bytes back is all of it, see `buffered::read_loop`). `None` when the
+    /// read is not the ring's: not on a ring thread, `direct://` or a page cache hint, no size
+    /// known, or larger than [`uring::MAX_READ`].
+    fn ring_span(&self, range: Option<(u64, u64)>, known: Option<u64>) -> Option<(u64, u64)> {
+        let span = match (range, known) {
+            (Some(r), _) => r,
+            (None, Some(size)) => (0, size + 1),
+            (None, None) => return None,
+        };
+        (span.1 <= uring::MAX_READ && self.ring_reads() && uring::active()).then_some(span)
     }
 
-    /// The read of [`Self::do_read`] as a linked open/read/close on the thread's ring: a whole
-    /// object of `known` size in one read of one byte more (exactly `known` bytes back is all of
-    /// it, see `buffered::read_loop`; any other count reads it again with blocking calls, as the
-    /// file is now), or `range` in one read. Blocking calls too when the ring has no room.
+    /// The read of [`Self::do_read`] as a linked open/read/close on the thread's ring, of the
+    /// `span` [`Self::ring_span`] gave; a whole object that came back with another size than
+    /// `known` is read again with blocking calls, as the file is now. Blocking calls too when the
+    /// ring has no room.
     async fn ring_read(
         &self,
         key: &str,
+        (off, len): (u64, u64),
         range: Option<(u64, u64)>,
         known: Option<u64>,
         sink: Option<Sink<'_>>,
     ) -> Result<u64, StoreError> {
-        let (off, len) = match (range, known) {
-            (Some((off, len)), _) => (off, len),
-            (None, Some(size)) => (0, size + 1),
-            (None, None) => return self.do_read(key, range, known, sink),
-        };
         let ticket = match uring::read(|buf| build_path(buf, &self.root, key), off, len) {
             Some(Ok(t)) => t,
             None => return self.do_read(key, range, known, sink),
@@ -402,8 +406,8 @@ impl Backend for LocalBackend {
         range: Option<(u64, u64)>,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        if range.is_some_and(|(_, len)| len <= uring::MAX_READ) && self.on_ring() {
-            return Box::pin(self.ring_read(key, range, None, sink));
+        if let Some(span) = self.ring_span(range, None) {
+            return Box::pin(self.ring_read(key, span, range, None, sink));
         }
         Box::pin(std::future::ready(self.do_read(key, range, None, sink)))
     }
@@ -413,8 +417,8 @@ impl Backend for LocalBackend {
         size: u64,
         sink: Option<Sink<'a>>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        if size < uring::MAX_READ && self.on_ring() {
-            return Box::pin(self.ring_read(key, None, Some(size), sink));
+        if let Some(span) = self.ring_span(None, Some(size)) {
+            return Box::pin(self.ring_read(key, span, None, Some(size), sink));
         }
         Box::pin(std::future::ready(self.do_read(key, None, Some(size), sink)))
     }
@@ -425,12 +429,7 @@ impl Backend for LocalBackend {
         known: Option<u64>,
         sink: &mut Option<Sink<'_>>,
     ) -> Option<Result<u64, StoreError>> {
-        let ring_sized = match (range, known) {
-            (Some((_, len)), _) => len <= uring::MAX_READ,
-            (None, Some(size)) => size < uring::MAX_READ,
-            (None, None) => false,
-        };
-        if ring_sized && self.on_ring() {
+        if self.ring_span(range, known).is_some() {
             return None;
         }
         Some(self.do_read(key, range, known, sink.take()))

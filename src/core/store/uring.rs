@@ -130,10 +130,16 @@ fn chain(slot: u32, path: &CStr, buf: &mut [u8], off: u64, len: u32) -> [squeue:
 /// share their thread with blocking reads.
 pub fn can_install(slots: usize) -> Result<(), String> {
     available()?;
+    new_ring(slots).map(drop).map_err(|e| format!("an io_uring of {slots} file slots cannot be made: {e}"))
+}
+
+/// A ring for `slots` slots (clamped to [`MAX_SLOTS`]) with its registered file table; the
+/// slots it has.
+fn new_ring(slots: usize) -> io::Result<(IoUring, u32)> {
     let slots = slots.clamp(1, MAX_SLOTS) as u32;
-    let ring = IoUring::new(entries(slots))
-        .map_err(|e| format!("io_uring_setup of {} entries failed: {e}", entries(slots)))?;
-    ring.submitter().register_files_sparse(slots).map_err(|e| format!("registering {slots} file slots failed: {e}"))
+    let ring = IoUring::new(entries(slots))?;
+    ring.submitter().register_files_sparse(slots)?;
+    Ok((ring, slots))
 }
 
 /// Slots of one ring at most (a thread with more workers reads the rest with blocking calls).
@@ -147,9 +153,7 @@ fn entries(slots: u32) -> u32 {
 /// Give the calling thread a ring with `slots` slots (one per worker it runs; a worker has one
 /// request at a time). Must be called inside the thread's tokio runtime (with its I/O driver).
 pub fn install(slots: usize) -> io::Result<()> {
-    let slots = slots.clamp(1, MAX_SLOTS) as u32;
-    let mut ring = IoUring::new(entries(slots))?;
-    ring.submitter().register_files_sparse(slots)?;
+    let (mut ring, slots) = new_ring(slots)?;
     // SAFETY: eventfd returns a new descriptor owned by nothing else (or -1).
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if fd < 0 {

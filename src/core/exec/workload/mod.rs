@@ -557,7 +557,10 @@ impl WorkloadJob {
                 first.take();
                 // The request first: one that completes when first polled (every file:// one)
                 // never touches the token.
-                result = match self.once_inline(op, ep, &pick, check, &first) {
+                // On a ring thread a read the ring does not take is still done inline, by
+                // `read_object`: no first attempt here.
+                let inline = if on_ring { None } else { self.once_inline(op, ep, &pick, check, &first) };
+                result = match inline {
                     Some(r) => r,
                     // A ring thread's requests are local file reads (`Placement::Rings`): like
                     // the inline ones, nothing to abandon, and the shared token is not touched.
