@@ -70,6 +70,7 @@ pub fn run(args: AgentArgs) -> CmdResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))?;
+    let realtime = crate::core::exec::realtime_start();
     let on_bound = move |bound: SocketAddr, tls: bool| {
         if !bound.ip().is_loopback() && !tls && !has_token {
             eprintln!(
@@ -89,6 +90,11 @@ pub fn run(args: AgentArgs) -> CmdResult {
             env!("CARGO_PKG_VERSION"),
             if has_token { ", token required" } else { "" }
         );
+        if !realtime {
+            eprintln!(
+                "note: no real-time start thread (needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO above 0): with many agents per core their start skew is larger (docs/DISTRIBUTED.md \"Start skew\")"
+            );
+        }
     };
     rt.block_on(async move {
         // Kept alive while the agent serves.

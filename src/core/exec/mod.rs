@@ -26,6 +26,7 @@ pub use cpu::CpuSampler;
 pub use live::{EndpointSeries, LiveFeed, LiveMetrics, LiveView, OpSeries, SeriesKey, Tee, LATENCY_BOUNDS_US};
 pub use merge::{aggregate, merge_stages, FleetFolder};
 pub use outcome::*;
+pub use phase::realtime_start;
 pub use pipeline::{drive, run_alone, Immediate, StageGate};
 pub use rows::{absorb_row, RowSink};
 pub use run::{ops_share, NullObserver, PhaseStart, RunError, RunObserver, RunOptions, RunRole, Runner};
