@@ -232,15 +232,15 @@ async fn open_at(
         // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack (1 ns
         // instead of 50 µs); a failure leaves the default.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-        let realtime = enter_realtime();
+        let raised = enter_realtime();
         let now = Instant::now();
         if t > now {
             std::thread::sleep(t - now);
         }
         let at = (Instant::now(), SystemTime::now());
         let _ = open.send(true);
-        if realtime {
-            leave_realtime();
+        if let Some(before) = raised {
+            leave_realtime(before);
         }
         at
     });
@@ -250,38 +250,40 @@ async fn open_at(
 
 /// Make the calling thread real-time (`SCHED_FIFO`, priority 1) if the process may: root,
 /// `CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` above 0. The start thread then runs the moment its timer
-/// fires, before every ordinary thread, however busy the cores: with 256 agents on 2 cores the
-/// latest of them opened its gate 3 ms after the instant, against 7–8 ms on the fair scheduler
-/// with an occasional agent 18 ms or more late (its thread, the first one woken, is charged for
-/// the timer interrupts that wake the others, and waits behind all of them). Returns whether it
-/// is; a refusal changes nothing.
-fn enter_realtime() -> bool {
+/// fires, before every ordinary thread, however busy the cores; on the fair scheduler the first
+/// start thread woken on a core is charged for the timer interrupts that wake the others and can
+/// end up waiting behind all of them (docs/DISTRIBUTED.md "Start skew", docs/PERFORMANCE.md).
+/// Returns the policy to go back to with [`leave_realtime`]; `None` when refused (nothing
+/// changed) or when the thread is real-time already.
+fn enter_realtime() -> Option<(libc::c_int, libc::sched_param)> {
+    let mut before = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_getscheduler/sched_getparam(0, ..) read the calling thread's policy and
+    // priority into `before`, which lives across the call.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    if policy < 0 || policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+        return None;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::sched_getparam(0, &mut before) } != 0 {
+        return None;
+    }
     let param = libc::sched_param { sched_priority: 1 };
     // SAFETY: sched_setscheduler(0, ..) changes only the calling thread's policy, reading `param`;
     // a refusal (EPERM) leaves it as it was.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+    (unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0).then_some((policy, before))
+}
+
+/// Back to the policy the thread had (its nice value was kept) after [`enter_realtime`], before
+/// the thread returns to the runtime's pool of blocking threads.
+fn leave_realtime((policy, param): (libc::c_int, libc::sched_param)) {
+    // SAFETY: as in `enter_realtime`; leaving a real-time policy is always allowed.
+    unsafe { libc::sched_setscheduler(0, policy, &param) };
 }
 
 /// Whether this process's start threads can be real-time ([`enter_realtime`]), tried on a thread
 /// of its own; an agent says so when it starts.
 pub fn realtime_start() -> bool {
-    std::thread::spawn(|| {
-        let ok = enter_realtime();
-        if ok {
-            leave_realtime();
-        }
-        ok
-    })
-    .join()
-    .unwrap_or(false)
-}
-
-/// Back to the ordinary policy (nice value kept) after [`enter_realtime`], before the thread
-/// returns to the runtime's pool of blocking threads.
-fn leave_realtime() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: as in `enter_realtime`; leaving a real-time policy is always allowed.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    std::thread::spawn(|| enter_realtime().map(leave_realtime).is_some()).join().unwrap_or(false)
 }
 
 fn spawn_workers(
@@ -417,22 +419,27 @@ mod tests {
 
     /// The start thread's real-time policy, where the process may have it, is given back before
     /// the thread returns to the pool: policy and nice value as before (a niced agent stays
-    /// niced, an ordinary blocking task never runs real-time).
+    /// niced, a `SCHED_BATCH` one batch, an ordinary blocking task never runs real-time).
     #[test]
     fn the_start_thread_gives_its_real_time_policy_back() {
         std::thread::spawn(|| {
-            // SAFETY: raising this thread's own nice value needs no privilege.
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: both calls change only this thread: SCHED_BATCH and a higher nice value
+            // need no privilege.
+            assert_eq!(unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) }, 0);
             assert_eq!(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 3) }, 0);
-            // SAFETY (all three): read the calling thread's policy and nice value.
+            // SAFETY: reads the calling thread's policy and nice value.
             let view = || unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, 0)) };
-            assert_eq!(view(), (libc::SCHED_OTHER, 3));
-            if enter_realtime() {
-                assert_eq!(view().0, libc::SCHED_FIFO);
-                leave_realtime();
-            } else {
-                assert_eq!(view(), (libc::SCHED_OTHER, 3), "a refused raise changed the thread");
+            assert_eq!(view(), (libc::SCHED_BATCH, 3));
+            match enter_realtime() {
+                Some(before) => {
+                    assert_eq!(view().0, libc::SCHED_FIFO);
+                    assert!(enter_realtime().is_none(), "a real-time thread is left as it is");
+                    leave_realtime(before);
+                }
+                None => assert_eq!(view(), (libc::SCHED_BATCH, 3), "a refused raise changed the thread"),
             }
-            assert_eq!(view(), (libc::SCHED_OTHER, 3));
+            assert_eq!(view(), (libc::SCHED_BATCH, 3));
         })
         .join()
         .unwrap();
