@@ -132,11 +132,16 @@ impl LocalBackend {
             return self.do_read(key, range, known, sink);
         }
         if let Some(sink) = sink {
-            filled.with(|d| {
+            let handed = filled.with(|d| {
                 if !d.is_empty() {
                     sink(off, d)
                 }
             });
+            if handed.is_none() {
+                // The bytes are out of the sink's reach: read them again, as the file is now.
+                drop(filled);
+                return self.do_read(key, range, known, Some(sink));
+            }
         }
         Ok(n)
     }

@@ -333,11 +333,13 @@ impl Filled {
         self.len == 0
     }
 
-    /// Call `f` with the bytes.
-    pub fn with<T>(&self, f: impl FnOnce(&[u8]) -> T) -> T {
+    /// Call `f` with the bytes; `None` (and `f` not called) when they are out of reach: the
+    /// thread's ring went away, or is borrowed by its own code. Never a silent empty slice in
+    /// place of bytes that were read.
+    pub fn with<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
         RING.with(|cell| match cell.try_borrow().as_deref() {
-            Ok(Some(r)) => f(&r.slots[self.slot as usize].buf[..self.len]),
-            _ => f(&[]),
+            Ok(Some(r)) => Some(f(&r.slots[self.slot as usize].buf[..self.len])),
+            _ => None,
         })
     }
 }
@@ -483,7 +485,7 @@ mod tests {
         let c = cpath(path);
         let t = read(|b| b.extend_from_slice(c.as_bytes_with_nul()), off, len).expect("a free slot")?;
         let filled = t.await?;
-        Ok(filled.with(|d| d.to_vec()))
+        Ok(filled.with(|d| d.to_vec()).expect("the ring is installed"))
     }
 
     /// Whole reads, ranges (clipped at the end), an empty file and a missing one, from several
@@ -546,13 +548,13 @@ mod tests {
             let t2 = q(&p, 0, 7).unwrap().unwrap();
             assert!(q(&p, 0, 7).is_none(), "two slots, two requests");
             drop(t1);
-            assert_eq!(t2.await.unwrap().with(|d| d.to_vec()), b"abcdef");
+            assert_eq!(t2.await.unwrap().with(|d| d.to_vec()).unwrap(), b"abcdef");
             // The dropped one ends in the kernel and frees its slot: both are usable again.
             let mut ok = 0;
             for _ in 0..100 {
                 if let (Some(Ok(a)), Some(Ok(b))) = (q(&p, 0, 7), q(&p, 2, 2)) {
-                    assert_eq!(a.await.unwrap().with(|d| d.to_vec()), b"abcdef");
-                    assert_eq!(b.await.unwrap().with(|d| d.to_vec()), b"cd");
+                    assert_eq!(a.await.unwrap().with(|d| d.to_vec()).unwrap(), b"abcdef");
+                    assert_eq!(b.await.unwrap().with(|d| d.to_vec()).unwrap(), b"cd");
                     ok += 1;
                     break;
                 }
@@ -586,6 +588,7 @@ mod tests {
                 .expect("woken")
                 .unwrap()
                 .with(|d| d.to_vec())
+                .unwrap()
         });
         writer.join().unwrap();
         if let Some(got) = got {
